@@ -1,0 +1,52 @@
+"""Shape rules shared by the kernels and the layers (TensorFlow/Keras conventions).
+
+'same' padding follows TensorFlow: out = ceil(n / s); the total padding is
+max((out - 1) * s + k - n, 0), and when it is odd the extra pixel goes after (bottom/right).
+"""
+
+
+def normalize_pair(value, name):
+    """An int or a pair of ints as a tuple of two ints (Keras' normalize_tuple)."""
+    if isinstance(value, (int,)) and not isinstance(value, bool):
+        return (int(value), int(value))
+    try:
+        pair = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}") from None
+    if len(pair) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return pair
+
+
+def normalize_padding(padding):
+    p = str(padding).lower()
+    if p not in ("valid", "same"):
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    return p
+
+
+def conv_output_length(n, k, s, padding):
+    """Output length of a convolution or pooling window along one axis."""
+    if padding == "same":
+        return -(-n // s)
+    return (n - k) // s + 1 if n >= k else 0
+
+
+def same_pad_before(n, k, s):
+    """Padding placed before the data along one axis under TF's 'same' rule."""
+    out = -(-n // s)
+    return max((out - 1) * s + k - n, 0) // 2
+
+
+def conv_pad_before(n, k, s, padding):
+    return same_pad_before(n, k, s) if padding == "same" else 0
+
+
+def deconv_output_length(n, k, s, padding, output_padding=None):
+    """Output length of a transposed convolution (Keras' deconv_output_length)."""
+    if output_padding is None:
+        if padding == "valid":
+            return n * s + max(k - s, 0)
+        return n * s
+    pad = k // 2 if padding == "same" else 0
+    return (n - 1) * s + k - 2 * pad + output_padding
