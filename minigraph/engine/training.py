@@ -1,0 +1,397 @@
+"""Model: a functional graph that trains (compile, fit, evaluate, predict) and saves."""
+import math
+import sys
+import time
+
+import numpy as np
+
+from minigraph import callbacks as callbacks_module
+from minigraph import losses as losses_module
+from minigraph import metrics as metrics_module
+from minigraph import optimizers, registry
+from minigraph.autodiff import Tape, Traced
+from minigraph.engine.functional import Network, as_numpy_inputs
+from minigraph.engine.summary import print_summary
+from minigraph.layers.base import KerasTensor, flatten
+
+
+class Model(Network):
+    """`keras.Model(inputs, outputs, name=None)`: an instance of Functional, as in tf.keras."""
+
+    def __new__(cls, *args, **kwargs):
+        return super().__new__(Functional if cls is Model else cls)
+
+    def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
+        if inputs is None and "inputs" not in kwargs and type(self) in (Model, Functional):
+            raise ValueError("keras.Model needs inputs and outputs: Model(inputs, outputs)")
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        self.optimizer = None
+        self.compiled = False
+        self.stop_training = False
+        self.history = None
+
+    def summary(self, line_length=None, positions=None, print_fn=None):
+        print_summary(self, line_length, positions, print_fn)
+
+    def __call__(self, inputs, training=None, **kwargs):
+        if any(isinstance(t, (KerasTensor, Traced)) for t in flatten(inputs)):
+            return super().__call__(inputs, training=training, **kwargs)
+        xs = self._prepare_inputs(inputs)  # user data: checked against the model's inputs once
+        return self.call(xs if len(xs) > 1 else xs[0], training=training)
+
+    def _call_eager(self, inputs, training=None, kwargs=None):
+        return self.call(inputs, training=training)
+
+    def _prepare_inputs(self, x):
+        return as_numpy_inputs(self, x)
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
+        self.optimizer = optimizers.get(optimizer)
+        names = self.output_names
+        self._loss_config = loss
+        self._metrics_config = metrics
+        self._loss_weights_config = loss_weights
+        self.loss = loss
+        self._loss_fns = [None if spec is None else losses_module.get(spec)
+                          for spec in _per_output(loss, names, "loss")]
+        weights = _per_output(loss_weights, names, "loss_weights") if loss_weights is not None else [1.0] * len(names)
+        self._loss_weights = [1.0 if w is None else float(w) for w in weights]
+        self._metric_specs = _per_output_metrics(metrics, names)
+        self._metrics = None  # resolved on first data: 'accuracy' depends on the target's shape
+        self.compiled = True
+
+    def _require_compiled(self, what):
+        if not self.compiled:
+            raise RuntimeError(f"You must compile model '{self.name}' before calling {what}: model.compile(...)")
+
+    def _resolve_metrics(self, ys, outs):
+        if self._metrics is not None:
+            return
+        multi = len(self.outputs) > 1
+        resolved = []
+        for i, specs in enumerate(self._metric_specs):
+            for spec in specs:
+                metric = metrics_module.get(spec, np.shape(ys[i]), np.shape(outs[i]))
+                prefix = f"{self.output_names[i]}_" if multi else ""
+                resolved.append((i, metric, prefix + metric.name))
+        self._metrics = resolved
+
+    # ------------------------------------------------------------------ one batch
+    def _losses(self, ys, outs):
+        """Per-output losses (tape-aware), and their weighted total."""
+        per_output = []
+        total = None
+        for fn, w, y, out in zip(self._loss_fns, self._loss_weights, ys, outs):
+            if fn is None:
+                continue
+            value = fn(y, out)
+            per_output.append(value)
+            term = value if w == 1.0 else value * w
+            total = term if total is None else total + term
+        return total, per_output
+
+    def _batch_logs(self, total, per_output, ys, outs):
+        logs = {"loss": float(np.asarray(getattr(total, "data", total)))}
+        if len(self.outputs) > 1:
+            names = [n for n, fn in zip(self.output_names, self._loss_fns) if fn is not None]
+            for name, value in zip(names, per_output):
+                logs[f"{name}_loss"] = float(np.asarray(getattr(value, "data", value)))
+        self._resolve_metrics(ys, outs)
+        for i, metric, _ in self._metrics:
+            metric.update_state(ys[i], np.asarray(getattr(outs[i], "data", outs[i])))
+        return logs
+
+    def _train_batch(self, xs, ys):
+        variables = self.trainable_weights
+        with Tape() as tape:
+            outs = self._run(xs, training=True)
+            total, per_output = self._losses(ys, outs)
+        grads = tape.gradient(total, variables)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return self._batch_logs(total, per_output, ys, outs)
+
+    def _test_batch(self, xs, ys):
+        outs = self._run(xs, training=False)
+        total, per_output = self._losses(ys, outs)
+        return self._batch_logs(total, per_output, ys, outs)
+
+    def _run(self, xs, training):
+        out = self.call(xs if len(xs) > 1 else xs[0], training=training)
+        return out if isinstance(out, list) else [out]
+
+    # ------------------------------------------------------------------ data
+    def _targets(self, y, n):
+        names = self.output_names
+        if isinstance(y, dict):
+            missing = [k for k in names if k not in y]
+            if missing:
+                raise ValueError(f"Model '{self.name}': missing targets for output(s) {missing}; got {sorted(y)}")
+            y = [y[k] for k in names]
+        elif not isinstance(y, (list, tuple)) or len(names) == 1:
+            y = [y]
+        if len(y) != len(names):
+            raise ValueError(f"Model '{self.name}' has {len(names)} output(s), but {len(y)} target array(s) were given")
+        out = []
+        for name, t, fn in zip(names, y, self._loss_fns):
+            try:
+                arr = np.asarray(t)
+            except ValueError as err:
+                raise ValueError(f"Model '{self.name}': target for output '{name}' is not a rectangular array ({err})") from None
+            if arr.dtype == object or arr.dtype.kind not in "fiub":
+                raise ValueError(f"Model '{self.name}': target for output '{name}' must be numeric, got dtype {arr.dtype}")
+            if len(arr) != n:
+                raise ValueError(f"Data cardinality is ambiguous: x sizes: {n}, y sizes: {len(arr)} "
+                                 f"(output '{name}'). Make sure all arrays contain the same number of samples.")
+            if arr.dtype.kind == "f" and arr.dtype != np.float32:
+                arr = arr.astype(np.float32)
+            out.append(arr)
+        self._check_targets(out)
+        return out
+
+    def _check_targets(self, ys):
+        for t, y, fn in zip(self.outputs, ys, self._loss_fns):
+            if fn is None or getattr(fn, "sparse", False) or "sparse" in type(fn).__name__.lower():
+                continue
+            expected = t.shape[1:]
+            got = y.shape[1:]
+            if len(got) == len(expected) - 1 and expected[-1] == 1:
+                continue  # (n,) targets for (n, 1) outputs, as Keras squeezes
+            if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+                raise ValueError(f"Model '{self.name}': target for output '{t.node.layer.name}' has shape "
+                                 f"{(None,) + tuple(got)}, but the output has shape {t.shape}")
+
+    def _data(self, x, y=None, what="fit"):
+        xs = self._prepare_inputs(x)
+        n = len(xs[0])
+        for arr in xs[1:]:
+            if len(arr) != n:
+                raise ValueError(f"Data cardinality is ambiguous: x sizes: {[len(a) for a in xs]}. "
+                                 f"Make sure all arrays contain the same number of samples.")
+        ys = self._targets(y, n) if y is not None else None
+        return xs, ys, n
+
+    # ------------------------------------------------------------------ loops
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, initial_epoch=0, steps_per_epoch=None, **kwargs):
+        self._require_compiled("fit")
+        batch_size = _check_batch_size(batch_size)
+        _check_count("epochs", epochs)
+        _check_count("initial_epoch", initial_epoch)
+        if y is None:
+            raise ValueError("fit: y (the targets) is required")
+        xs, ys, n = self._data(x, y)
+        if n == 0:
+            raise ValueError("fit: x is empty (0 samples)")
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
+        val = None
+        if validation_data is not None:
+            vx, vy = validation_data[:2]
+            val = self._data(vx, vy)
+        elif validation_split:
+            split = int(math.floor(n * (1.0 - validation_split)))
+            val = ([a[split:] for a in xs], [a[split:] for a in ys], n - split)
+            xs, ys, n = [a[:split] for a in xs], [a[:split] for a in ys], split
+        steps = math.ceil(n / batch_size)
+        history = callbacks_module.History()
+        cbs = callbacks_module.CallbackList(list(callbacks or []) + [history], model=self)
+        cbs.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
+        self.stop_training = False
+        cbs.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch)
+            if verbose == 1:
+                print(f"Epoch {epoch + 1}/{epochs}")
+            order = np.random.permutation(n) if shuffle else None
+            logs = self._loop(xs, ys, n, batch_size, order, train=True, verbose=verbose, callbacks=cbs)
+            if val is not None and not self.stop_training:
+                val_logs = self._loop(val[0], val[1], val[2], batch_size, None, train=False, verbose=0)
+                logs.update({"val_" + k: v for k, v in val_logs.items()})
+            if verbose:
+                self._print_epoch(logs)
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end()
+        self.history = history
+        return history
+
+    def _loop(self, xs, ys, n, batch_size, order, train, verbose, callbacks=None):
+        """Run batches, returning logs averaged over samples (Keras weights each batch by its size)."""
+        self._reset_metrics()
+        totals, seen = {}, 0
+        start = time.perf_counter()
+        steps = math.ceil(n / batch_size)
+        for step in range(steps):
+            idx = slice(step * batch_size, min(n, (step + 1) * batch_size))
+            if order is not None:
+                idx = order[idx]
+            bx, by = [a[idx] for a in xs], [a[idx] for a in ys]
+            count = len(bx[0])
+            if callbacks is not None:
+                callbacks.on_train_batch_begin(step)
+            logs = self._train_batch(bx, by) if train else self._test_batch(bx, by)
+            for k, v in logs.items():
+                totals[k] = totals.get(k, 0.0) + v * count
+            seen += count
+            epoch_logs = {k: v / seen for k, v in totals.items()}
+            epoch_logs.update(self._metric_results())
+            if callbacks is not None:
+                callbacks.on_train_batch_end(step, dict(logs, **self._metric_results()))
+            if verbose == 1 and sys.stdout.isatty():
+                print("\r" + _progress_line(step + 1, steps, time.perf_counter() - start, epoch_logs), end="")
+            if self.stop_training:
+                break
+        self._epoch_time = time.perf_counter() - start
+        self._epoch_steps = steps
+        self._verbose_mode = verbose
+        return epoch_logs
+
+    def _print_epoch(self, logs):
+        line = _progress_line(self._epoch_steps, self._epoch_steps, self._epoch_time, logs,
+                              compact=self._verbose_mode == 2)
+        print("\r" + line if sys.stdout.isatty() else line)
+
+    def _reset_metrics(self):
+        for _, metric, _ in self._metrics or []:
+            metric.reset_state()
+
+    def _metric_results(self):
+        return {name: float(metric.result()) for _, metric, name in self._metrics or []}
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose=1, return_dict=False, **kwargs):
+        self._require_compiled("evaluate")
+        batch_size = _check_batch_size(batch_size)
+        xs, ys, n = self._data(x, y)
+        if n == 0:
+            raise ValueError("evaluate: x is empty (0 samples)")
+        logs = self._loop(xs, ys, n, batch_size, None, train=False, verbose=verbose)
+        if verbose:
+            self._print_epoch(logs)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose=0, **kwargs):
+        batch_size = _check_batch_size(batch_size)
+        xs = self._prepare_inputs(x)
+        n = len(xs[0])
+        if n <= batch_size:
+            out = self._run(xs, training=False)
+        else:
+            parts = [self._run([a[i:i + batch_size] for a in xs], training=False) for i in range(0, n, batch_size)]
+            out = [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
+        return out if len(out) > 1 else out[0]
+
+    def train_on_batch(self, x, y, return_dict=False, **kwargs):
+        self._require_compiled("train_on_batch")
+        xs, ys, _ = self._data(x, y)
+        self._reset_metrics()
+        logs = self._train_batch(xs, ys)
+        logs.update(self._metric_results())
+        return logs if return_dict else _scalar_or_list(logs)
+
+    def test_on_batch(self, x, y, return_dict=False, **kwargs):
+        self._require_compiled("test_on_batch")
+        xs, ys, _ = self._data(x, y)
+        self._reset_metrics()
+        logs = self._test_batch(xs, ys)
+        logs.update(self._metric_results())
+        return logs if return_dict else _scalar_or_list(logs)
+
+    def predict_on_batch(self, x):
+        out = self._run(self._prepare_inputs(x), training=False)
+        return out if len(out) > 1 else out[0]
+
+    # ------------------------------------------------------------------ saving
+    def save(self, filepath, overwrite=True, include_optimizer=True, save_format=None, **kwargs):
+        from minigraph.saving import hdf5
+        hdf5.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath, overwrite=True, **kwargs):
+        from minigraph.saving import hdf5
+        hdf5.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, by_name=False, skip_mismatch=False, **kwargs):
+        from minigraph.saving import hdf5
+        hdf5.load_weights(self, filepath, by_name=by_name, skip_mismatch=skip_mismatch)
+
+    def to_json(self, **kwargs):
+        from minigraph.saving import hdf5
+        return hdf5.model_to_json(self, **kwargs)
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return None
+        return {"optimizer": self.optimizer, "loss": self._loss_config, "metrics": self._metrics_config,
+                "loss_weights": self._loss_weights_config}
+
+
+@registry.register
+class Functional(Model):
+    """The concrete class of `keras.Model(inputs, outputs)` (its config class name in files)."""
+
+
+def _per_output(spec, names, what):
+    if isinstance(spec, dict):
+        unknown = set(spec) - set(names)
+        if unknown:
+            raise ValueError(f"compile: {what} has keys {sorted(unknown)} that are not outputs {names}")
+        return [spec.get(n) for n in names]
+    if isinstance(spec, (list, tuple)):
+        if len(spec) != len(names):
+            raise ValueError(f"compile: {what} has {len(spec)} entries but the model has {len(names)} outputs")
+        return list(spec)
+    return [spec] * len(names)
+
+
+def _per_output_metrics(metrics, names):
+    if metrics is None:
+        return [[] for _ in names]
+    if isinstance(metrics, dict):
+        return [_as_list(metrics.get(n)) for n in names]
+    if isinstance(metrics, (list, tuple)) and len(names) > 1 and metrics and all(
+            isinstance(m, (list, tuple)) for m in metrics):
+        return [list(m) for m in metrics]
+    return [list(_as_list(metrics)) for _ in names]
+
+
+def _as_list(x):
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _check_batch_size(batch_size):
+    if batch_size is None:
+        return 32
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
+
+
+def _check_count(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+def _scalar_or_list(logs):
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
+
+
+def _format_logs(logs):
+    return "".join(f" - {k}: {v:.4f}" for k, v in logs.items())
+
+
+def _progress_line(step, steps, elapsed, logs, compact=False):
+    per_step = elapsed / max(step, 1)
+    unit = f"{per_step * 1e3:.0f}ms/step" if per_step >= 1e-3 else f"{per_step * 1e6:.0f}us/step"
+    if compact:
+        return f"{step}/{steps} - {elapsed:.0f}s - {unit}{_format_logs(logs)}"
+    width = len(str(steps))
+    done = int(30 * step / steps)
+    bar = "=" * done if step == steps else "=" * max(done - 1, 0) + ">" + "." * (30 - done)
+    return f"{step:>{width}}/{steps} [{bar:<30}] - {elapsed:.0f}s {unit}{_format_logs(logs)}"
