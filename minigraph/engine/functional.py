@@ -348,10 +348,8 @@ def as_numpy_inputs(model, x):
         if arr.dtype == object or arr.dtype.kind not in "fiub":
             raise ValueError(f"Model '{model.name}': input '{t.node.layer.name}' must be numeric, got dtype "
                              f"{arr.dtype}")
-        if arr.dtype != t.dtype and arr.dtype != np.float64:
-            arr = arr.astype(t.dtype)
-        elif arr.dtype == np.float64 and t.dtype == np.float32:
-            arr = arr.astype(np.float32)
+        if arr.dtype != t.dtype.as_numpy_dtype:
+            arr = arr.astype(t.dtype.as_numpy_dtype)
         arrays.append(arr)
     model._check_input_shapes([a.shape for a in arrays])
     return arrays

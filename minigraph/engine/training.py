@@ -204,12 +204,12 @@ class Model(Network):
             if verbose == 1:
                 print(f"Epoch {epoch + 1}/{epochs}")
             order = np.random.permutation(n) if shuffle else None
-            logs = self._loop(xs, ys, n, batch_size, order, train=True, verbose=verbose, callbacks=cbs)
+            logs, elapsed = self._loop(xs, ys, n, batch_size, order, train=True, verbose=verbose, callbacks=cbs)
             if val is not None and not self.stop_training:
-                val_logs = self._loop(val[0], val[1], val[2], batch_size, None, train=False, verbose=0)
+                val_logs, _ = self._loop(val[0], val[1], val[2], batch_size, None, train=False, verbose=0)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             if verbose:
-                self._print_epoch(logs)
+                _print_progress(steps, elapsed, logs, verbose)
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
@@ -218,7 +218,7 @@ class Model(Network):
         return history
 
     def _loop(self, xs, ys, n, batch_size, order, train, verbose, callbacks=None):
-        """Run batches, returning logs averaged over samples (Keras weights each batch by its size)."""
+        """Run batches; returns (logs averaged over samples, as Keras weights each batch by its size; seconds)."""
         self._reset_metrics()
         totals, seen = {}, 0
         start = time.perf_counter()
@@ -243,15 +243,7 @@ class Model(Network):
                 print("\r" + _progress_line(step + 1, steps, time.perf_counter() - start, epoch_logs), end="")
             if self.stop_training:
                 break
-        self._epoch_time = time.perf_counter() - start
-        self._epoch_steps = steps
-        self._verbose_mode = verbose
-        return epoch_logs
-
-    def _print_epoch(self, logs):
-        line = _progress_line(self._epoch_steps, self._epoch_steps, self._epoch_time, logs,
-                              compact=self._verbose_mode == 2)
-        print("\r" + line if sys.stdout.isatty() else line)
+        return epoch_logs, time.perf_counter() - start
 
     def _reset_metrics(self):
         for _, metric, _ in self._metrics or []:
@@ -266,9 +258,9 @@ class Model(Network):
         xs, ys, n = self._data(x, y)
         if n == 0:
             raise ValueError("evaluate: x is empty (0 samples)")
-        logs = self._loop(xs, ys, n, batch_size, None, train=False, verbose=verbose)
+        logs, elapsed = self._loop(xs, ys, n, batch_size, None, train=False, verbose=verbose)
         if verbose:
-            self._print_epoch(logs)
+            _print_progress(math.ceil(n / batch_size), elapsed, logs, verbose)
         if return_dict:
             return logs
         values = list(logs.values())
@@ -384,6 +376,11 @@ def _scalar_or_list(logs):
 
 def _format_logs(logs):
     return "".join(f" - {k}: {v:.4f}" for k, v in logs.items())
+
+
+def _print_progress(steps, elapsed, logs, verbose):
+    line = _progress_line(steps, steps, elapsed, logs, compact=verbose == 2)
+    print("\r" + line if sys.stdout.isatty() else line)
 
 
 def _progress_line(step, steps, elapsed, logs, compact=False):

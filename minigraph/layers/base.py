@@ -37,8 +37,9 @@ def reset_names():
 
 
 def to_snake_case(name):
-    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+    # Keras' rule: digits stay with the word before them, so Conv2D -> conv2d, MaxPooling2D -> max_pooling2d
+    s = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
 
 
 def flatten(structure):
@@ -53,12 +54,37 @@ def shape_str(shape):
     return str(tuple(shape)) if shape is not None else "None"
 
 
+class DType:
+    """A dtype that prints as TensorFlow's (<dtype: 'float32'>) and compares equal to numpy's."""
+
+    def __init__(self, dtype):
+        self.as_numpy_dtype = np.dtype(dtype)
+
+    @property
+    def name(self):
+        return self.as_numpy_dtype.name
+
+    def __eq__(self, other):
+        try:
+            return self.as_numpy_dtype == np.dtype(getattr(other, "as_numpy_dtype", other))
+        except TypeError:
+            return False
+
+    def __hash__(self):
+        return hash(self.as_numpy_dtype)
+
+    def __repr__(self):
+        return f"<dtype: '{self.name}'>"
+
+    __str__ = __repr__
+
+
 class KerasTensor:
     """A symbolic tensor: a shape (batch dimension None), a dtype, and the node that makes it."""
 
     def __init__(self, shape, dtype="float32", node=None, tensor_index=0, name=None):
         self.shape = tuple(None if d is None else int(d) for d in shape)
-        self.dtype = np.dtype(dtype)
+        self.dtype = DType(getattr(dtype, "as_numpy_dtype", dtype))
         self.node = node
         self.tensor_index = tensor_index
         self.name = name
