@@ -35,6 +35,7 @@ class Conv2D(KernelLayer):
     def build(self, input_shape):
         self.compute_output_shape(input_shape)  # validates before any weight is made
         self._add_kernel_and_bias(self._kernel_shape(input_shape[-1]), self.filters)
+        super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
         shape = self._input_shape(input_shape, rank=4)

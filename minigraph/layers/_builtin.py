@@ -1,0 +1,177 @@
+"""What the built-in layers share: Keras-config handling and argument validation.
+
+Every error names the layer, so that a message from deep inside a model still says where it came from.
+"""
+import inspect
+import numbers
+
+import numpy as np
+
+from minigraph import activations, initializers, registry
+from minigraph.kernels import shapes
+from minigraph.layers.base import Layer, check_rank, shape_str
+
+_DTYPES = ("float32", "float64")  # what the kernels compute in
+
+
+def standardize_dtype(dtype):
+    """A Keras dtype or dtype policy (a name, or a {'class_name': 'DTypePolicy', 'config': {...}} dict) as a
+    numpy dtype name; mixed-precision policies change the computation and are refused."""
+    if isinstance(dtype, dict):
+        dtype = dtype.get("config", {}).get("name")
+    dtype = getattr(dtype, "as_numpy_dtype", dtype)  # a KerasTensor's (or TensorFlow's) DType
+    if dtype is None:
+        return None
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:  # e.g. the policy 'mixed_float16'
+        name = str(dtype)
+    if name not in _DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not supported; use one of {list(_DTYPES)}")
+    return name
+
+
+class BuiltinLayer(Layer):
+    """Base of minigraph's concrete layers."""
+
+    def __init__(self, activity_regularizer=None, **kwargs):
+        try:
+            kwargs["dtype"] = standardize_dtype(kwargs.get("dtype"))
+        except ValueError as err:  # before Layer.__init__ there is no name yet unless one was given
+            who = type(self).__name__ + (f" '{kwargs['name']}'" if kwargs.get("name") else "")
+            raise ValueError(f"{who}: {err}") from None
+        super().__init__(**kwargs)
+        self._require_none(activity_regularizer=activity_regularizer)
+
+    # ------------------------------------------------------------------ errors and argument checks
+    def _error(self, message):
+        return ValueError(f"Layer '{self.name}' ({type(self).__name__}): {message}")
+
+    def _require_none(self, **arguments):
+        """Regularizers and constraints change training; they are accepted only when absent."""
+        for arg, value in arguments.items():
+            if value is not None:
+                raise self._error(f"argument {arg}={value!r} is not supported (only None)")
+
+    def _positive_int(self, value, arg):
+        # Keras takes int(units); an integral float such as 64.0 is fine, 2.5 is a mistake
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != int(value) or value <= 0:
+            raise self._error(f"argument {arg} must be a positive integer, got {value!r}")
+        return int(value)
+
+    def _pair(self, value, arg, minimum=1):
+        try:
+            pair = shapes.normalize_pair(value, arg)
+        except ValueError as err:
+            raise self._error(str(err)) from None
+        if min(pair) < minimum:
+            raise self._error(f"argument {arg} must be >= {minimum}, got {value!r}")
+        return pair
+
+    def _padding(self, value):
+        try:
+            return shapes.normalize_padding(value)
+        except ValueError as err:
+            raise self._error(str(err)) from None
+
+    def _data_format(self, value):
+        if value is None or value == "channels_last":
+            return "channels_last"
+        raise self._error(f"data_format={value!r} is not supported (only 'channels_last')")
+
+    def _lookup(self, getter, value, arg):
+        """activations.get / initializers.get with the layer and argument in the message."""
+        try:
+            return getter(value)
+        except ValueError as err:
+            raise self._error(f"argument {arg}: {err}") from None
+
+    def _input_shape(self, input_shape, rank=None, min_rank=1):
+        """The single input's shape as a tuple, checked for rank; ValueError naming the layer otherwise."""
+        if not isinstance(input_shape, (list, tuple)) or not all(
+                d is None or isinstance(d, (int, np.integer)) for d in input_shape):
+            raise self._error(f"expects a single input, got shape(s) {input_shape!r}")
+        shape = tuple(None if d is None else int(d) for d in input_shape)
+        if rank is not None:
+            check_rank(self, shape, rank)
+        elif len(shape) < min_rank:
+            raise self._error(f"expects an input of rank >= {min_rank} (batch included), got shape "
+                              f"{shape_str(shape)}")
+        return shape
+
+    def _window_output_hw(self, shape, window, strides, padding, arg):
+        """Output (height, width) of a sliding window over an NHWC shape; under 'valid' a window larger than
+        the input is an error rather than an empty output."""
+        hw = shape[1:3]
+        if padding == "valid" and any(n is not None and n < k for n, k in zip(hw, window)):
+            raise self._error(f"{arg} {window} is larger than the input's spatial size {hw} with padding='valid' "
+                              f"(input shape {shape_str(shape)})")
+        return tuple(None if n is None else shapes.conv_output_length(n, k, s, padding)
+                     for n, k, s in zip(hw, window, strides))
+
+    def _check_defined(self, input_shape, axis, what):
+        if input_shape[axis] is None:
+            raise self._error(f"the {what} dimension (axis {axis}) of the input must be defined, got shape "
+                              f"{shape_str(input_shape)}")
+
+    # ------------------------------------------------------------------ configs
+    @classmethod
+    def _accepted_keys(cls):
+        keys = set(Layer._BASE_KWARGS)
+        for klass in cls.__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is not None:
+                keys.update(p.name for p in inspect.signature(init).parameters.values()
+                            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self")
+        return keys
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A layer from a Keras config (Keras 2 or 3). Keys this layer does not know are ignored when they
+        are null (they do not change the computation) and refused otherwise."""
+        config = dict(config)
+        unknown = sorted(k for k in set(config) - cls._accepted_keys() if config[k] is not None)
+        if unknown:
+            raise ValueError(f"{cls.__name__} '{config.get('name')}': config key(s) not supported (they change the "
+                             f"computation): {', '.join(f'{k}={config[k]!r}' for k in unknown)}")
+        config = {k: v for k, v in config.items() if k in cls._accepted_keys()}
+        for key, value in config.items():
+            if key.endswith("_initializer") and isinstance(value, dict):
+                config[key] = registry.deserialize(value, custom_objects, kind="initializer")
+        if custom_objects and isinstance(config.get("activation"), str):
+            config["activation"] = custom_objects.get(config["activation"], config["activation"])
+        return cls(**config)
+
+
+class KernelLayer(BuiltinLayer):
+    """Dense and the convolutions: a kernel, an optional bias, an activation after."""
+
+    def __init__(self, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = self._lookup(activations.get, activation, "activation")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = self._lookup(initializers.get, kernel_initializer, "kernel_initializer")
+        self.bias_initializer = self._lookup(initializers.get, bias_initializer, "bias_initializer")
+        self._require_none(kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                           kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        self.kernel = self.bias = None
+
+    def _add_kernel_and_bias(self, kernel_shape, units):
+        self.kernel = self.add_weight("kernel", kernel_shape, initializer=self.kernel_initializer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (units,), initializer=self.bias_initializer)
+
+    def _kernel_config(self):
+        return {
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": None,
+            "bias_regularizer": None,
+            "activity_regularizer": None,
+            "kernel_constraint": None,
+            "bias_constraint": None,
+        }
