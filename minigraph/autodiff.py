@@ -60,7 +60,7 @@ class Variable:
 class Traced:
     """The value of an op recorded on a tape: the array plus the index of the record that made it."""
 
-    __slots__ = ("data", "index", "tape", "logits", "__weakref__")
+    __slots__ = ("data", "index", "tape", "logits", "logits_op", "__weakref__")
     __array_priority__ = 100
 
     def __init__(self, data, index, tape):
@@ -68,6 +68,7 @@ class Traced:
         self.index = index
         self.tape = tape
         self.logits = None  # set by softmax/sigmoid: losses use the logits directly, as Keras does
+        self.logits_op = None  # "Softmax" or "Sigmoid": a loss takes the logits only from its own op, as Keras
 
     @property
     def shape(self):

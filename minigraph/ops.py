@@ -200,18 +200,20 @@ def _softmax(a, axis=-1):
     return out, backward
 
 
-def _remember_logits(out, logits):
+def _remember_logits(out, logits, op):
     if isinstance(out, Traced):
         out.logits = logits
+        out.logits_op = op
     return out
 
 
 def sigmoid(a):
-    return _remember_logits(_sigmoid(a), a)
+    return _remember_logits(_sigmoid(a), a, "Sigmoid")
 
 
 def softmax(a, axis=-1):
-    return _remember_logits(_softmax(a, axis=axis), a)
+    # TF emits a Softmax op only over the last axis (other axes go through transposes): Keras' check sees no Softmax
+    return _remember_logits(_softmax(a, axis=axis), a, "Softmax" if axis in (-1, np.ndim(value_of(a)) - 1) else None)
 
 
 @differentiable

@@ -1,0 +1,264 @@
+"""Losses against numpy formulas of tf.keras' definitions, and their tape gradients against finite differences."""
+import numpy as np
+import pytest
+
+from minigraph import losses, ops, registry
+from minigraph.autodiff import Tape, Variable
+
+EPS = 1e-7
+rng = np.random.default_rng(0)
+
+
+def softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def np_bce(y, p):
+    p = np.clip(p, EPS, 1 - EPS)
+    return -(y * np.log(p + EPS) + (1 - y) * np.log(1 - p + EPS)).mean(-1)
+
+
+def np_cce(y, p):
+    p = np.clip(p / p.sum(-1, keepdims=True), EPS, 1 - EPS)
+    return -(y * np.log(p)).sum(-1)
+
+
+def np_scce(labels, p):
+    # Keras: log(clip(p)) goes through the logits op, whose log-softmax renormalises the clipped row
+    logp = np.log(np.clip(p, EPS, 1 - EPS))
+    logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
+    return -np.take_along_axis(logp, np.asarray(labels).astype(int).reshape(-1, 1), -1)[:, 0]
+
+
+def onehot(labels, n):
+    return np.eye(n, dtype=np.float32)[labels]
+
+
+# ----------------------------------------------------------------------------------------------- values
+def test_mse_mae_average_the_last_axis():
+    y = rng.normal(size=(4, 3)).astype(np.float32)
+    p = rng.normal(size=(4, 3)).astype(np.float32)
+    np.testing.assert_allclose(losses.mse(y, p), ((p - y) ** 2).mean(-1), rtol=1e-6)
+    np.testing.assert_allclose(losses.mae(y, p), np.abs(p - y).mean(-1), rtol=1e-6)
+    assert losses.MeanSquaredError()(y, p) == pytest.approx(((p - y) ** 2).mean(), rel=1e-6)
+    assert losses.MeanAbsoluteError()(y, p) == pytest.approx(np.abs(p - y).mean(), rel=1e-6)
+    assert losses.mean_squared_error is losses.MSE and losses.mae is losses.mean_absolute_error
+
+
+def test_targets_of_shape_n_against_outputs_n_1_are_squeezed_not_broadcast():
+    y = np.array([0.0, 1.0, 2.0, 3.0], dtype=np.float32)
+    p = np.array([[1.0], [1.0], [1.0], [1.0]], dtype=np.float32)
+    assert losses.MeanSquaredError()(y, p) == pytest.approx(np.mean((p[:, 0] - y) ** 2))  # 1.5, not 3.5
+    assert losses.MeanSquaredError()(y[:, None], p[:, 0]) == pytest.approx(1.5)
+
+
+def test_binary_crossentropy_clips_and_adds_epsilon():
+    y = np.array([[1, 0, 1], [0, 1, 0]], dtype=np.float32)
+    p = np.array([[1.0, 0.0, 0.7], [0.0, 1e-9, 0.3]], dtype=np.float32)  # exact 0 and 1: clipped to eps
+    np.testing.assert_allclose(losses.binary_crossentropy(y, p), np_bce(y, p.astype(np.float64)), rtol=1e-5)
+    assert losses.BinaryCrossentropy()(y, p) == pytest.approx(np_bce(y, p.astype(np.float64)).mean(), rel=1e-5)
+    assert np.isfinite(losses.binary_crossentropy(y, p)).all()
+
+
+def test_categorical_crossentropy_normalises_rows_then_clips():
+    y = onehot([0, 2, 1], 3)
+    p = np.array([[2.0, 1.0, 1.0], [0.5, 0.5, 0.0], [0.2, 0.3, 0.5]], dtype=np.float32)  # row 0 sums to 4
+    expected = np_cce(y, p.astype(np.float64))
+    np.testing.assert_allclose(losses.categorical_crossentropy(y, p), expected, rtol=1e-5)
+    assert expected[1] == pytest.approx(-np.log(EPS))  # a zero probability costs -log(1e-7), not inf
+    assert losses.CategoricalCrossentropy()(y, p) == pytest.approx(expected.mean(), rel=1e-5)
+    with pytest.raises(ValueError, match="incompatible"):
+        losses.categorical_crossentropy(y[:, :2], p)
+
+
+@pytest.mark.parametrize("labels", [np.array([0, 2, 1, 1]), np.array([[0], [2], [1], [1]]),
+                                    np.array([0.0, 2.9, 1.2, 1.0])])  # float labels truncate, as Keras' int64 cast
+def test_sparse_categorical_crossentropy(labels):
+    p = np.array([[0.7, 0.2, 0.1], [0.0, 0.1, 0.9], [0.3, 0.0, 0.7], [0.5, 0.5, 0.0]], dtype=np.float32)
+    expected = np_scce(labels.reshape(-1), p.astype(np.float64))
+    np.testing.assert_allclose(losses.sparse_categorical_crossentropy(labels, p), expected, rtol=1e-5)
+    assert losses.SparseCategoricalCrossentropy()(labels, p) == pytest.approx(expected.mean(), rel=1e-5)
+
+
+def test_sparse_clips_before_normalising_unlike_categorical():
+    # Keras' two probability paths differ on outputs above 1: categorical divides by the row sum first,
+    # sparse clips to 1 - eps first (the log-softmax of the logits op normalises afterwards)
+    p = np.array([[0.5, 3.0]], dtype=np.float32)
+    categorical = float(losses.categorical_crossentropy(onehot([0], 2), p)[0])
+    sparse = float(losses.sparse_categorical_crossentropy(np.array([0]), p)[0])
+    assert categorical == pytest.approx(-np.log(0.5 / 3.5), rel=1e-6)
+    assert sparse == pytest.approx(-np.log(0.5 / 1.5), rel=1e-6)
+
+
+LABELS = np.array([1, 2, 0])
+Z_SAT = np.array([[30.0, -30.0, 0.0], [1.0, 2.0, 3.0], [-20.0, 25.0, 0.0]])  # rows 0 and 2 saturate
+
+
+def np_log_softmax(z):
+    return z - z.max(-1, keepdims=True) - np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True))
+
+
+@pytest.mark.parametrize("loss, targets", [
+    (losses.CategoricalCrossentropy, onehot(LABELS, 3)),
+    (losses.SparseCategoricalCrossentropy, LABELS),
+])
+def test_softmax_output_uses_its_logits_on_the_tape(loss, targets):
+    exact = -np.take_along_axis(np_log_softmax(Z_SAT), LABELS[:, None], -1)[:, 0].mean()  # (60 + 0.41 + 45) / 3
+    with Tape():
+        value = loss()(targets, ops.softmax(Variable(Z_SAT.astype(np.float32))))
+    assert float(value.data) == pytest.approx(exact, rel=1e-5)
+    assert float(loss(from_logits=True)(targets, Z_SAT.astype(np.float32))) == pytest.approx(exact, rel=1e-5)
+    # the same probabilities as a plain array: clipped, rows 0 and 2 cost only -log(1e-7) = 16.1
+    clipped = float(loss()(targets, softmax(Z_SAT).astype(np.float32)))
+    assert clipped == pytest.approx((2 * -np.log(EPS) - np_log_softmax(Z_SAT)[1, 2]) / 3, rel=1e-4)
+
+
+def test_sigmoid_output_uses_its_logits_in_binary_crossentropy():
+    z = np.array([[40.0, -3.0], [0.5, -40.0]], dtype=np.float32)
+    y = np.array([[0.0, 1.0], [1.0, 1.0]], dtype=np.float32)
+    exact = (np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))).mean()
+    with Tape():
+        value = losses.BinaryCrossentropy()(y, ops.sigmoid(Variable(z)))
+    assert float(value.data) == pytest.approx(exact, rel=1e-5)
+    assert float(losses.BinaryCrossentropy(from_logits=True)(y, z)) == pytest.approx(exact, rel=1e-5)
+    assert float(losses.BinaryCrossentropy()(y, sigmoid(z))) == pytest.approx(np_bce(y, sigmoid(z)).mean(), rel=1e-5)
+
+
+def test_logits_are_taken_only_from_the_matching_activation():
+    # Keras matches the op type: a 2-class softmax fed to binary_crossentropy stays on the probability path
+    z = np.array([[3.0, -1.0], [0.0, 2.0]], dtype=np.float32)
+    y = onehot([0, 1], 2)
+    with Tape():
+        value = losses.BinaryCrossentropy()(y, ops.softmax(Variable(z)))
+    assert float(value.data) == pytest.approx(np_bce(y, softmax(z)).mean(), rel=1e-5)
+
+
+def test_from_logits_true_on_an_activation_output_warns_and_uses_the_logits():
+    z = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
+    with Tape(), pytest.warns(UserWarning, match="from_logits=True"):
+        value = losses.CategoricalCrossentropy(from_logits=True)(onehot([2], 3), ops.softmax(Variable(z)))
+    assert float(value.data) == pytest.approx(np.log(np.exp(z).sum()) - 3.0, rel=1e-6)
+
+
+def test_squeezed_outputs_lose_the_logits_shortcut():
+    # (n,) targets against a sigmoid (n, 1): Keras squeezes y_pred first, and the squeeze is no Sigmoid op
+    z = np.array([[20.0], [-1.0]], dtype=np.float32)
+    y = np.array([0.0, 1.0], dtype=np.float32)
+    with Tape():
+        value = losses.BinaryCrossentropy()(y, ops.sigmoid(Variable(z)))
+    assert float(value.data) == pytest.approx(np_bce(y[:, None], sigmoid(z)).mean(), rel=1e-5)  # float32: p = 1
+    assert float(value.data) != pytest.approx(losses.BinaryCrossentropy(from_logits=True)(y, z[:, 0]), rel=0.1)
+
+
+def test_label_smoothing():
+    y = onehot([0, 1], 3)
+    p = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3]], dtype=np.float32)
+    smoothed = y * 0.8 + 0.2 / 3
+    assert float(losses.CategoricalCrossentropy(label_smoothing=0.2)(y, p)) == pytest.approx(
+        np_cce(smoothed, p).mean(), rel=1e-5)
+    yb = np.array([[1.0, 0.0, 1.0]], dtype=np.float32)
+    assert float(losses.BinaryCrossentropy(label_smoothing=0.2)(yb, p[:1])) == pytest.approx(
+        np_bce(yb * 0.8 + 0.1, p[:1]).mean(), rel=1e-5)
+
+
+def test_reductions_and_sample_weight():
+    y = np.array([[0.0], [1.0], [2.0]], dtype=np.float32)
+    p = np.array([[1.0], [1.0], [1.0]], dtype=np.float32)
+    per_sample = np.array([1.0, 0.0, 1.0])
+    np.testing.assert_allclose(losses.MeanSquaredError(reduction="none")(y, p), per_sample)
+    assert float(losses.MeanSquaredError(reduction="sum")(y, p)) == 2.0
+    w = np.array([2.0, 5.0, 0.5])
+    assert float(losses.MeanSquaredError()(y, p, sample_weight=w)) == pytest.approx((2.0 + 0.5) / 3)
+    assert float(losses.MeanSquaredError()(y, p, sample_weight=w[:, None])) == pytest.approx((2.0 + 0.5) / 3)
+    with pytest.raises(ValueError, match="reduction"):
+        losses.MeanSquaredError(reduction="mean")
+
+
+# ----------------------------------------------------------------------------------------------- gradients
+def _tape_grad(loss_fn, x):
+    var = Variable(x.copy())
+    with Tape() as tape:
+        value = loss_fn(var)
+    return tape.gradient(value, [var])[0]
+
+
+def _numeric_grad(loss_fn, x, h=1e-6):
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[i] += h
+        down[i] -= h
+        grad[i] = (float(np.asarray(loss_fn(up))) - float(np.asarray(loss_fn(down)))) / (2 * h)
+    return grad
+
+
+Y_BIN = np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+Y_CAT = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+P = np.array([[0.3, 0.5, 0.2], [0.1, 0.25, 0.6]])  # inside (eps, 1 - eps): no clip kinks
+Z = np.array([[0.3, -1.2, 2.0], [1.5, 0.1, -0.7]])
+
+
+@pytest.mark.parametrize("name, loss_fn, x", [
+    ("mse", lambda p: losses.MeanSquaredError()(Y_BIN, p), P),
+    ("mae", lambda p: losses.MeanAbsoluteError()(Y_BIN, p), P),
+    ("bce", lambda p: losses.BinaryCrossentropy()(Y_BIN, p), P),
+    ("cce", lambda p: losses.CategoricalCrossentropy()(Y_CAT, p), P),
+    ("scce", lambda p: losses.SparseCategoricalCrossentropy()(np.array([1, 2]), p), P),
+    ("bce-logits", lambda z: losses.BinaryCrossentropy(from_logits=True)(Y_BIN, z), Z),
+    ("cce-logits", lambda z: losses.CategoricalCrossentropy(from_logits=True)(Y_CAT, z), Z),
+    ("scce-logits", lambda z: losses.SparseCategoricalCrossentropy(from_logits=True)(np.array([1, 2]), z), Z),
+    ("cce-softmax", lambda z: losses.CategoricalCrossentropy()(Y_CAT, ops.softmax(z)), Z),
+    ("bce-sigmoid", lambda z: losses.BinaryCrossentropy()(Y_BIN, ops.sigmoid(z)), Z),
+    ("scce-softmax", lambda z: losses.SparseCategoricalCrossentropy()(np.array([1, 2]), ops.softmax(z)), Z),
+])
+def test_gradient_matches_central_differences(name, loss_fn, x):
+    np.testing.assert_allclose(_tape_grad(loss_fn, x), _numeric_grad(loss_fn, x), rtol=1e-6, atol=1e-9)
+
+
+def test_clipped_probabilities_get_no_gradient():
+    p = np.array([[0.0, 1.0, 0.5]])
+    grad = _tape_grad(lambda v: losses.BinaryCrossentropy()(np.array([[1.0, 0.0, 1.0]]), v), p)
+    assert grad[0, 0] == 0 and grad[0, 1] == 0 and grad[0, 2] != 0
+
+
+# ----------------------------------------------------------------------------------------------- lookup, config
+@pytest.mark.parametrize("name, cls", [
+    ("mse", losses.MeanSquaredError), ("mean_squared_error", losses.MeanSquaredError),
+    ("mae", losses.MeanAbsoluteError), ("mean_absolute_error", losses.MeanAbsoluteError),
+    ("binary_crossentropy", losses.BinaryCrossentropy), ("categorical_crossentropy", losses.CategoricalCrossentropy),
+    ("sparse_categorical_crossentropy", losses.SparseCategoricalCrossentropy),
+    ("CategoricalCrossentropy", losses.CategoricalCrossentropy),
+])
+def test_get_by_name(name, cls):
+    assert type(losses.get(name)) is cls
+
+
+def test_get_classes_instances_callables_and_unknown_names():
+    instance = losses.BinaryCrossentropy(from_logits=True)
+    assert losses.get(instance) is instance
+    assert type(losses.get(losses.MeanAbsoluteError)) is losses.MeanAbsoluteError
+    assert losses.get(None) is None
+
+    def double_mse(y_true, y_pred):
+        return ops.multiply(losses.mean_squared_error(y_true, y_pred), 2.0)
+    custom = losses.get(double_mse)
+    assert custom.name == "double_mse"
+    assert float(custom(np.zeros((2, 1)), np.ones((2, 1)))) == 2.0
+    with pytest.raises(ValueError, match="'mean_sqared_error'"):
+        losses.get("mean_sqared_error")
+
+
+def test_config_round_trip_and_registry():
+    loss = losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1, name="cce")
+    config = loss.get_config()
+    assert config == {"reduction": "auto", "name": "cce", "from_logits": True, "label_smoothing": 0.1, "axis": -1}
+    again = registry.deserialize(registry.serialize(loss), kind="loss")
+    assert type(again) is losses.CategoricalCrossentropy and again.get_config() == config
+    assert losses.MeanSquaredError().get_config() == {"reduction": "auto", "name": "mean_squared_error"}
+    assert losses.SparseCategoricalCrossentropy().get_config() == {
+        "reduction": "auto", "name": "sparse_categorical_crossentropy", "from_logits": False, "ignore_class": None}
