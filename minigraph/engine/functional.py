@@ -175,7 +175,7 @@ class Network(Layer):
     def non_trainable_weights(self):
         if self.trainable:
             return self._dedup("non_trainable_weights")
-        return self._dedup("trainable_weights") + self._dedup("non_trainable_weights")
+        return self._dedup("weights")  # Keras: each layer's variables in turn (the order h5 files hold them in)
 
     @property
     def input_names(self):

@@ -15,6 +15,7 @@ class Sequential(Functional):
         self.history = None
         self._stack = []  # the layers, in order, without the input layer
         self._input_shape_given = None
+        self._input_name = None  # an InputLayer added first keeps its name (Keras does; configs round-trip)
         self._graph_nodes = []
         self.built = False
         for layer in layers or []:
@@ -27,6 +28,7 @@ class Sequential(Functional):
             if self._stack:
                 raise ValueError(f"Sequential '{self.name}': an InputLayer can only be the first layer")
             self._input_shape_given = layer._batch_input_shape
+            self._input_name = layer.name
             return
         if not isinstance(layer, Layer):
             raise ValueError(f"Sequential '{self.name}': can only add layers, got {type(layer).__name__}")
@@ -50,7 +52,8 @@ class Sequential(Functional):
         for node in self._graph_nodes:  # forget the nodes of the previous chain
             node.layer._inbound_nodes.remove(node)
         self._inbound_nodes = [n for n in self._inbound_nodes if not getattr(n, "_sequential_own", False)]
-        x = inputs = Input(batch_shape=tuple(batch_input_shape), name=f"{self._stack[0].name}_input")
+        name = self._input_name or f"{self._stack[0].name}_input"
+        x = inputs = Input(batch_shape=tuple(batch_input_shape), name=name)
         for layer in self._stack:
             x = layer(x)
         self._init_graph(inputs, x)

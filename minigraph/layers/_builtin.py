@@ -130,11 +130,12 @@ class BuiltinLayer(Layer):
         """A layer from a Keras config (Keras 2 or 3). Keys this layer does not know are ignored when they
         are null (they do not change the computation) and refused otherwise."""
         config = dict(config)
-        unknown = sorted(k for k in set(config) - cls._accepted_keys() if config[k] is not None)
+        accepted = cls._accepted_keys()  # once: inspect.signature is slow, and big models load many layers
+        unknown = sorted(k for k in set(config) - accepted if config[k] is not None)
         if unknown:
             raise ValueError(f"{cls.__name__} '{config.get('name')}': config key(s) not supported (they change the "
                              f"computation): {', '.join(f'{k}={config[k]!r}' for k in unknown)}")
-        config = {k: v for k, v in config.items() if k in cls._accepted_keys()}
+        config = {k: v for k, v in config.items() if k in accepted}
         for key, value in config.items():
             if key.endswith("_initializer") and isinstance(value, dict):
                 config[key] = registry.deserialize(value, custom_objects, kind="initializer")
