@@ -1,0 +1,50 @@
+# Argument checks and the thread heuristic shared by the pool, upsample and dense kernels (cimport
+# only, like _blas.pxd).  Every array and shape argument passes through here before any nogil code, so
+# the loops only ever see C-contiguous float arrays of the right rank and positive, int32-sized window
+# arguments.  Imports are function-local because a .pxd cannot hold module-level Python statements.
+from _openmp_helpers cimport parallel_threads
+
+
+cdef inline int threads_for(Py_ssize_t tasks, Py_ssize_t work) noexcept nogil:
+    """Threads for a prange over `tasks` items touching about `work` array elements in all: one thread
+    below ~32k elements, where starting and joining the team costs more than the loop (and much more
+    when the cores are shared with another busy process).  The kernels' pranges use dynamic schedules
+    for the same reason: a thread the OS has parked then holds up one small chunk, not 1/T of the work."""
+    return parallel_threads(tasks) if work >= 32768 else 1
+
+
+cdef inline object float_array(object x, str fn, str name, int ndim, object dtype=None):
+    """x as a C-contiguous float array of rank ndim.
+
+    dtype None: float64 stays float64, every other numeric dtype becomes float32 (API.md); otherwise
+    x is cast to dtype (secondary arguments follow the main input's dtype).
+    """
+    import numpy as np
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise ValueError(f"{fn}: {name} must be a real numeric array, got dtype {x.dtype} with shape {x.shape}")
+    if x.ndim != ndim:
+        raise ValueError(f"{fn}: {name} must be {ndim}-D, got shape {x.shape}")
+    if dtype is None:
+        dtype = np.float64 if x.dtype == np.float64 else np.float32
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+cdef inline tuple positive_pair(object value, str fn, str name):
+    """An int or a pair of ints as (a, b) with 1 <= a, b < 2**31."""
+    from minigraph.kernels.shapes import normalize_pair
+    try:
+        pair = normalize_pair(value, name)
+    except ValueError as e:
+        raise ValueError(f"{fn}: {e}") from None
+    if not (0 < pair[0] < 2**31 and 0 < pair[1] < 2**31):
+        raise ValueError(f"{fn}: {name} must be positive (and < 2**31), got {value!r}")
+    return pair
+
+
+cdef inline str checked_padding(object padding, str fn):
+    from minigraph.kernels.shapes import normalize_padding
+    try:
+        return normalize_padding(padding)
+    except ValueError as e:
+        raise ValueError(f"{fn}: {e}") from None

@@ -1,0 +1,112 @@
+"""matmul / dense kernels against numpy and finite differences."""
+import itertools
+
+import numpy as np
+import pytest
+
+from kernel_reference import layouts, numeric_grad
+from minigraph.kernels import dense
+
+RNG = np.random.default_rng(3)
+SHAPES = [(5, 4, 3), (1, 7, 1), (16, 33, 9)]  # (m, k, n)
+
+
+def rand(*shape, dtype=np.float64):
+    return RNG.standard_normal(shape).astype(dtype)
+
+
+def op(a, trans):
+    return a.T if trans else a
+
+
+@pytest.mark.parametrize("trans_a,trans_b", list(itertools.product((False, True), repeat=2)))
+@pytest.mark.parametrize("m,k,n", SHAPES)
+def test_matmul_matches_numpy(m, k, n, trans_a, trans_b):
+    a = rand(k, m) if trans_a else rand(m, k)
+    b = rand(n, k) if trans_b else rand(k, n)
+    c = dense.matmul(a, b, trans_a, trans_b)
+    assert c.dtype == np.float64 and c.flags.c_contiguous
+    np.testing.assert_allclose(c, op(a, trans_a) @ op(b, trans_b), rtol=1e-12, atol=1e-12)
+    for layout in ["stepped", "swapped", "reversed", "fortran"]:  # "swapped" and "fortran" take the no-copy path
+        np.testing.assert_allclose(dense.matmul(layouts(a)[layout], layouts(b)[layout], trans_a, trans_b), c,
+                                   rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("m,k,n", SHAPES)
+def test_dense_forward_and_backward_match_numpy(m, k, n):
+    x, kernel, bias, dy = rand(m, k), rand(k, n), rand(n), rand(m, n)
+    np.testing.assert_allclose(dense.dense_forward(x, kernel, bias), x @ kernel + bias, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dense.dense_forward(x, kernel), x @ kernel, rtol=1e-12, atol=1e-12)
+    dx, dkernel, dbias = dense.dense_backward(x, kernel, dy)
+    np.testing.assert_allclose(dx, dy @ kernel.T, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dkernel, x.T @ dy, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dbias, dy.sum(axis=0), rtol=1e-12, atol=1e-12)
+    no_dx, dkernel2, _ = dense.dense_backward(layouts(x)["fortran"], kernel, layouts(dy)["stepped"], need_dx=False)
+    assert no_dx is None
+    np.testing.assert_allclose(dkernel2, dkernel, rtol=1e-12, atol=1e-12)
+
+
+def test_dense_gradients_finite_differences():
+    x, kernel, bias = rand(4, 6), rand(6, 3), rand(3)
+    r = rand(4, 3)
+    dx, dkernel, dbias = dense.dense_backward(x, kernel, r)
+    for grad, f, arg in [(dx, lambda v: dense.dense_forward(v, kernel, bias), x),
+                         (dkernel, lambda v: dense.dense_forward(x, v, bias), kernel),
+                         (dbias, lambda v: dense.dense_forward(x, kernel, v), bias)]:
+        np.testing.assert_allclose(grad, numeric_grad(f, arg, r), atol=1e-8)
+
+
+def test_dtypes():
+    x, kernel, bias = rand(8, 5), rand(5, 4), rand(4)
+    y64 = dense.dense_forward(x, kernel, bias)
+    y32 = dense.dense_forward(x.astype(np.float32), kernel, bias)  # kernel and bias follow x: float32
+    assert y32.dtype == np.float32
+    np.testing.assert_allclose(y32, y64, rtol=1e-5, atol=1e-5)
+    assert dense.dense_forward(x, kernel.astype(np.float32)).dtype == np.float64
+    assert dense.matmul(np.arange(6).reshape(2, 3), np.ones((3, 2), np.int8)).dtype == np.float32
+    np.testing.assert_array_equal(dense.matmul(np.arange(6).reshape(2, 3), np.ones((3, 2))), [[3, 3], [12, 12]])
+    dy = rand(8, 4)
+    grads32, grads64 = dense.dense_backward(x.astype(np.float32), kernel, dy), dense.dense_backward(x, kernel, dy)
+    for g32, g64 in zip(grads32, grads64):
+        assert g32.dtype == np.float32
+        np.testing.assert_allclose(g32, g64, rtol=1e-5, atol=1e-5)
+
+
+def test_empty_dimensions():
+    np.testing.assert_array_equal(dense.matmul(np.zeros((3, 0)), np.zeros((0, 2))), np.zeros((3, 2)))
+    np.testing.assert_array_equal(dense.dense_forward(np.zeros((3, 0)), np.zeros((0, 2)), [1, 2]), [[1, 2]] * 3)
+    assert dense.matmul(np.zeros((0, 4)), np.zeros((4, 2))).shape == (0, 2)
+    dx, dkernel, dbias = dense.dense_backward(np.zeros((0, 4)), np.ones((4, 2)), np.zeros((0, 2)))
+    assert dx.shape == (0, 4)
+    np.testing.assert_array_equal(dkernel, np.zeros((4, 2)))
+    np.testing.assert_array_equal(dbias, [0, 0])
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: dense.matmul(np.zeros(3), np.zeros((3, 2))), r"matmul: a must be 2-D, got shape \(3,\)"),
+    (lambda: dense.matmul(np.zeros((2, 3)), np.zeros((2, 3, 1))),
+     r"matmul: b must be 2-D, got shape \(2, 3, 1\)"),
+    (lambda: dense.matmul(np.zeros((2, 3)), np.zeros((4, 2))),
+     r"matmul: inner dimensions differ: a \(2, 3\) @ b \(4, 2\)"),
+    (lambda: dense.matmul(np.zeros((2, 3)), np.zeros((3, 2)), trans_a=True),
+     r"matmul: inner dimensions differ: a \(2, 3\) transposed @ b \(3, 2\)"),
+    (lambda: dense.matmul(np.zeros((2, 3), complex), np.zeros((3, 2))),
+     r"matmul: a must be a real numeric array"),
+    (lambda: dense.dense_forward(np.zeros((5, 3)), np.zeros((4, 2))),
+     r"dense_forward: inner dimensions differ: x \(5, 3\) @ kernel \(4, 2\)"),
+    (lambda: dense.dense_forward(np.zeros((5, 3)), np.zeros((3, 2)), np.zeros(3)),
+     r"dense_forward: bias shape \(3,\) does not match kernel shape \(3, 2\)"),
+    (lambda: dense.dense_forward(np.zeros((5, 3)), np.zeros((3, 2)), np.zeros((1, 2))),
+     r"dense_forward: bias must be 1-D"),
+    (lambda: dense.dense_forward(np.zeros((2, 5, 3)), np.zeros((3, 2))), r"dense_forward: x must be 2-D"),
+    (lambda: dense.dense_backward(np.zeros((5, 3)), np.zeros((3, 2)), np.zeros((5, 3))),
+     r"dense_backward: expected x \(n, in\), kernel \(in, out\), dy \(n, out\), "
+     r"got x \(5, 3\), kernel \(3, 2\), dy \(5, 3\)"),
+    (lambda: dense.dense_backward(np.zeros((5, 3)), np.zeros((4, 2)), np.zeros((5, 2))),
+     r"dense_backward: expected"),
+    (lambda: dense.dense_backward(np.zeros((5, 3)), np.zeros((3, 2)), np.zeros(2)),
+     r"dense_backward: dy must be 2-D"),
+])
+def test_bad_arguments_raise_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
