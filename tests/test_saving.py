@@ -445,7 +445,10 @@ def test_killed_save_keeps_previous_file(tmp_path):
         [os.path.dirname(os.path.dirname(minigraph.__file__)), os.environ.get("PYTHONPATH", "")]))
     interrupted = []
     for delay in (0.0, 0.02, 0.1):
-        proc = subprocess.Popen([sys.executable, "-c", _SAVER, str(path)], stdout=subprocess.PIPE, env=env)
+        # cwd away from the source tree: `python -c` puts the cwd first on sys.path, and the uncompiled
+        # source package there would shadow the installed one
+        proc = subprocess.Popen([sys.executable, "-c", _SAVER, str(path)], stdout=subprocess.PIPE, env=env,
+                                cwd=tmp_path)
         try:
             assert proc.stdout.readline().strip() == b"writing"
             time.sleep(delay)
