@@ -1,4 +1,6 @@
 """model.summary() in the classic tf.keras 2 table format."""
+from minigraph.engine.functional import registry_name
+from minigraph.layers.input_layer import InputLayer
 
 
 def _row(fields, positions):
@@ -28,7 +30,6 @@ def _is_sequential_like(model):
 
 
 def _output_shape(layer):
-    from minigraph.layers.input_layer import InputLayer
     try:
         shape = layer.output_shape
     except AttributeError:
@@ -49,7 +50,6 @@ def summary_lines(model, line_length=None, positions=None):
     if positions[-1] <= 1:
         positions = [int(line_length * p) for p in positions]
     relevant = {node for nodes in model._nodes_by_depth.values() for node in nodes}
-    from minigraph.engine.functional import registry_name
 
     lines = [f'Model: "{model.name}"', "_" * line_length, _row(header, positions), "=" * line_length]
     layers = model.layers
