@@ -63,6 +63,7 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
+        depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/*.pxd")),  # C helpers and cimports
     )
     for path in sorted(glob.glob("csrc/*.pyx"))
     if not ONLY or os.path.splitext(os.path.basename(path))[0] in ONLY

@@ -1,4 +1,4 @@
-# Argument checks and the thread heuristic shared by the pool, upsample and dense kernels (cimport
+# Argument checks and the thread heuristic shared by the conv, pool, upsample and dense kernels (cimport
 # only, like _blas.pxd).  Every array and shape argument passes through here before any nogil code, so
 # the loops only ever see C-contiguous float arrays of the right rank and positive, int32-sized window
 # arguments.  Imports are function-local because a .pxd cannot hold module-level Python statements.
@@ -39,6 +39,30 @@ cdef inline tuple positive_pair(object value, str fn, str name):
         raise ValueError(f"{fn}: {e}") from None
     if not (0 < pair[0] < 2**31 and 0 < pair[1] < 2**31):
         raise ValueError(f"{fn}: {name} must be positive (and < 2**31), got {value!r}")
+    return pair
+
+
+cdef inline tuple int_pair(str fn, str name, object value, Py_ssize_t minimum):
+    """An int or a pair of ints (Python integers only: operator.index, no floats or bools-as-strings) as
+    (a, b) with minimum <= a, b < 2**31 -- the conv kernels' strides, output_padding, input_hw, kernel_hw."""
+    import operator
+    cdef list items
+    try:
+        pair = (operator.index(value),) * 2
+    except TypeError:
+        try:
+            items = []
+            for v in value:  # (a loop: a generator expression cannot live in a .pxd inline function)
+                items.append(operator.index(v))
+            pair = tuple(items)
+        except TypeError:
+            pair = ()
+    if len(pair) != 2:
+        raise ValueError(f"{fn}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{fn}: {name} must be >= {minimum}, got {value!r}")
+    if max(pair) >= 2**31:
+        raise ValueError(f"{fn}: {name} must be < 2**31, got {value!r}")
     return pair
 
 

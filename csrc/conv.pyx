@@ -8,6 +8,13 @@ Every core sees a plain conv2d geometry: input (n, h, w, c), output (n, oh, ow, 
 A transposed convolution is the input gradient of the conv2d whose input is the transpose's output, so
 its kernel (kh, kw, cout, cin) already is that conv2d's kernel.
 
+float32 calls whose shapes it covers go to the direct kernels of csrc/conv_direct.h instead (implicit GEMM
+straight from the input image through an offset table, AVX2/FMA chosen at run time, one OpenMP region per
+call, no BLAS): conv2d forward and kernel gradient at any stride and padding, and the stride-1 input
+gradient (= the forward of the zero-padded dy with the flipped, transposed kernel), whenever cout % 8 == 0,
+or cout < 8 with cin % 8 == 0.  Everything else (float64, other channel counts, strided input gradients)
+takes the im2col + BLAS path below.
+
 Chunks are ranges of output *units*: one unit is one output row (image, oy), i.e. ow rows of the column
 matrix.  A chunk holds as many units as fit a few MB of column buffer, so gemm stays big, memory stays
 bounded even for one huge image, and im2col has work for every thread even at batch 1.
@@ -21,6 +28,7 @@ import numpy as np
 
 from _blas cimport gemm
 from _openmp_helpers cimport parallel_threads
+from _kernel_common cimport threads_for, checked_padding, int_pair
 from minigraph.kernels import shapes
 
 __all__ = [
@@ -31,6 +39,20 @@ __all__ = [
 cdef Py_ssize_t INT_MAX = 2147483647
 # Column buffer budget per chunk: big enough for efficient gemms, small enough to stay in L3.
 cdef Py_ssize_t _chunk_bytes = 4 << 20
+
+
+cdef extern from "conv_direct.h" nogil:
+    enum:
+        MG_CONV_OK
+        MG_CONV_UNSUPPORTED
+        MG_CONV_NOMEM
+    ctypedef struct mg_geom:
+        Py_ssize_t n, h, w, c, ph, pw, kh, kw, sh, sw, oh, ow, co
+    int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* bias, int relu, float* y,
+                    int nthreads)
+    int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int nthreads)
+
+cdef bint _direct_enabled = True
 
 
 cdef struct Geom:
@@ -228,33 +250,13 @@ def _float_type(a):
     return np.float64 if a.dtype == np.float64 else np.float32
 
 
-def _pair(fn, name, value, minimum):
-    try:
-        pair = (operator.index(value),) * 2
-    except TypeError:
-        try:
-            pair = tuple(operator.index(v) for v in value)
-        except TypeError:
-            pair = ()
-    if len(pair) != 2:
-        raise ValueError(f"{fn}: {name} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < minimum:
-        raise ValueError(f"{fn}: {name} must be >= {minimum}, got {value!r}")
-    return pair
-
-
-def _padding(fn, padding):
-    try:
-        return shapes.normalize_padding(padding)
-    except ValueError as e:
-        raise ValueError(f"{fn}: {e}") from None
-
-
-def _conv_geometry(fn, in_hw, k_hw, strides, padding, what):
-    """(oh, ow, ph, pw) of a conv2d with input in_hw; `what` describes the arrays for error messages."""
+def _conv_geometry(fn, in_hw, k_hw, strides, padding, what, allow_empty=False):
+    """(oh, ow, ph, pw) of a conv2d with input in_hw; `what` describes the arrays for error messages.
+    allow_empty: an input smaller than the kernel under 'valid' gives an empty output instead of an error
+    (conv2d_transpose_backward_input: the transpose of an empty image has kh - 1 rows)."""
     if min(k_hw) < 1:
         raise ValueError(f"{fn}: kernel size must be positive, got {what}")
-    if padding == "valid" and (in_hw[0] < k_hw[0] or in_hw[1] < k_hw[1]):
+    if padding == "valid" and not allow_empty and (in_hw[0] < k_hw[0] or in_hw[1] < k_hw[1]):
         raise ValueError(f"{fn}: kernel {tuple(k_hw)} is larger than the input {tuple(in_hw)} "
                          f"under 'valid' padding ({what})")
     out = [shapes.conv_output_length(n, k, s, padding) for n, k, s in zip(in_hw, k_hw, strides)]
@@ -269,7 +271,7 @@ def _transpose_geometry(fn, in_hw, k_hw, strides, padding, output_padding, what)
         raise ValueError(f"{fn}: kernel size must be positive, got {what}")
     ops = (None, None)
     if output_padding is not None:
-        ops = _pair(fn, "output_padding", output_padding, 0)
+        ops = int_pair(fn, "output_padding", output_padding, 0)
         if ops[0] >= strides[0] or ops[1] >= strides[1]:
             raise ValueError(f"{fn}: output_padding {ops} must be smaller than strides {tuple(strides)}")
     out = [shapes.deconv_output_length(n, k, s, padding, op)
@@ -298,15 +300,74 @@ def _check_dy(fn, dy, expected, what):
         raise ValueError(f"{fn}: dy {dy.shape} does not match the expected shape {tuple(expected)} ({what})")
 
 
-def _run(op, a, b, out, geom, bias=None):
-    """out (pre-filled with bias, else zeros) += core op on C-contiguous copies of a and b in out's dtype."""
+def _set_direct(bint enabled):
+    """Turn the direct float32 kernels on or off (tests compare both paths); returns the previous value."""
+    global _direct_enabled
+    old = _direct_enabled
+    _direct_enabled = enabled
+    return old
+
+
+cdef int _direct(int op, const float[::1] a, const float[::1] b, float[::1] out, tuple geom,
+                 const float[::1] bias, bint relu) except -1:
+    """Run op on the direct kernels when they cover it: returns 1 if done, 0 if the caller must fall back."""
+    cdef mg_geom g
+    cdef int status, nthreads
+    cdef const float* bp = &bias[0] if bias is not None else NULL
+    n, h, w, c, oh, ow, co, kh, kw, sh, sw, ph, pw = geom
+    if op == 1:  # stride-1 input gradient: forward of dy padded by k-1-p, kernel flipped and transposed
+        if sh != 1 or sw != 1 or ph > kh - 1 or pw > kw - 1:
+            return 0
+        geom = (n, oh, ow, co, h, w, c, kh, kw, 1, 1, kh - 1 - ph, kw - 1 - pw)
+        b = np.ascontiguousarray(np.asarray(b).reshape(kh, kw, c, co)[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(-1)
+        n, h, w, c, oh, ow, co, kh, kw, sh, sw, ph, pw = geom
+    g.n, g.h, g.w, g.c, g.oh, g.ow, g.co, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw = geom
+    if g.oh < 1 or g.ow < 1 or not (g.co % 8 == 0 or (g.co < 8 and g.c % 8 == 0)):
+        return 0
+    # sizes the kernels will touch, as in _core: the last line of defence
+    sizes = (g.n * g.h * g.w * g.c, g.kh * g.kw * g.c * g.co if op != 2 else g.n * g.oh * g.ow * g.co,
+             g.n * g.oh * g.ow * g.co if op != 2 else g.kh * g.kw * g.c * g.co)
+    if sizes != (a.shape[0], b.shape[0], out.shape[0]) or (bias is not None and bias.shape[0] != g.co):
+        raise ValueError(f"conv direct {op}: array sizes {(a.shape[0], b.shape[0], out.shape[0])} "
+                         f"do not match geometry {geom}")
+    nthreads = threads_for(g.n * g.oh * g.ow, g.n * g.oh * g.ow * g.kh * g.kw * g.c * g.co // 8)
+    with nogil:
+        if op == 2:
+            status = mg_conv_dw(&a[0], g, &b[0], &out[0], nthreads)
+        else:
+            status = mg_conv_fwd(&a[0], g, &b[0], bp, relu, &out[0], nthreads)
+    if status == MG_CONV_NOMEM:
+        raise MemoryError("conv: out of memory for the direct kernels' scratch")
+    return status == MG_CONV_OK
+
+
+def _run(op, a, b, shape, dtype, geom, bias=None, relu=False):
+    """Core op on C-contiguous copies of a and b in dtype, into a new array of `shape` (+ bias, ReLU)."""
+    a = np.ascontiguousarray(a, dtype)
+    b = np.ascontiguousarray(b, dtype)
+    geom = tuple(int(v) for v in geom)
+    if a.size and b.size and np.prod(shape) and _direct_enabled and dtype == np.float32:
+        out = np.empty(shape, dtype)
+        bias_c = None if bias is None else np.ascontiguousarray(bias, dtype)
+        if _direct(op, a.reshape(-1), b.reshape(-1), out.reshape(-1), geom, bias_c, relu):
+            return out
+    out = np.zeros(shape, dtype)
     if bias is not None:
         out[...] = bias
-    a = np.ascontiguousarray(a, out.dtype)
-    b = np.ascontiguousarray(b, out.dtype)
     if a.size and b.size and out.size:
-        _core(op, a.reshape(-1), b.reshape(-1), out.reshape(-1), tuple(int(v) for v in geom))
+        _core(op, a.reshape(-1), b.reshape(-1), out.reshape(-1), geom)
+    if relu:
+        np.maximum(out, 0, out=out)
     return out
+
+
+def _activation(fn, activation):
+    """True for 'relu', False for None / 'linear'."""
+    if activation is None or activation == "linear":
+        return False
+    if activation == "relu":
+        return True
+    raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
 
 
 def _bias_checked(fn, bias, cout):
@@ -319,93 +380,96 @@ def _bias_checked(fn, bias, cout):
 
 # ------------------------------------------------------------------------------------------ public API
 
-def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid"):
-    """y = conv2d(x, kernel) + bias: x (n, h, w, cin), kernel (kh, kw, cin, cout) -> (n, oh, ow, cout)."""
+def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", activation=None):
+    """y = act(conv2d(x, kernel) + bias): x (n, h, w, cin), kernel (kh, kw, cin, cout) -> (n, oh, ow, cout).
+
+    activation: None / 'linear', or 'relu' (fused into the kernel's store)."""
     fn = "conv2d_forward"
+    relu = _activation(fn, activation)
     x, kernel = _array(fn, "x", x, 4), _array(fn, "kernel", kernel, 4)
-    s, padding = _pair(fn, "strides", strides, 1), _padding(fn, padding)
+    s, padding = int_pair(fn, "strides", strides, 1), checked_padding(padding, fn)
     n, h, w, c = x.shape
     kh, kw, _, co = kernel.shape
     _check_channels(fn, "input channels", "x", x, kernel, 2)
     bias = _bias_checked(fn, bias, co)
     oh, ow, ph, pw = _conv_geometry(fn, (h, w), (kh, kw), s, padding, f"x {x.shape}, kernel {kernel.shape}")
-    y = np.zeros((n, oh, ow, co), _float_type(x))
-    return _run(0, x, kernel, y, (n, h, w, c, oh, ow, co, kh, kw, s[0], s[1], ph, pw), bias)
+    return _run(0, x, kernel, (n, oh, ow, co), _float_type(x), (n, h, w, c, oh, ow, co, kh, kw, s[0], s[1], ph, pw),
+                bias, relu)
 
 
 def conv2d_backward_input(dy, kernel, input_hw, strides=1, padding="valid"):
     """dx (n, h, w, cin) of conv2d for output gradient dy (n, oh, ow, cout); input_hw = (h, w)."""
     fn = "conv2d_backward_input"
     dy, kernel = _array(fn, "dy", dy, 4), _array(fn, "kernel", kernel, 4)
-    s, padding = _pair(fn, "strides", strides, 1), _padding(fn, padding)
-    h, w = _pair(fn, "input_hw", input_hw, 0)
+    s, padding = int_pair(fn, "strides", strides, 1), checked_padding(padding, fn)
+    h, w = int_pair(fn, "input_hw", input_hw, 0)
     kh, kw, c, co = kernel.shape
     n = dy.shape[0]
     what = f"input_hw {(h, w)}, kernel {kernel.shape}, strides {s}, padding {padding!r}"
     oh, ow, ph, pw = _conv_geometry(fn, (h, w), (kh, kw), s, padding, what)
     _check_dy(fn, dy, (n, oh, ow, co), what)
-    dx = np.zeros((n, h, w, c), _float_type(dy))
-    return _run(1, dy, kernel, dx, (n, h, w, c, oh, ow, co, kh, kw, s[0], s[1], ph, pw))
+    return _run(1, dy, kernel, (n, h, w, c), _float_type(dy), (n, h, w, c, oh, ow, co, kh, kw, s[0], s[1], ph, pw))
 
 
 def conv2d_backward_kernel(x, dy, kernel_hw, strides=1, padding="valid"):
     """dkernel (kh, kw, cin, cout) of conv2d for input x (n, h, w, cin) and output gradient dy."""
     fn = "conv2d_backward_kernel"
     x, dy = _array(fn, "x", x, 4), _array(fn, "dy", dy, 4)
-    s, padding = _pair(fn, "strides", strides, 1), _padding(fn, padding)
-    kh, kw = _pair(fn, "kernel_hw", kernel_hw, 1)
+    s, padding = int_pair(fn, "strides", strides, 1), checked_padding(padding, fn)
+    kh, kw = int_pair(fn, "kernel_hw", kernel_hw, 1)
     n, h, w, c = x.shape
     co = dy.shape[3]
     what = f"x {x.shape}, kernel_hw {(kh, kw)}, strides {s}, padding {padding!r}"
     oh, ow, ph, pw = _conv_geometry(fn, (h, w), (kh, kw), s, padding, what)
     _check_dy(fn, dy, (n, oh, ow, co), what)
-    dk = np.zeros((kh, kw, c, co), _float_type(x))
-    return _run(2, x, dy, dk, (n, h, w, c, oh, ow, co, kh, kw, s[0], s[1], ph, pw))
+    return _run(2, x, dy, (kh, kw, c, co), _float_type(x), (n, h, w, c, oh, ow, co, kh, kw, s[0], s[1], ph, pw))
 
 
-def conv2d_transpose_forward(x, kernel, bias=None, strides=1, padding="valid", output_padding=None):
-    """y = conv2d_transpose(x, kernel) + bias: x (n, h, w, cin), kernel (kh, kw, cout, cin)."""
+def conv2d_transpose_forward(x, kernel, bias=None, strides=1, padding="valid", output_padding=None,
+                             activation=None):
+    """y = act(conv2d_transpose(x, kernel) + bias): x (n, h, w, cin), kernel (kh, kw, cout, cin).
+
+    activation: None / 'linear', or 'relu' (fused into the kernel's store)."""
     fn = "conv2d_transpose_forward"
+    relu = _activation(fn, activation)
     x, kernel = _array(fn, "x", x, 4), _array(fn, "kernel", kernel, 4)
-    s, padding = _pair(fn, "strides", strides, 1), _padding(fn, padding)
+    s, padding = int_pair(fn, "strides", strides, 1), checked_padding(padding, fn)
     n, h, w, ci = x.shape
     kh, kw, co, _ = kernel.shape
     _check_channels(fn, "input channels", "x", x, kernel, 3)
     bias = _bias_checked(fn, bias, co)
     oh, ow, ph, pw = _transpose_geometry(fn, (h, w), (kh, kw), s, padding, output_padding,
                                          f"x {x.shape}, kernel {kernel.shape}, strides {s}")
-    y = np.zeros((n, oh, ow, co), _float_type(x))
     # the input gradient of the conv2d from y (co channels) to x (ci channels)
-    return _run(1, x, kernel, y, (n, oh, ow, co, h, w, ci, kh, kw, s[0], s[1], ph, pw), bias)
+    return _run(1, x, kernel, (n, oh, ow, co), _float_type(x), (n, oh, ow, co, h, w, ci, kh, kw, s[0], s[1], ph, pw),
+                bias, relu)
 
 
 def conv2d_transpose_backward_input(dy, kernel, strides=1, padding="valid", output_padding=None):
     """dx (n, h, w, cin) of conv2d_transpose for output gradient dy (n, oh, ow, cout)."""
     fn = "conv2d_transpose_backward_input"
     dy, kernel = _array(fn, "dy", dy, 4), _array(fn, "kernel", kernel, 4)
-    s, padding = _pair(fn, "strides", strides, 1), _padding(fn, padding)
+    s, padding = int_pair(fn, "strides", strides, 1), checked_padding(padding, fn)
     n, oh, ow, co = dy.shape
     kh, kw, _, ci = kernel.shape
     _check_channels(fn, "channels", "dy", dy, kernel, 2)
     what = f"dy {dy.shape}, kernel {kernel.shape}, strides {s}, padding {padding!r}"
-    h, w, _, _ = _conv_geometry(fn, (oh, ow), (kh, kw), s, padding, what)
+    h, w, _, _ = _conv_geometry(fn, (oh, ow), (kh, kw), s, padding, what, allow_empty=True)
     eh, ew, ph, pw = _transpose_geometry(fn, (h, w), (kh, kw), s, padding, output_padding, what)
     _check_dy(fn, dy, (n, eh, ew, co), f"output of input {(h, w)}, output_padding {output_padding!r}, {what}")
-    dx = np.zeros((n, h, w, ci), _float_type(dy))
-    return _run(0, dy, kernel, dx, (n, oh, ow, co, h, w, ci, kh, kw, s[0], s[1], ph, pw))
+    return _run(0, dy, kernel, (n, h, w, ci), _float_type(dy), (n, oh, ow, co, h, w, ci, kh, kw, s[0], s[1], ph, pw))
 
 
 def conv2d_transpose_backward_kernel(x, dy, kernel_hw, strides=1, padding="valid", output_padding=None):
     """dkernel (kh, kw, cout, cin) of conv2d_transpose for input x (n, h, w, cin) and output gradient dy."""
     fn = "conv2d_transpose_backward_kernel"
     x, dy = _array(fn, "x", x, 4), _array(fn, "dy", dy, 4)
-    s, padding = _pair(fn, "strides", strides, 1), _padding(fn, padding)
-    kh, kw = _pair(fn, "kernel_hw", kernel_hw, 1)
+    s, padding = int_pair(fn, "strides", strides, 1), checked_padding(padding, fn)
+    kh, kw = int_pair(fn, "kernel_hw", kernel_hw, 1)
     n, h, w, ci = x.shape
     co = dy.shape[3]
     what = f"x {x.shape}, kernel_hw {(kh, kw)}, strides {s}, padding {padding!r}"
     oh, ow, ph, pw = _transpose_geometry(fn, (h, w), (kh, kw), s, padding, output_padding, what)
     _check_dy(fn, dy, (n, oh, ow, co), f"output_padding {output_padding!r}, {what}")
-    dk = np.zeros((kh, kw, co, ci), _float_type(x))
     # conv2d_backward_kernel of the conv2d from dy's space (co channels) to x's (ci channels)
-    return _run(2, dy, x, dk, (n, oh, ow, co, h, w, ci, kh, kw, s[0], s[1], ph, pw))
+    return _run(2, dy, x, (kh, kw, co, ci), _float_type(x), (n, oh, ow, co, h, w, ci, kh, kw, s[0], s[1], ph, pw))

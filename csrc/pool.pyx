@@ -22,6 +22,12 @@ __all__ = [
 ]
 
 
+cdef extern from "pool_simd.h" nogil:
+    void mg_max_pool_row_f32(const float* x, float* y, int64_t* am, Py_ssize_t W, Py_ssize_t C,
+                             Py_ssize_t OW, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t kw, Py_ssize_t sw,
+                             Py_ssize_t pw)
+
+
 cdef enum:
     _BLOCK = 16  # channels whose running maxima live in local arrays at once
 
@@ -77,9 +83,13 @@ def _max_pool_kernel(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, i
             oh = r % OH
             i0 = max(oh * sh - ph, 0)
             i1 = min(oh * sh - ph + kh, H)
-            for ow in range(OW):
-                _max_window(&x[n, 0, 0, 0], &y[n, oh, ow, 0], &am[n, oh, ow, 0], W, C, i0, i1,
-                            max(ow * sw - pw, 0), min(ow * sw - pw + kw, W))
+            if floating is float:  # 8-lane SIMD row, AVX2 clone picked at run time (pool_simd.h)
+                mg_max_pool_row_f32(&x[n, 0, 0, 0], &y[n, oh, 0, 0], &am[n, oh, 0, 0], W, C, OW, i0, i1,
+                                    kw, sw, pw)
+            else:
+                for ow in range(OW):
+                    _max_window(&x[n, 0, 0, 0], &y[n, oh, ow, 0], &am[n, oh, ow, 0], W, C, i0, i1,
+                                max(ow * sw - pw, 0), min(ow * sw - pw + kw, W))
 
 
 def _max_pool_backward_kernel(const floating[:, :, ::1] dy, const int64_t[:, :, ::1] am,
