@@ -14,12 +14,14 @@ import threading
 
 import numpy as np
 
-_state = threading.local()  # each thread has its own tape stack: concurrent predict calls never share one
+class _ThreadState(threading.local):
+    """Each thread has its own tape stack: concurrent predict calls never share one."""
+
+    def __init__(self):
+        self.tapes = []
 
 
-def _active_tape():
-    stack = getattr(_state, "tapes", None)
-    return stack[-1] if stack else None
+_state = _ThreadState()
 
 
 class Variable:
@@ -110,8 +112,6 @@ class Tape:
         self._leaf_of = {}  # id(Variable) -> record index
 
     def __enter__(self):
-        if not hasattr(_state, "tapes"):
-            _state.tapes = []
         _state.tapes.append(self)
         return self
 
@@ -181,10 +181,12 @@ def differentiable(fn):
 
     @functools.wraps(fn)
     def op(*args, **kwargs):
-        tape = _active_tape()
-        if tape is None:
-            return fn(*[value_of(a) for a in args], **kwargs)[0]
-        return tape.record(fn, args, kwargs)
+        tapes = _state.tapes
+        if tapes:
+            return tapes[-1].record(fn, args, kwargs)
+        # inference: this path runs once per op per predict call, so value_of is inlined
+        return fn(*[a.data if isinstance(a, Traced) else a.value if isinstance(a, Variable) else a
+                    for a in args], **kwargs)[0]
 
     op.raw = fn
     return op

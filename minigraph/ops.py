@@ -170,7 +170,20 @@ def cast(a, dtype):
 @differentiable
 def relu(a):
     out = np.maximum(a, 0)
-    return out, lambda g, needs: (g * (out > 0),)
+    return out, lambda g, needs: (_relu_backward(g, out),)
+
+
+def _relu_backward(g, out):
+    """g through a ReLU whose output was `out` (TensorFlow's ReluGrad: zero where out is 0)."""
+    return g * (out > 0)
+
+
+def _fuse_relu(out, relu):
+    """Dense's fused activation: ReLU in place on the kernel's fresh output, which saves a full-size
+    array; backward gets the mask from the same output. (The conv kernels fuse it into their store.)"""
+    if relu:
+        np.maximum(out, 0, out=out)
+    return out
 
 
 @differentiable
@@ -192,8 +205,11 @@ def tanh(a):
 
 @differentiable
 def _softmax(a, axis=-1):
-    e = np.exp(a - a.max(axis=axis, keepdims=True))
-    out = e / e.sum(axis=axis, keepdims=True)
+    # in place, and the ufuncs' own reductions (ndarray.max/sum add a Python wrapper): a few microseconds
+    # of a single-sample predict
+    out = a - np.maximum.reduce(a, axis=axis, keepdims=True)
+    np.exp(out, out=out)
+    out /= np.add.reduce(out, axis=axis, keepdims=True)
 
     def backward(g, needs):
         return ((g - (g * out).sum(axis=axis, keepdims=True)) * out,)
@@ -213,7 +229,8 @@ def sigmoid(a):
 
 def softmax(a, axis=-1):
     # TF emits a Softmax op only over the last axis (other axes go through transposes): Keras' check sees no Softmax
-    return _remember_logits(_softmax(a, axis=axis), a, "Softmax" if axis in (-1, np.ndim(value_of(a)) - 1) else None)
+    last = axis == -1 or axis == np.ndim(value_of(a)) - 1
+    return _remember_logits(_softmax(a, axis=axis), a, "Softmax" if last else None)
 
 
 @differentiable
@@ -313,14 +330,17 @@ def matmul(a, b):
 
 
 @differentiable
-def dense(x, kernel, bias=None):
-    """x @ kernel + bias over the last axis of x (any rank, as Keras' Dense)."""
-    lead = x.shape[:-1]
-    x2 = x.reshape(-1, x.shape[-1])
-    out = _dense.dense_forward(x2, kernel, bias).reshape(lead + (kernel.shape[1],))
+def dense(x, kernel, bias=None, relu=False):
+    """x @ kernel + bias over the last axis of x (any rank, as Keras' Dense), then ReLU when `relu`."""
+    x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+    out2 = _fuse_relu(_dense.dense_forward(x2, kernel, bias), relu)
+    out = out2 if x.ndim == 2 else out2.reshape(x.shape[:-1] + (kernel.shape[1],))
 
     def backward(g, needs):
-        dx, dk, db = _dense.dense_backward(x2, kernel, g.reshape(-1, kernel.shape[1]), need_dx=needs[0])
+        g2 = g.reshape(out2.shape)
+        if relu:
+            g2 = _relu_backward(g2, out2)
+        dx, dk, db = _dense.dense_backward(x2, kernel, g2, need_dx=needs[0])
         return (dx.reshape(x.shape) if dx is not None else None, dk if needs[1] else None,
                 db if bias is not None and needs[2] else None)
     return out, backward
@@ -338,11 +358,14 @@ def _bias_grad(g):
 
 
 @differentiable
-def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid"):
-    out = _conv.conv2d_forward(x, kernel, bias, strides, padding)
+def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=False):
+    """conv2d + bias, then ReLU when `relu` (both fused into the kernel's store)."""
+    out = _conv.conv2d_forward(x, kernel, bias, strides, padding, "relu" if relu else None)
     hw = x.shape[1:3]
 
     def backward(g, needs):
+        if relu:
+            g = _relu_backward(g, out)
         return (_conv.conv2d_backward_input(g, kernel, hw, strides, padding) if needs[0] else None,
                 _conv.conv2d_backward_kernel(x, g, kernel.shape[:2], strides, padding) if needs[1] else None,
                 _bias_grad(g) if bias is not None and needs[2] else None)
@@ -350,10 +373,14 @@ def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid"):
 
 
 @differentiable
-def conv2d_transpose(x, kernel, bias=None, strides=(1, 1), padding="valid", output_padding=None):
-    out = _conv.conv2d_transpose_forward(x, kernel, bias, strides, padding, output_padding)
+def conv2d_transpose(x, kernel, bias=None, strides=(1, 1), padding="valid", output_padding=None, relu=False):
+    """conv2d_transpose + bias, then ReLU when `relu` (both fused into the kernel's store)."""
+    out = _conv.conv2d_transpose_forward(x, kernel, bias, strides, padding, output_padding,
+                                         "relu" if relu else None)
 
     def backward(g, needs):
+        if relu:
+            g = _relu_backward(g, out)
         return (_conv.conv2d_transpose_backward_input(g, kernel, strides, padding, output_padding)
                 if needs[0] else None,
                 _conv.conv2d_transpose_backward_kernel(x, g, kernel.shape[:2], strides, padding, output_padding)

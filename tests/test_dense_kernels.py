@@ -8,7 +8,7 @@ from kernel_reference import layouts, numeric_grad
 from minigraph.kernels import dense
 
 RNG = np.random.default_rng(3)
-SHAPES = [(5, 4, 3), (1, 7, 1), (16, 33, 9)]  # (m, k, n)
+SHAPES = [(5, 4, 3), (1, 7, 1), (1, 9, 6), (6, 9, 1), (16, 33, 9)]  # (m, k, n); m or n = 1 take gemv
 
 
 def rand(*shape, dtype=np.float64):

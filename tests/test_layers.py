@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 
+import minigraph as keras
 from minigraph import ops, registry
 from minigraph import layers
 from minigraph.autodiff import Tape
@@ -447,6 +448,26 @@ def test_conv2d_transpose_gradient():
     (lambda: layers.Dropout(1.5, name="e_rate"), r"'e_rate'.*rate.*1.5"),
     (lambda: layers.Reshape((0, 4), name="e_rs0"), r"'e_rs0'.*target_shape"),
     (lambda: layers.Reshape((-1, -1), name="e_rs2"), r"'e_rs2'.*target_shape"),
+    # negative sizes, unknown names, numbers no C integer holds, NaN: each names the layer and the argument
+    (lambda: layers.Conv2D(-4, 3, name="e_negf"), r"'e_negf'.*filters.*-4"),
+    (lambda: layers.Conv2DTranspose(-1, 3, name="e_tnegf"), r"'e_tnegf'.*filters.*-1"),
+    (lambda: layers.Conv2D(4, -3, name="e_negk"), r"'e_negk'.*kernel_size.*-3"),
+    (lambda: layers.Conv2D(4, 2.5, name="e_fk"), r"'e_fk'.*kernel_size.*2.5"),
+    (lambda: layers.MaxPooling2D(2.5, name="e_fpool"), r"'e_fpool'.*pool_size.*2.5"),
+    (lambda: layers.UpSampling2D((2, 1.5), name="e_fup"), r"'e_fup'.*size.*1.5"),
+    (lambda: layers.Conv2D(4, 3, activation="swishy", name="e_cact"), r"'e_cact'.*activation.*'swishy'"),
+    (lambda: layers.Conv2DTranspose(4, 3, padding="full", name="e_tpad"), r"'e_tpad'.*padding.*'full'"),
+    (lambda: layers.Conv2DTranspose(4, 3, strides=2, output_padding=-1, name="e_opneg"), r"'e_opneg'.*output_padding"),
+    (lambda: layers.Conv2D(4, 3, strides=2**70, name="e_huge"), r"'e_huge'.*strides.*2\*\*31"),
+    (lambda: layers.MaxPooling2D(2, strides=-1, name="e_mps"), r"'e_mps'.*strides.*-1"),
+    (lambda: layers.MaxPooling2D((2, 0), name="e_mp20"), r"'e_mp20'.*pool_size"),
+    (lambda: layers.UpSampling2D(-2, name="e_upneg"), r"'e_upneg'.*size.*-2"),
+    (lambda: layers.Activation("nope", name="e_actl"), r"'e_actl'.*activation.*'nope'"),
+    (lambda: layers.Dense(float("nan"), name="e_nan"), r"'e_nan'.*units.*nan"),
+    (lambda: layers.Dense(float("inf"), name="e_inf"), r"'e_inf'.*units.*inf"),
+    (lambda: layers.Concatenate(axis="a", name="e_axis"), r"'e_axis'.*axis.*'a'"),
+    (lambda: keras.Input(shape=(3,), dtype="complex64", name="e_cplx"), r"'e_cplx'.*dtype.*complex64"),
+    (lambda: keras.Input(shape=(3,), dtype="string", name="e_str"), r"'e_str'.*dtype.*string"),
 ])
 def test_argument_errors(make, match):
     with pytest.raises(ValueError, match=match):
@@ -473,6 +494,12 @@ def _call_twice(layer, first, second):
     (lambda: layers.Dense(4, name="s_drank")(KerasTensor((None,))), r"'s_drank'.*rank.*\(None,\)"),
     (lambda: layers.MaxPooling2D(4, name="s_pool")(KerasTensor((None, 3, 3, 1))),
      r"'s_pool'.*pool_size \(4, 4\).*\(None, 3, 3, 1\)"),
+    (lambda: layers.MaxPooling2D((2, 4), name="s_pool1")(KerasTensor((None, 3, 3, 1))),
+     r"'s_pool1'.*pool_size \(2, 4\).*\(None, 3, 3, 1\)"),
+    (lambda: layers.MaxPooling2D(4, name="s_pool_eager")(np.zeros((2, 3, 3, 1), np.float32)),
+     r"'s_pool_eager'.*pool_size \(4, 4\).*\(None, 3, 3, 1\)"),
+    (lambda: layers.Conv2D(1, 4, name="s_conv_eager")(np.zeros((2, 3, 5, 1), np.float32)),
+     r"'s_conv_eager'.*kernel_size \(4, 4\).*\((None|2), 3, 5, 1\)"),
     (lambda: layers.UpSampling2D(name="s_up")(KerasTensor((None, 3, 3))), r"'s_up'.*rank 4.*\(None, 3, 3\)"),
     (lambda: layers.GlobalAveragePooling2D(name="s_gap")(KerasTensor((None, 3))), r"'s_gap'.*\(None, 3\)"),
     (lambda: layers.Reshape((4, 4, 2), name="s_rs")(KerasTensor((None, 16))), r"'s_rs'.*\(None, 16\).*\(4, 4, 2\)"),

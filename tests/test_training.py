@@ -140,6 +140,35 @@ def test_verbose_output_formats(capsys):
     (lambda m, x, y: m.fit(x, y, epochs=-1, verbose=0), "epochs"),
     (lambda m, x, y: m.fit(x[:0], y[:0], verbose=0), "empty"),
     (lambda m, x, y: m.fit(x, np.ones((64, 3), "float32"), verbose=0), r"target .* \(None, 3\).*\(None, 1\)"),
+    # every entry point, every kind of bad dtype: the message names the input or target and the dtype
+    (lambda m, x, y: m.fit(x.astype(complex), y, verbose=0), "input 'bad_data_in' must be numeric.*complex128"),
+    (lambda m, x, y: m.fit(x.astype(object), y, verbose=0), "input 'bad_data_in' must be numeric.*object"),
+    (lambda m, x, y: m.fit(np.zeros((64, 4), "datetime64[s]"), y, verbose=0), "must be numeric.*datetime64"),
+    (lambda m, x, y: m.fit(None, y, verbose=0), "input 'bad_data_in' must be numeric.*object"),
+    (lambda m, x, y: m.fit(x, y.astype(str), verbose=0), "target for output 'bad_data_dense' must be numeric"),
+    (lambda m, x, y: m.fit(x, y.astype(complex), verbose=0), "target .* must be numeric.*complex128"),
+    (lambda m, x, y: m.fit(x, y.astype(object), verbose=0), "target .* must be numeric.*object"),
+    (lambda m, x, y: m.fit(x[:2], [[1.0], [1.0, 2.0]], verbose=0), "target .* not a rectangular array"),
+    (lambda m, x, y: m.predict(x.astype(complex)), "input 'bad_data_in' must be numeric.*complex128"),
+    (lambda m, x, y: m.predict(x.astype(str)), "input 'bad_data_in' must be numeric"),
+    (lambda m, x, y: m.predict(x.astype(object)), "input 'bad_data_in' must be numeric.*object"),
+    (lambda m, x, y: m.predict([[1, 2, 3, 4], [1, 2]]), "input 'bad_data_in' is not a rectangular array"),
+    (lambda m, x, y: m.predict_on_batch(x.astype(str)), "input 'bad_data_in' must be numeric"),
+    (lambda m, x, y: m(x.astype(complex)), "input 'bad_data_in' must be numeric.*complex128"),
+    (lambda m, x, y: m.evaluate(x, y.astype(str), verbose=0), "target .* must be numeric"),
+    (lambda m, x, y: m.train_on_batch(x.astype(complex), y), "must be numeric.*complex128"),
+    # sizes and counts
+    (lambda m, x, y: m.predict(x, batch_size=0), "batch_size must be a positive integer, got 0"),
+    (lambda m, x, y: m.predict(x, batch_size=-5), "batch_size .* got -5"),
+    (lambda m, x, y: m.evaluate(x, y, batch_size=0, verbose=0), "batch_size .* got 0"),
+    (lambda m, x, y: m.fit(x, y, batch_size=2.0, verbose=0), "batch_size .* got 2.0"),
+    (lambda m, x, y: m.fit(x, y, batch_size="32", verbose=0), "batch_size .* got '32'"),
+    (lambda m, x, y: m.fit(x, y, epochs=1.5, verbose=0), "epochs must be a non-negative integer, got 1.5"),
+    (lambda m, x, y: m.fit(x, y, epochs=None, verbose=0), "epochs .* got None"),
+    (lambda m, x, y: m.fit(x, y, initial_epoch=-1, verbose=0), "initial_epoch .* got -1"),
+    (lambda m, x, y: m.fit(x, y, validation_split=1.5, verbose=0), r"validation_split must be in \[0, 1\)"),
+    (lambda m, x, y: m.evaluate(x[:0], y[:0], verbose=0), "evaluate: x is empty"),
+    (lambda m, x, y: m.fit(x, None, verbose=0), "y .* is required"),
 ])
 def test_bad_data_raises_a_clear_error(bad, message):
     x, y = regression_data()
@@ -147,6 +176,45 @@ def test_bad_data_raises_a_clear_error(bad, message):
     model.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match=message):
         bad(model, x, y)
+
+
+# Found by the reliability work: these reach minigraph/engine/training.py's loops and fail there with an
+# UnboundLocalError (no batch ran, so no logs), a TypeError or a NaN loss instead of a ValueError up front.
+@pytest.mark.parametrize("bad, message", [
+    (lambda m, x, y: m.fit(x, y, validation_split=0.999, verbose=0), "validation_split"),
+    (lambda m, x, y: m.fit(x, y, validation_data=(x[:0], y[:0]), verbose=0), "validation_data"),
+    (lambda m, x, y: m.fit(x, y, validation_split="a", verbose=0), "validation_split"),
+    (lambda m, x, y: m.fit(x, y, validation_data=(x,), verbose=0), "validation_data"),
+    (lambda m, x, y: m.evaluate(x, None, verbose=0), "evaluate: y"),
+    (lambda m, x, y: m.train_on_batch(x[:0], y[:0]), "train_on_batch: x is empty"),
+    (lambda m, x, y: m.test_on_batch(x[:0], y[:0]), "test_on_batch: x is empty"),
+], ids=["validation_split leaves no training sample", "empty validation_data", "validation_split not a number",
+        "validation_data without targets", "evaluate without y", "empty train_on_batch", "empty test_on_batch"])
+def test_bad_data_reaching_the_training_loops(bad, message):
+    x, y = regression_data()
+    model = linear_model("bad_loops")
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match=message):
+        bad(model, x, y)
+
+
+def test_accepted_dtypes_are_cast_to_float32():
+    """Floating inputs of any width, integers and booleans are cast to the model's float32 (the Input's dtype)
+    and give the float32 answer; the output is float32."""
+    x, y = regression_data(16)
+    model = linear_model("dtypes")
+    model.compile(optimizer="sgd", loss="mse")
+    want = model.predict(x)
+    assert want.dtype == np.float32
+    np.testing.assert_array_equal(model.predict(x.astype(np.float64)), want)
+    for values in (x.astype(np.float16), np.round(x * 3).astype(np.int64), np.round(x).astype(np.int8),
+                   (x > 0), np.abs(np.round(x)).astype(np.uint16)):
+        got = model.predict(values)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, model.predict(values.astype(np.float32)))
+    model.fit(x.astype(np.float64), y.astype(np.float64), verbose=0)  # float64 data trains too
+    assert all(w.dtype == np.float32 for w in model.get_weights())
+    assert model.predict(x[:0]).shape == (0, 1)  # an empty batch predicts an empty result
 
 
 def test_unknown_names_raise_quoting_the_name():

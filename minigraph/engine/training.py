@@ -161,15 +161,38 @@ class Model(Network):
                 raise ValueError(f"Model '{self.name}': target for output '{t.node.layer.name}' has shape "
                                  f"{(None,) + tuple(got)}, but the output has shape {t.shape}")
 
-    def _data(self, x, y=None, what="fit"):
+    def _data(self, x, y, what):
+        """Inputs and targets of a training or evaluation call, checked: (xs, ys, n samples)."""
+        if y is None:
+            raise ValueError(f"{what}: y (the targets) is required")
         xs = self._prepare_inputs(x)
         n = len(xs[0])
         for arr in xs[1:]:
             if len(arr) != n:
                 raise ValueError(f"Data cardinality is ambiguous: x sizes: {[len(a) for a in xs]}. "
                                  f"Make sure all arrays contain the same number of samples.")
-        ys = self._targets(y, n) if y is not None else None
-        return xs, ys, n
+        if n == 0:
+            raise ValueError(f"{what}: x is empty (0 samples)")
+        return xs, self._targets(y, n), n
+
+    def _validation(self, xs, ys, n, validation_split, validation_data):
+        """(training xs, ys, n) and the validation (xs, ys, n) or None, as Keras splits them."""
+        if validation_data is not None:
+            if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
+                raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                                 f"sample_weight), got {type(validation_data).__name__} of length "
+                                 f"{len(validation_data) if hasattr(validation_data, '__len__') else '?'}")
+            return xs, ys, n, self._data(validation_data[0], validation_data[1], "fit: validation_data")
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
+                or not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
+        if not validation_split:
+            return xs, ys, n, None
+        split = int(math.floor(n * (1.0 - validation_split)))  # the last samples validate, unshuffled
+        if split == 0:
+            raise ValueError(f"fit: validation_split={validation_split} leaves no training sample out of {n}")
+        val = ([a[split:] for a in xs], [a[split:] for a in ys], n - split)
+        return [a[:split] for a in xs], [a[:split] for a in ys], split, val
 
     # ------------------------------------------------------------------ loops
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
@@ -178,21 +201,8 @@ class Model(Network):
         batch_size = _check_batch_size(batch_size)
         _check_count("epochs", epochs)
         _check_count("initial_epoch", initial_epoch)
-        if y is None:
-            raise ValueError("fit: y (the targets) is required")
-        xs, ys, n = self._data(x, y)
-        if n == 0:
-            raise ValueError("fit: x is empty (0 samples)")
-        if not 0.0 <= validation_split < 1.0:
-            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
-        val = None
-        if validation_data is not None:
-            vx, vy = validation_data[:2]
-            val = self._data(vx, vy)
-        elif validation_split:
-            split = int(math.floor(n * (1.0 - validation_split)))
-            val = ([a[split:] for a in xs], [a[split:] for a in ys], n - split)
-            xs, ys, n = [a[:split] for a in xs], [a[:split] for a in ys], split
+        xs, ys, n = self._data(x, y, "fit")
+        xs, ys, n, val = self._validation(xs, ys, n, validation_split, validation_data)
         steps = math.ceil(n / batch_size)
         history = callbacks_module.History()
         cbs = callbacks_module.CallbackList(list(callbacks or []) + [history], model=self)
@@ -255,9 +265,7 @@ class Model(Network):
     def evaluate(self, x=None, y=None, batch_size=None, verbose=1, return_dict=False, **kwargs):
         self._require_compiled("evaluate")
         batch_size = _check_batch_size(batch_size)
-        xs, ys, n = self._data(x, y)
-        if n == 0:
-            raise ValueError("evaluate: x is empty (0 samples)")
+        xs, ys, n = self._data(x, y, "evaluate")
         logs, elapsed = self._loop(xs, ys, n, batch_size, None, train=False, verbose=verbose)
         if verbose:
             _print_progress(math.ceil(n / batch_size), elapsed, logs, verbose)
@@ -279,7 +287,7 @@ class Model(Network):
 
     def train_on_batch(self, x, y, return_dict=False, **kwargs):
         self._require_compiled("train_on_batch")
-        xs, ys, _ = self._data(x, y)
+        xs, ys, _ = self._data(x, y, "train_on_batch")
         self._reset_metrics()
         logs = self._train_batch(xs, ys)
         logs.update(self._metric_results())
@@ -287,7 +295,7 @@ class Model(Network):
 
     def test_on_batch(self, x, y, return_dict=False, **kwargs):
         self._require_compiled("test_on_batch")
-        xs, ys, _ = self._data(x, y)
+        xs, ys, _ = self._data(x, y, "test_on_batch")
         self._reset_metrics()
         logs = self._test_batch(xs, ys)
         logs.update(self._metric_results())

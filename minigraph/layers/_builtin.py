@@ -3,11 +3,12 @@
 Every error names the layer, so that a message from deep inside a model still says where it came from.
 """
 import inspect
+import math
 import numbers
 
 import numpy as np
 
-from minigraph import activations, initializers, registry
+from minigraph import activations, initializers, ops, registry
 from minigraph.kernels import shapes
 from minigraph.layers.base import Layer, check_rank, shape_str
 
@@ -29,6 +30,13 @@ def standardize_dtype(dtype):
     if name not in _DTYPES:
         raise ValueError(f"dtype {dtype!r} is not supported; use one of {list(_DTYPES)}")
     return name
+
+
+def _is_integral(v):
+    """An int (numpy's too) or an integral float such as 3.0 (Keras takes int(v)); not a bool, 2.5 or '3'."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        return False
+    return isinstance(v, numbers.Integral) or (math.isfinite(v) and float(v).is_integer())
 
 
 class BuiltinLayer(Layer):
@@ -54,18 +62,24 @@ class BuiltinLayer(Layer):
                 raise self._error(f"argument {arg}={value!r} is not supported (only None)")
 
     def _positive_int(self, value, arg):
-        # Keras takes int(units); an integral float such as 64.0 is fine, 2.5 is a mistake
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != int(value) or value <= 0:
+        # Keras takes int(units); an integral float such as 64.0 is fine, 2.5 is a mistake (and NaN or inf)
+        if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+                or value != int(value) or value <= 0):
             raise self._error(f"argument {arg} must be a positive integer, got {value!r}")
         return int(value)
 
     def _pair(self, value, arg, minimum=1):
+        items = tuple(value) if isinstance(value, (list, tuple, np.ndarray)) else (value,)
+        if not all(_is_integral(v) for v in items):  # normalize_pair would truncate (2, 1.5) to (2, 1)
+            raise self._error(f"{arg} must be an int or a pair of ints, got {value!r}")
         try:
             pair = shapes.normalize_pair(value, arg)
         except ValueError as err:
             raise self._error(str(err)) from None
         if min(pair) < minimum:
             raise self._error(f"argument {arg} must be >= {minimum}, got {value!r}")
+        if max(pair) >= 2**31:  # the kernels index in C integers
+            raise self._error(f"argument {arg} must be < 2**31, got {value!r}")
         return pair
 
     def _padding(self, value):
@@ -158,6 +172,12 @@ class KernelLayer(BuiltinLayer):
         self._require_none(kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
                            kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self.kernel = self.bias = None
+
+    def _activate(self, op, inputs, **kwargs):
+        """activation(op(inputs, kernel, bias)), with a ReLU fused into the op (in place on its output)."""
+        if self.activation is ops.relu:
+            return op(inputs, self.kernel, self.bias, relu=True, **kwargs)
+        return self.activation(op(inputs, self.kernel, self.bias, **kwargs))
 
     def _add_kernel_and_bias(self, kernel_shape, units):
         self.kernel = self.add_weight("kernel", kernel_shape, initializer=self.kernel_initializer)

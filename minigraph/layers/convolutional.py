@@ -45,8 +45,7 @@ class Conv2D(KernelLayer):
         return shape[:1] + self._output_hw(shape) + (self.filters,)
 
     def call(self, inputs):
-        return self.activation(ops.conv2d(inputs, self.kernel, self.bias, strides=self.strides,
-                                          padding=self.padding))
+        return self._activate(ops.conv2d, inputs, strides=self.strides, padding=self.padding)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
@@ -80,8 +79,8 @@ class Conv2DTranspose(Conv2D):
                      for n, k, s, p in zip(shape[1:3], self.kernel_size, self.strides, pads))
 
     def call(self, inputs):
-        return self.activation(ops.conv2d_transpose(inputs, self.kernel, self.bias, strides=self.strides,
-                                                    padding=self.padding, output_padding=self.output_padding))
+        return self._activate(ops.conv2d_transpose, inputs, strides=self.strides, padding=self.padding,
+                              output_padding=self.output_padding)
 
     def get_config(self):
         return {**super().get_config(), "output_padding": self.output_padding}

@@ -29,7 +29,7 @@ class Dense(KernelLayer):
         return shape[:-1] + (self.units,)
 
     def call(self, inputs):
-        return self.activation(ops.dense(inputs, self.kernel, self.bias))
+        return self._activate(ops.dense, inputs)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, **self._kernel_config()}

@@ -1,4 +1,6 @@
 """InputLayer and Input: where a functional graph starts."""
+import numpy as np
+
 from minigraph import registry
 from minigraph.layers.base import KerasTensor, Layer, Node, unique_name
 
@@ -22,7 +24,15 @@ class InputLayer(Layer):
                 raise ValueError(f"InputLayer '{name}': dimensions must be positive ints or None, "
                                  f"got shape {tuple(batch_input_shape)}")
         kwargs.pop("dtype", None)
-        super().__init__(name=name or unique_name("input", zero_based=False), dtype=dtype)
+        name = name or unique_name("input", zero_based=False)
+        try:  # data is cast to this dtype: only real numbers compute
+            supported = dtype is None or np.dtype(dtype).kind in "fiub"
+        except TypeError:
+            supported = False
+        if not supported:
+            raise ValueError(f"InputLayer '{name}': dtype {dtype!r} is not supported; inputs must be floating, "
+                             f"integer or boolean")
+        super().__init__(name=name, dtype=dtype)
         self._batch_input_shape = tuple(None if d is None else int(d) for d in batch_input_shape)
         self.built = True
         Node(self, [], [KerasTensor(self._batch_input_shape, self.dtype, name=self.name)])

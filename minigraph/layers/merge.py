@@ -1,6 +1,7 @@
 """Merge layers: combine a list of tensors into one (Add, Subtract, Multiply, Average, Maximum, Minimum,
 Concatenate), plus Keras' functional forms (add, subtract, ...)."""
 import functools
+import numbers
 
 from minigraph import ops, registry
 from minigraph.layers._builtin import BuiltinLayer
@@ -88,6 +89,8 @@ class Minimum(_Merge):
 class Concatenate(_Merge):
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise self._error(f"argument axis must be an int, got {axis!r}")
         self.axis = int(axis)
 
     def compute_output_shape(self, input_shape):

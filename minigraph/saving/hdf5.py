@@ -70,14 +70,41 @@ def save_attributes(group, name, data):
         group.attrs[name] = data  # the list itself: h5py stores variable-length strings, as Keras' files hold
 
 
+# HDF5 type classes a Keras file holds: strings (names, JSON), numbers (weights; an empty name list is an empty
+# float64 array). libhdf5 itself can crash reading an object whose type a damaged file turned into another class
+# (a variable-length sequence, say), so every read checks the class first.
+_ATTRIBUTE_CLASSES = (h5py.h5t.STRING, h5py.h5t.FLOAT, h5py.h5t.INTEGER)
+_WEIGHT_CLASSES = (h5py.h5t.FLOAT, h5py.h5t.INTEGER)
+
+
+def _attribute(group, name):
+    """group.attrs[name], read only if its HDF5 type is one Keras writes (see _ATTRIBUTE_CLASSES)."""
+    kind = group.attrs.get_id(name).get_type().get_class()
+    if kind not in _ATTRIBUTE_CLASSES:
+        raise OSError(f"attribute {name!r} of {group.name} has HDF5 type class {kind}, which no Keras file holds")
+    return group.attrs[name]
+
+
+def _weight_value(group, name):
+    """The array of dataset group[name], read only if it holds real numbers."""
+    dataset = group.get(name)
+    if not isinstance(dataset, h5py.Dataset):
+        raise ValueError(f"The weight {name} listed in {group.name} is not a dataset in the file "
+                         f"(found {type(dataset).__name__})")
+    if dataset.id.get_type().get_class() not in _WEIGHT_CLASSES:
+        raise ValueError(f"The saved weight {group.name}/{name} has dtype {dataset.dtype}; weights must be real "
+                         f"numbers")
+    return np.asarray(dataset)
+
+
 def load_attributes(group, name):
     """The list `save_attributes` wrote (whole or split), as str."""
     if name in group.attrs:
-        values = list(group.attrs[name])
+        values = list(_attribute(group, name))
     else:
         values, i = [], 0
         while f"{name}{i}" in group.attrs:
-            values.extend(group.attrs[f"{name}{i}"])
+            values.extend(_attribute(group, f"{name}{i}"))
             i += 1
     return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
 
@@ -145,18 +172,31 @@ def _read(filepath, reader):
     try:
         with h5py.File(path, "r") as f:
             return reader(f)
-    except (OSError, KeyError, RuntimeError) as err:
+    # TypeError and UnicodeError: h5py decoding a damaged string attribute (an unknown encoding, invalid bytes)
+    except (OSError, KeyError, RuntimeError, TypeError, UnicodeError) as err:
         raise OSError(f"Cannot read {path}: the file is truncated or corrupt ({err})") from err
 
 
 def _json_attr(f, name):
-    raw = f.attrs.get(name)
-    if raw is None:
+    if name not in f.attrs:
         return None
+    raw = _attribute(f, name)
     try:
         return json.loads(raw.decode("utf8") if isinstance(raw, bytes) else raw)
-    except ValueError as err:
+    except (ValueError, TypeError, RecursionError) as err:  # TypeError: not a string (an array, a number)
         raise ValueError(f"The {name} attribute of {f.file.filename} is not valid JSON ({err})") from None
+
+
+def _from_file_config(what, filepath, build, *args):
+    """build(*args) for a config read from a file: a config of the wrong structure (a missing key, a list for a
+    dict, a reference to a layer that is not there) is a ValueError naming the file, not a KeyError."""
+    try:
+        return build(*args)
+    except (KeyError, IndexError, TypeError, AttributeError) as err:
+        where = filepath.file.filename if isinstance(filepath, h5py.Group) else os.fspath(filepath)
+        raise ValueError(f"The {what} of {where} is not a valid Keras {what} ({type(err).__name__}: {err})"
+                         + (" - load_model(..., compile=False) skips it" if what == "training_config" else "")
+                         ) from err
 
 
 def _json_default(obj):
@@ -215,7 +255,7 @@ def _read_weights(group):
         if name not in group:
             raise ValueError(f"Layer '{name}' is listed in layer_names but the file has no group for it")
         g = group[name]
-        saved.append((name, [(w, np.asarray(g[w])) for w in load_attributes(g, "weight_names")]))
+        saved.append((name, [(w, _weight_value(g, w)) for w in load_attributes(g, "weight_names")]))
     top = group.get("top_level_model_weights")
     if top is not None and load_attributes(top, "weight_names"):
         raise ValueError("The file holds weights owned by a subclassed model itself (top_level_model_weights), "
@@ -483,14 +523,15 @@ def load_model(filepath, custom_objects=None, compile=True):  # noqa: A002 - Ker
         optimizer_state = None
         if "optimizer_weights" in f:
             group = f["optimizer_weights"]
-            optimizer_state = [(name, np.asarray(group[name])) for name in load_attributes(group, "weight_names")]
+            optimizer_state = [(name, _weight_value(group, name)) for name in load_attributes(group, "weight_names")]
         return model_config, _json_attr(f, "training_config"), _read_weights(f["model_weights"]), optimizer_state
 
     model_config, training_config, weights, optimizer_state = _read(filepath, reader)
-    model = model_from_config(model_config, custom_objects)
+    model = _from_file_config("model_config", filepath, model_from_config, model_config, custom_objects)
     _assign_weights(model, weights)
     if compile and training_config is not None:
-        model.compile(**_compile_args(training_config, custom_objects, len(model.outputs)))
+        model.compile(**_from_file_config("training_config", filepath, _compile_args, training_config,
+                                          custom_objects, len(model.outputs)))
         if optimizer_state:
             _restore_optimizer(model, optimizer_state)
     elif compile:
