@@ -32,35 +32,20 @@ cdef inline object float_array(object x, str fn, str name, int ndim, object dtyp
 
 cdef inline tuple positive_pair(object value, str fn, str name):
     """An int or a pair of ints as (a, b) with 1 <= a, b < 2**31."""
+    return int_pair(fn, name, value, 1)
+
+
+cdef inline tuple int_pair(str fn, str name, object value, Py_ssize_t minimum):
+    """An int or a pair of ints (true integers only: no floats, strings or bools) as (a, b) with
+    minimum <= a, b < 2**31: window sizes, strides, output_padding, input_hw, kernel_hw."""
     from minigraph.kernels.shapes import normalize_pair
     try:
         pair = normalize_pair(value, name)
     except ValueError as e:
         raise ValueError(f"{fn}: {e}") from None
-    if not (0 < pair[0] < 2**31 and 0 < pair[1] < 2**31):
-        raise ValueError(f"{fn}: {name} must be positive (and < 2**31), got {value!r}")
-    return pair
-
-
-cdef inline tuple int_pair(str fn, str name, object value, Py_ssize_t minimum):
-    """An int or a pair of ints (Python integers only: operator.index, no floats or bools-as-strings) as
-    (a, b) with minimum <= a, b < 2**31 -- the conv kernels' strides, output_padding, input_hw, kernel_hw."""
-    import operator
-    cdef list items
-    try:
-        pair = (operator.index(value),) * 2
-    except TypeError:
-        try:
-            items = []
-            for v in value:  # (a loop: a generator expression cannot live in a .pxd inline function)
-                items.append(operator.index(v))
-            pair = tuple(items)
-        except TypeError:
-            pair = ()
-    if len(pair) != 2:
-        raise ValueError(f"{fn}: {name} must be an int or a pair of ints, got {value!r}")
     if min(pair) < minimum:
-        raise ValueError(f"{fn}: {name} must be >= {minimum}, got {value!r}")
+        bound = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{fn}: {name} must be {bound}, got {value!r}")
     if max(pair) >= 2**31:
         raise ValueError(f"{fn}: {name} must be < 2**31, got {value!r}")
     return pair

@@ -3,19 +3,30 @@
 'same' padding follows TensorFlow: out = ceil(n / s); the total padding is
 max((out - 1) * s + k - n, 0), and when it is odd the extra pixel goes after (bottom/right).
 """
+import operator
 
 
 def normalize_pair(value, name):
-    """An int or a pair of ints as a tuple of two ints (Keras' normalize_tuple)."""
-    if isinstance(value, (int,)) and not isinstance(value, bool):
-        return (int(value), int(value))
+    """An int or a pair of ints as a tuple of two ints (Keras' normalize_tuple).
+
+    Only true integers pass (operator.index): 1.5 is not silently truncated, '2' and True are refused.
+    """
+    items = (value, value) if _is_integer(value) else value
     try:
-        pair = tuple(int(v) for v in value)
-    except (TypeError, ValueError):
+        pair = tuple(operator.index(v) for v in items if not isinstance(v, bool))
+        if len(pair) != 2 or len(items) != 2:
+            raise TypeError
+    except TypeError:
         raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}") from None
-    if len(pair) != 2:
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
     return pair
+
+
+def _is_integer(value):
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return not isinstance(value, bool)
 
 
 def normalize_padding(padding):
