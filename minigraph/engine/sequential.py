@@ -1,4 +1,6 @@
 """Sequential: a Functional model whose graph is a chain, rebuilt as layers are added."""
+import numpy as np
+
 from minigraph import registry
 from minigraph.engine.training import Functional
 from minigraph.layers.base import KerasTensor, Layer, unique_name
@@ -51,13 +53,12 @@ class Sequential(Functional):
     def _build_graph(self, batch_input_shape):
         for node in self._graph_nodes:  # forget the nodes of the previous chain
             node.layer._inbound_nodes.remove(node)
-        self._inbound_nodes = [n for n in self._inbound_nodes if not getattr(n, "_sequential_own", False)]
+        self._inbound_nodes = [n for n in self._inbound_nodes if not n.internal]  # and the old node 0
         name = self._input_name or f"{self._stack[0].name}_input"
         x = inputs = Input(batch_shape=tuple(batch_input_shape), name=name)
         for layer in self._stack:
             x = layer(x)
         self._init_graph(inputs, x)
-        self._inbound_nodes[-1]._sequential_own = True
         self._graph_nodes = [node for layer in self._stack for node in layer._inbound_nodes
                              if node in self._network_nodes]
 
@@ -67,7 +68,6 @@ class Sequential(Functional):
 
     def _prepare_inputs(self, x):
         if not self.built:
-            import numpy as np
             arr = np.asarray(x[0] if isinstance(x, (list, tuple)) and len(x) == 1 else x)
             self._input_shape_given = (None,) + arr.shape[1:]
             self._build_graph(self._input_shape_given)

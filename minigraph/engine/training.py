@@ -151,8 +151,8 @@ class Model(Network):
 
     def _check_targets(self, ys):
         for t, y, fn in zip(self.outputs, ys, self._loss_fns):
-            if fn is None or getattr(fn, "sparse", False) or "sparse" in type(fn).__name__.lower():
-                continue
+            if fn is None or isinstance(fn, losses_module.SparseCategoricalCrossentropy):
+                continue  # sparse targets are class indices: their shape differs from the output's
             expected = t.shape[1:]
             got = y.shape[1:]
             if len(got) == len(expected) - 1 and expected[-1] == 1:

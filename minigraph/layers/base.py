@@ -118,6 +118,7 @@ class Node:
         self.input_structure = input_structure  # 'single' or 'list'
         self.outputs = list(outputs)
         self.call_kwargs = call_kwargs or {}
+        self.internal = internal
         layer._inbound_nodes.append(self)
         if internal:
             return
