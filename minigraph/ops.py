@@ -7,6 +7,7 @@ are numpy. Every op takes numpy arrays, `Variable`s or `Traced` values (see `min
 import numpy as np
 
 from minigraph.autodiff import Traced, Variable, differentiable, value_of
+from minigraph.kernels import bias as _bias
 from minigraph.kernels import conv as _conv
 from minigraph.kernels import dense as _dense
 from minigraph.kernels import pool as _pool
@@ -353,8 +354,12 @@ def bias_add(x, bias):
 
 
 # ----------------------------------------------------------------------------------------------- conv
-def _bias_grad(g):
-    return g.sum(axis=(0, 1, 2))
+def _epilogue_backward(g, out, relu, want_bias):
+    """g through the fused ReLU, and the bias gradient (None unless wanted): one pass of the kernel."""
+    if not relu and not want_bias:
+        return g, None
+    g, bias_grad = _bias.bias_relu_backward(g, out, relu)
+    return g, bias_grad if want_bias else None
 
 
 @differentiable
@@ -364,11 +369,10 @@ def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=False):
     hw = x.shape[1:3]
 
     def backward(g, needs):
-        if relu:
-            g = _relu_backward(g, out)
+        g, bias_grad = _epilogue_backward(g, out, relu, bias is not None and needs[2])
         return (_conv.conv2d_backward_input(g, kernel, hw, strides, padding) if needs[0] else None,
                 _conv.conv2d_backward_kernel(x, g, kernel.shape[:2], strides, padding) if needs[1] else None,
-                _bias_grad(g) if bias is not None and needs[2] else None)
+                bias_grad)
     return out, backward
 
 
@@ -379,13 +383,12 @@ def conv2d_transpose(x, kernel, bias=None, strides=(1, 1), padding="valid", outp
                                          "relu" if relu else None)
 
     def backward(g, needs):
-        if relu:
-            g = _relu_backward(g, out)
+        g, bias_grad = _epilogue_backward(g, out, relu, bias is not None and needs[2])
         return (_conv.conv2d_transpose_backward_input(g, kernel, strides, padding, output_padding)
                 if needs[0] else None,
                 _conv.conv2d_transpose_backward_kernel(x, g, kernel.shape[:2], strides, padding, output_padding)
                 if needs[1] else None,
-                _bias_grad(g) if bias is not None and needs[2] else None)
+                bias_grad)
     return out, backward
 
 

@@ -12,3 +12,4 @@ from minigraph.kernels.conv import *
 from minigraph.kernels.pool import *
 from minigraph.kernels.upsample import *
 from minigraph.kernels.dense import *
+from minigraph.kernels.bias import *

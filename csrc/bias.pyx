@@ -1,0 +1,89 @@
+"""The gradient epilogue of a layer with bias and an optional ReLU (see csrc/API.md, section bias).
+
+One pass over the output gradient gives both what the layer's kernel gradients need (the gradient
+masked by the ReLU) and the bias gradient (its sum over every axis but the last), instead of numpy's
+two full-size passes, a temporary mask and a strided reduction that is slow for few channels.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+
+import numpy as np
+
+from _kernel_common cimport float_array, threads_for
+
+__all__ = ["bias_relu_backward"]
+
+# Elements per task: each task sums its rows in the array's own precision, then the task sums are added
+# in float64 (a two-level sum: as accurate as numpy's float32 reduction, and the same for any thread count).
+cdef Py_ssize_t TASK_ELEMENTS = 8192
+
+
+cdef void _sum_rows(const floating* dy, const floating* out, floating* dx, double* sums, Py_ssize_t rows,
+                    Py_ssize_t c, bint relu) noexcept nogil:
+    """sums[j] += sum over rows of dx[r, j], dx = dy masked by out > 0 under relu (written), else dy.
+
+    The rows are read as a flat run in blocks of `width` accumulators, a multiple of c (whole rows) for
+    c <= 64 or 64 channels of one row otherwise, so the inner loop is long enough to vectorise even for
+    one or a few channels."""
+    cdef floating acc[64]
+    cdef Py_ssize_t width = (64 // c) * c if c <= 64 else 64
+    cdef Py_ssize_t jb, jn, r, j, i, n = rows * c, stride = c if c > 64 else width
+    cdef Py_ssize_t steps = rows if c > 64 else n // width
+    cdef floating v
+    for jb in range(0, c if c > 64 else 1, 64):
+        jn = min(c - jb, 64) if c > 64 else width
+        for j in range(jn):
+            acc[j] = 0
+        for r in range(steps + (0 if c > 64 else 1)):
+            i = r * stride + jb
+            if c <= 64 and r == steps:  # the remainder after the last whole block
+                jn = n - i
+            if relu:
+                for j in range(jn):
+                    # TensorFlow's ReluGrad multiplies by the mask (a NaN gradient stays NaN)
+                    v = dy[i + j] * (1 if out[i + j] > 0 else 0)
+                    dx[i + j] = v
+                    acc[j] += v
+            else:
+                for j in range(jn):
+                    acc[j] += dy[i + j]
+        for j in range(width if c <= 64 else min(c - jb, 64)):
+            sums[(jb + j) % c] += acc[j]
+
+
+def _bias_relu_backward_kernel(const floating[:, ::1] dy, const floating[:, ::1] out, floating[:, ::1] dx,
+                               double[:, ::1] task_sums, Py_ssize_t rows_per_task, bint relu):
+    cdef Py_ssize_t rows = dy.shape[0], c = dy.shape[1], tasks = task_sums.shape[0]
+    cdef Py_ssize_t t, r0
+    cdef floating* dx_base = &dx[0, 0] if relu else NULL
+    with nogil:
+        for t in prange(tasks, num_threads=threads_for(tasks, rows * c), schedule="dynamic"):
+            r0 = t * rows_per_task
+            _sum_rows(&dy[r0, 0], &out[r0, 0], dx_base + r0 * c if relu else NULL, &task_sums[t, 0],
+                      min(rows_per_task, rows - r0), c, relu)
+
+
+def bias_relu_backward(dy, out=None, bint relu=False):
+    """(dx, dbias) for y = act(z + bias): dx = dy * (out > 0) under ReLU (else dy itself, not copied)
+    and dbias = dx summed over every axis but the last.  dy and out (the layer's output) share a shape."""
+    fn = "bias_relu_backward"
+    dy = np.asarray(dy)
+    shape = dy.shape
+    channels = shape[len(shape) - 1] if shape else 0  # (no negative indices: wraparound is off)
+    if channels < 1:
+        raise ValueError(f"{fn}: dy must have a non-empty last axis, got shape {shape}")
+    dy2 = float_array(dy.reshape(-1, channels), fn, "dy", 2)
+    if relu:
+        if out is None or np.shape(out) != shape:
+            raise ValueError(f"{fn}: out {np.shape(out)} must have dy's shape {shape} under relu")
+        out2 = float_array(np.reshape(out, dy2.shape), fn, "out", 2, dy2.dtype)
+        dx2 = np.empty_like(dy2)
+    else:  # no mask: dx is dy itself and the kernel only sums (out and dx are not read or written)
+        out2, dx2 = dy2, np.empty((0, channels), dy2.dtype)
+    rows_per_task = max(1, TASK_ELEMENTS // channels)
+    tasks = max(1, -(-dy2.shape[0] // rows_per_task))
+    task_sums = np.zeros((tasks, channels), np.float64)
+    if dy2.shape[0]:
+        _bias_relu_backward_kernel(dy2, out2, dx2, task_sums, rows_per_task, relu)
+    dbias = task_sums.sum(axis=0).astype(dy2.dtype)
+    return (dx2.reshape(shape) if relu else dy), dbias
