@@ -49,10 +49,11 @@ cdef extern from "conv_direct.h" nogil:
     ctypedef struct mg_geom:
         Py_ssize_t n, h, w, c, ph, pw, kh, kw, sh, sw, oh, ow, co
     int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* bias, int relu, float* y,
-                    int nthreads)
-    int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int nthreads)
+                    int nthreads, int allow_wide)
+    int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int nthreads, int allow_wide)
 
 cdef bint _direct_enabled = True
+cdef bint _wide_enabled = True
 
 
 cdef struct Geom:
@@ -308,6 +309,15 @@ def _set_direct(bint enabled):
     return old
 
 
+def _set_wide(bint enabled):
+    """Allow or forbid the direct kernels' 16-lane (AVX-512) tiles, which run where the CPU has them and
+    cout % 16 == 0 (tests compare them with the 8-lane tiles); returns the previous value."""
+    global _wide_enabled
+    old = _wide_enabled
+    _wide_enabled = enabled
+    return old
+
+
 cdef int _direct(int op, const float[::1] a, const float[::1] b, float[::1] out, tuple geom,
                  const float[::1] bias, bint relu) except -1:
     """Run op on the direct kernels when they cover it: returns 1 if done, 0 if the caller must fall back."""
@@ -333,9 +343,9 @@ cdef int _direct(int op, const float[::1] a, const float[::1] b, float[::1] out,
     nthreads = threads_for(g.n * g.oh * g.ow, g.n * g.oh * g.ow * g.kh * g.kw * g.c * g.co // 8)
     with nogil:
         if op == 2:
-            status = mg_conv_dw(&a[0], g, &b[0], &out[0], nthreads)
+            status = mg_conv_dw(&a[0], g, &b[0], &out[0], nthreads, _wide_enabled)
         else:
-            status = mg_conv_fwd(&a[0], g, &b[0], bp, relu, &out[0], nthreads)
+            status = mg_conv_fwd(&a[0], g, &b[0], bp, relu, &out[0], nthreads, _wide_enabled)
     if status == MG_CONV_NOMEM:
         raise MemoryError("conv: out of memory for the direct kernels' scratch")
     return status == MG_CONV_OK

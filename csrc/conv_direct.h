@@ -12,14 +12,17 @@
  *   mg_conv_dw   dw = sum_p x[pix(p) + off[k]] * dy[p, j] -- the kernel gradient
  *
  * Two register-tile shapes each:
- *   cout % 8 == 0      6 output pixels (forward) or 6 taps (kernel gradient) x 16 (or 8) channels,
- *                      vectors along cout, the other operand broadcast: the classic 6x16 FMA tile.
+ *   cout % 8 == 0      rows of output pixels (forward) or of taps (kernel gradient) x two vectors of
+ *                      channels, vectors along cout, the other operand broadcast (csrc/conv_tiles.h):
+ *                      6 x 16 with 8-lane vectors, 12 x 32 with 16-lane ones (AVX-512, cout % 16 == 0).
  *   cout < 8, c % 8 == 0   vectors along cin (the contiguous part of k), horizontal sums at the end:
  *                      for one-channel outputs, where vectors along cout would waste 7/8 of each lane.
  * Other shapes return MG_CONV_UNSUPPORTED and conv.pyx uses its im2col + BLAS path.
  *
- * SIMD: plain C with GCC vector extensions, compiled twice through target_clones (AVX2+FMA "x86-64-v3"
- * and the x86-64 baseline); the loader picks the clone at run time, so the default build runs anywhere.
+ * SIMD: plain C with GCC vector extensions.  The 8-lane code is compiled twice through target_clones (AVX2+FMA
+ * "x86-64-v3" and the x86-64 baseline; the loader picks the clone), the 16-lane tiles once for x86-64-v4,
+ * called only when the CPU reports that level: the default build runs anywhere.  Every tile sums each
+ * output in the same order, so the instances agree bit for bit.
  * No -ffast-math: a * b + c contracts to FMA only (GCC's default -ffp-contract=fast for GNU C).
  *
  * Threads: one OpenMP parallel region per call, a dynamic schedule over (image, pixel range) items (a
@@ -94,69 +97,42 @@ static float* mg_scratch(const mg_geom* g) {
 
 /* ---------------------------------------------------------------------------------------- forward */
 
-/* y rows for output pixels [p0, p1) of one image (cout % 8 == 0).  ximg: the image as read; off: kdim
- * offsets; w: (kdim, co) row-major. */
-MG_CLONES
-static void mg_fwd_tiles(const float* ximg, const mg_geom* g, const ptrdiff_t* off, ptrdiff_t kdim,
-                         const float* w, const float* bias, int relu, float* yimg, ptrdiff_t p0, ptrdiff_t p1) {
-    const ptrdiff_t co = g->co, ow = g->ow, c = g->c;
-    ptrdiff_t p, i, k, jb;
-    for (p = p0; p < p1; p += 6) {
-        const float* xr[6];
-        ptrdiff_t m = p1 - p < 6 ? p1 - p : 6;
-        for (i = 0; i < 6; i++) {
-            ptrdiff_t q = p + (i < m ? i : m - 1);
-            xr[i] = ximg + ((q / ow) * g->sh * g->row + (q % ow) * g->sw) * c;
-        }
-        for (jb = 0; jb < co; jb += 16) {
-            mg_v8 z = MG_BC(0);
-            if (co - jb >= 16) {
-                mg_v8 a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z;
-                mg_v8 a30 = z, a31 = z, a40 = z, a41 = z, a50 = z, a51 = z;
-                const float *x0 = xr[0], *x1 = xr[1], *x2 = xr[2], *x3 = xr[3], *x4 = xr[4], *x5 = xr[5];
-                const float* wk = w + jb;
-                for (k = 0; k < kdim; k++, wk += co) {
-                    mg_v8 w0 = MG_LD(wk), w1 = MG_LD(wk + 8), b;
-                    ptrdiff_t o = off[k];
-                    b = MG_BC(x0[o]); a00 += b * w0; a01 += b * w1;
-                    b = MG_BC(x1[o]); a10 += b * w0; a11 += b * w1;
-                    b = MG_BC(x2[o]); a20 += b * w0; a21 += b * w1;
-                    b = MG_BC(x3[o]); a30 += b * w0; a31 += b * w1;
-                    b = MG_BC(x4[o]); a40 += b * w0; a41 += b * w1;
-                    b = MG_BC(x5[o]); a50 += b * w0; a51 += b * w1;
-                }
-                mg_v8 acc[12] = {a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51};
-                mg_v8 b0 = bias ? MG_LD(bias + jb) : z, b1 = bias ? MG_LD(bias + jb + 8) : z;
-                for (i = 0; i < m; i++) {
-                    mg_v8 v0 = acc[2 * i] + b0, v1 = acc[2 * i + 1] + b1;
-                    if (relu) {
-                        v0 = MG_RELU(v0, z);
-                        v1 = MG_RELU(v1, z);
-                    }
-                    MG_ST(yimg + (p + i) * co + jb, v0);
-                    MG_ST(yimg + (p + i) * co + jb + 8, v1);
-                }
-            } else { /* 8 remaining channels */
-                mg_v8 a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z;
-                const float *x0 = xr[0], *x1 = xr[1], *x2 = xr[2], *x3 = xr[3], *x4 = xr[4], *x5 = xr[5];
-                const float* wk = w + jb;
-                for (k = 0; k < kdim; k++, wk += co) {
-                    mg_v8 w0 = MG_LD(wk);
-                    ptrdiff_t o = off[k];
-                    a0 += MG_BC(x0[o]) * w0; a1 += MG_BC(x1[o]) * w0; a2 += MG_BC(x2[o]) * w0;
-                    a3 += MG_BC(x3[o]) * w0; a4 += MG_BC(x4[o]) * w0; a5 += MG_BC(x5[o]) * w0;
-                }
-                mg_v8 acc[6] = {a0, a1, a2, a3, a4, a5};
-                mg_v8 b0 = bias ? MG_LD(bias + jb) : z;
-                for (i = 0; i < m; i++) {
-                    mg_v8 v0 = acc[i] + b0;
-                    if (relu) v0 = MG_RELU(v0, z);
-                    MG_ST(yimg + (p + i) * co + jb, v0);
-                }
-            }
-        }
+/* The register tiles (csrc/conv_tiles.h), instanced per instruction set: 8-lane vectors in 6-row tiles
+ * (x86-64-v3 clone with AVX2 and FMA: 12 of its 16 vector registers hold accumulators; and the baseline),
+ * and, where the compiler can target it, 16-lane vectors in 12-row tiles for x86-64-v4 (AVX-512: 24 of
+ * its 32 registers), chosen per call by mg_wide_tiles. */
+#define MG_TV mg_v8
+#define MG_TL 8
+#define MG_TP 6
+#define MG_T(name) mg_##name##_v8
+#define MG_TATTR MG_CLONES
+#include "conv_tiles.h"
+#ifdef MG_TARGET_V4
+#define MG_TV mg_v16
+#define MG_TL 16
+#define MG_TP 12
+#define MG_T(name) mg_##name##_v16
+#define MG_TATTR MG_TARGET_V4
+#include "conv_tiles.h"
+#endif
+
+/* 1: run the 16-lane tiles (allowed by the caller, co % 16 == 0 and the CPU has x86-64-v4). */
+static int mg_wide_tiles(const mg_geom* g, int allow_wide) {
+#ifdef MG_TARGET_V4
+    if (allow_wide && g->co % 16 == 0) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("x86-64-v4");
     }
+#endif
+    (void)g;
+    (void)allow_wide;
+    return 0;
 }
+#ifdef MG_TARGET_V4
+#define MG_TILES(name, wide) ((wide) ? mg_##name##_v16 : mg_##name##_v8)
+#else
+#define MG_TILES(name, wide) mg_##name##_v8
+#endif
 
 /* cout < 8, c % 8 == 0: vectors along cin.  voff: kdim/8 vector offsets; wt: (co, kdim) (transposed). */
 MG_CLONES
@@ -195,7 +171,7 @@ static void mg_fwd_narrow(const float* ximg, const mg_geom* g, const ptrdiff_t* 
 
 /* y (n, oh, ow, co) = conv of x (n, h, w, c) with w (kh, kw, c, co) (+ bias, relu).  Returns MG_CONV_*. */
 static int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* bias, int relu, float* y,
-                       int nthreads) {
+                       int nthreads, int allow_wide) {
     const ptrdiff_t c = g.c, co = g.co, kdim = g.kh * g.kw * g.c;
     const int narrow = co % 8 != 0;
     ptrdiff_t ky, kx, ci, k, nv = kdim / 8;
@@ -204,6 +180,7 @@ static int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* b
     int status = MG_CONV_OK;
     if (narrow && (co >= 8 || c % 8 != 0))
         return MG_CONV_UNSUPPORTED;
+    const int wide = !narrow && mg_wide_tiles(&g, allow_wide);
     mg_geom_init(&g);
     off = (ptrdiff_t*)malloc(sizeof(ptrdiff_t) * (size_t)kdim);
     if (!off)
@@ -251,7 +228,7 @@ static int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* b
                 if (narrow)
                     mg_fwd_narrow(ximg, &g, off, nv, wt, bias, relu, y + img * per_img * co, p0, p1);
                 else
-                    mg_fwd_tiles(ximg, &g, off, kdim, w, bias, relu, y + img * per_img * co, p0, p1);
+                    MG_TILES(fwd_tiles, wide)(ximg, &g, off, kdim, w, bias, relu, y + img * per_img * co, p0, p1);
             }
             free(scratch);
         }
@@ -262,58 +239,6 @@ static int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* b
 }
 
 /* ------------------------------------------------------------------------------- kernel gradient */
-
-/* dw (kdim, co) += partial sums over output pixels [p0, p1) of one image (cout % 8 == 0). */
-MG_CLONES
-static void mg_dw_tiles(const float* ximg, const mg_geom* g, const ptrdiff_t* off, ptrdiff_t kdim,
-                        const float* dyimg, float* dw, ptrdiff_t p0, ptrdiff_t p1) {
-    const ptrdiff_t co = g->co, ow = g->ow, c = g->c, sw = g->sw * c, rs = g->sh * g->row * c;
-    ptrdiff_t r0, i, jb, p;
-    for (r0 = 0; r0 < kdim; r0 += 6) {
-        ptrdiff_t m = kdim - r0 < 6 ? kdim - r0 : 6;
-        ptrdiff_t o[6];
-        for (i = 0; i < 6; i++)
-            o[i] = off[r0 + (i < m ? i : m - 1)];
-        for (jb = 0; jb < co; jb += 16) {
-            const int two = co - jb >= 16;
-            mg_v8 z = MG_BC(0);
-            mg_v8 a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z;
-            mg_v8 a30 = z, a31 = z, a40 = z, a41 = z, a50 = z, a51 = z;
-            ptrdiff_t oy = p0 / ow, ox = p0 % ow;
-            const float* xrow = ximg + oy * rs;
-            const float* d = dyimg + p0 * co + jb;
-            if (two) {
-                for (p = p0; p < p1; p++, d += co) {
-                    const float* b = xrow + ox * sw;
-                    mg_v8 d0 = MG_LD(d), d1 = MG_LD(d + 8), v;
-                    v = MG_BC(b[o[0]]); a00 += v * d0; a01 += v * d1;
-                    v = MG_BC(b[o[1]]); a10 += v * d0; a11 += v * d1;
-                    v = MG_BC(b[o[2]]); a20 += v * d0; a21 += v * d1;
-                    v = MG_BC(b[o[3]]); a30 += v * d0; a31 += v * d1;
-                    v = MG_BC(b[o[4]]); a40 += v * d0; a41 += v * d1;
-                    v = MG_BC(b[o[5]]); a50 += v * d0; a51 += v * d1;
-                    if (++ox == ow) { ox = 0; xrow += rs; }
-                }
-            } else {
-                for (p = p0; p < p1; p++, d += co) {
-                    const float* b = xrow + ox * sw;
-                    mg_v8 d0 = MG_LD(d);
-                    a00 += MG_BC(b[o[0]]) * d0; a10 += MG_BC(b[o[1]]) * d0; a20 += MG_BC(b[o[2]]) * d0;
-                    a30 += MG_BC(b[o[3]]) * d0; a40 += MG_BC(b[o[4]]) * d0; a50 += MG_BC(b[o[5]]) * d0;
-                    if (++ox == ow) { ox = 0; xrow += rs; }
-                }
-            }
-            {
-                mg_v8 acc[12] = {a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51};
-                for (i = 0; i < m; i++) {
-                    float* dst = dw + (r0 + i) * co + jb;
-                    MG_ST(dst, MG_LD(dst) + acc[2 * i]);
-                    if (two) MG_ST(dst + 8, MG_LD(dst + 8) + acc[2 * i + 1]);
-                }
-            }
-        }
-    }
-}
 
 /* cout < 8, c % 8 == 0: vectors along cin, up to 12 vector rows per pass over the pixels. */
 MG_CLONES
@@ -360,7 +285,7 @@ static void mg_dw_narrow(const float* ximg, const mg_geom* g, const ptrdiff_t* v
 }
 
 /* dw (kh, kw, c, co) = sum over images and output pixels of x windows times dy (n, oh, ow, co). */
-static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int nthreads) {
+static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int nthreads, int allow_wide) {
     const ptrdiff_t c = g.c, co = g.co, kdim = g.kh * g.kw * g.c;
     const int narrow = co % 8 != 0;
     ptrdiff_t ky, kx, ci, k, nv = kdim / 8;
@@ -368,6 +293,7 @@ static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int
     int status = MG_CONV_OK;
     if (narrow && (co >= 8 || c % 8 != 0))
         return MG_CONV_UNSUPPORTED;
+    const int wide = !narrow && mg_wide_tiles(&g, allow_wide);
     mg_geom_init(&g);
     off = (ptrdiff_t*)malloc(sizeof(ptrdiff_t) * (size_t)kdim);
     if (!off)
@@ -410,7 +336,7 @@ static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int
                 if (narrow)
                     mg_dw_narrow(ximg, &g, off, nv, dy + img * per_img * co, part, p0, p1);
                 else
-                    mg_dw_tiles(ximg, &g, off, kdim, dy + img * per_img * co, part, p0, p1);
+                    MG_TILES(dw_tiles, wide)(ximg, &g, off, kdim, dy + img * per_img * co, part, p0, p1);
                 used = 1;
             }
             if (used) {
