@@ -2,7 +2,8 @@
 
     python bench/bench_kernels.py            (about 2 minutes on 2 cores)
 
-Every row times the forward pass and forward + backward (all gradients: input, kernel, bias) and
+Every row times the forward pass and forward + backward (all gradients: input, kernel, bias; minigraph's
+bias gradient is its bias_relu_backward kernel, the one the layers use) and
 prints the median milliseconds over several repeats after a warm-up, GFLOP/s for conv and dense, and
 the speed-up of minigraph over numpy (np/mg = numpy ms / minigraph ms) and over torch (torch/mg).
 Torch runs with minigraph's thread count, without autograd (its forward ops and the aten backward
@@ -110,12 +111,12 @@ def conv_case(h, w, cin, cout, transpose=False):
     if transpose:  # conv2d_transpose is conv2d's input gradient, and the other way round
         mg = (lambda: K.conv2d_transpose_forward(x, k, b),
               lambda: (K.conv2d_transpose_backward_input(dy, k), K.conv2d_transpose_backward_kernel(x, dy, (3, 3)),
-                       dy.sum(axis=(0, 1, 2))))
+                       K.bias_relu_backward(dy)[1]))
         ref = (lambda: np_conv_dx(x, k) + b, lambda: (np_conv(dy, k), np_conv_dk(dy, x), dy.sum(axis=(0, 1, 2))))
     else:
         mg = (lambda: K.conv2d_forward(x, k, b),
               lambda: (K.conv2d_backward_input(dy, k, (h, w)), K.conv2d_backward_kernel(x, dy, (3, 3)),
-                       dy.sum(axis=(0, 1, 2))))
+                       K.bias_relu_backward(dy)[1]))
         ref = (lambda: np_conv(x, k) + b, lambda: (np_conv_dx(dy, k), np_conv_dk(x, dy), dy.sum(axis=(0, 1, 2))))
 
     def torch_pair(fmt):
