@@ -27,8 +27,10 @@
  *
  * Threads: one OpenMP parallel region per call, a dynamic schedule over (image, pixel range) items (a
  * thread whose core is busy with another process takes fewer items instead of holding up the rest);
- * each thread has its own padded-image scratch (and, for dw, its own partial gradient).  Nothing is shared between
- * calls, so concurrent calls from several Python threads are safe.  No BLAS is called here.
+ * each thread has its own padded-image scratch.  The kernel gradient sums into a fixed number of slot
+ * partials added in slot order, so every result is the same bit for bit for any thread count and from run
+ * to run.  Nothing is shared between calls, so concurrent calls from several Python threads are safe.
+ * No BLAS is called here.
  */
 #ifndef MINIGRAPH_CONV_DIRECT_H
 #define MINIGRAPH_CONV_DIRECT_H
@@ -89,6 +91,10 @@ static ptrdiff_t mg_parts(const mg_geom* g, int nthreads) {
     if (parts > g->oh) parts = g->oh;
     return parts < 1 ? 1 : parts;
 }
+
+/* Slots of the kernel gradient's work (mg_conv_dw): a constant, so that its result does not depend on the
+ * thread count; 16 keeps 8 per thread on 2 cores for the dynamic schedule. */
+#define MG_DW_SLOTS 16
 
 static float* mg_scratch(const mg_geom* g) {
     /* zeroed once: the border never changes, the interior is overwritten per image */
@@ -305,18 +311,25 @@ static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int
     if (narrow)
         for (k = 0; k < nv; k++)
             off[k] = off[8 * k];
-    memset(dw, 0, sizeof(float) * (size_t)(kdim * co));
     {
-        const ptrdiff_t per_img = g.oh * g.ow, parts = mg_parts(&g, nthreads), items = g.n * parts;
+        /* The work is cut into a fixed number of slots, each a run of items with its own partial gradient,
+         * summed in item order; the slots are added in slot order at the end.  Threads take whole slots
+         * dynamically, so the result is the same bit for bit whatever the thread count or the schedule. */
+        const ptrdiff_t per_img = g.oh * g.ow, kc = kdim * co;
+        const ptrdiff_t parts = mg_parts(&g, MG_DW_SLOTS / 8), items = g.n * parts;
+        const ptrdiff_t slots = items < MG_DW_SLOTS ? items : MG_DW_SLOTS;
+        float* partial = (float*)calloc((size_t)(slots * kc) + 8, sizeof(float));
+        ptrdiff_t slot, e;
+        if (!partial) {
+            free(off);
+            return MG_CONV_NOMEM;
+        }
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nthreads)
 #endif
         {
-            ptrdiff_t item, e;
-            int used = 0;
-            float* part = (float*)calloc((size_t)(kdim * co) + 8, sizeof(float));
-            float* scratch = part ? mg_scratch(&g) : NULL;
-            const int ok = part && (!g.padded || scratch);
+            float* scratch = mg_scratch(&g);
+            const int ok = !g.padded || scratch;
             if (!ok) {
 #ifdef _OPENMP
 #pragma omp atomic write
@@ -326,29 +339,35 @@ static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
-            for (item = 0; item < items; item++) {
-                ptrdiff_t img = item / parts, pt = item % parts;
-                ptrdiff_t p0 = per_img * pt / parts, p1 = per_img * (pt + 1) / parts;
-                const float* ximg;
-                if (p0 >= p1 || !ok)
-                    continue;
-                ximg = mg_image(x, &g, img, scratch, p0, p1);
-                if (narrow)
-                    mg_dw_narrow(ximg, &g, off, nv, dy + img * per_img * co, part, p0, p1);
-                else
-                    MG_TILES(dw_tiles, wide)(ximg, &g, off, kdim, dy + img * per_img * co, part, p0, p1);
-                used = 1;
+            for (slot = 0; slot < slots; slot++) {
+                ptrdiff_t item;
+                for (item = items * slot / slots; ok && item < items * (slot + 1) / slots; item++) {
+                    ptrdiff_t img = item / parts, pt = item % parts;
+                    ptrdiff_t p0 = per_img * pt / parts, p1 = per_img * (pt + 1) / parts;
+                    const float* ximg;
+                    if (p0 >= p1)
+                        continue;
+                    ximg = mg_image(x, &g, img, scratch, p0, p1);
+                    if (narrow)
+                        mg_dw_narrow(ximg, &g, off, nv, dy + img * per_img * co, partial + slot * kc, p0, p1);
+                    else
+                        MG_TILES(dw_tiles, wide)(ximg, &g, off, kdim, dy + img * per_img * co,
+                                                 partial + slot * kc, p0, p1);
+                }
             }
-            if (used) {
 #ifdef _OPENMP
-#pragma omp critical(mg_conv_dw_reduce)
+#pragma omp for schedule(static)
 #endif
-                for (e = 0; e < kdim * co; e++)
-                    dw[e] += part[e];
+            for (e = 0; e < kc; e++) {
+                double sum = 0;
+                ptrdiff_t s;
+                for (s = 0; s < slots; s++)
+                    sum += partial[s * kc + e];
+                dw[e] = (float)sum;
             }
             free(scratch);
-            free(part);
         }
+        free(partial);
     }
     free(off);
     return status;

@@ -11,7 +11,7 @@ import pytest
 import minigraph as keras
 from minigraph import layers
 from minigraph.engine import training
-from minigraph.kernels import get_num_threads, set_num_threads, workspace as ws
+from minigraph.kernels import workspace as ws
 
 try:
     from numpy._core.multiarray import get_handler_name
@@ -296,17 +296,7 @@ def train(seed=0):
     return model.get_weights(), history.history, model.predict(x, batch_size=64), model.evaluate(x, y, verbose=0)
 
 
-@pytest.fixture
-def one_thread():
-    # The conv kernel gradient sums per-thread partials in arrival order (dynamic schedule): with
-    # several threads its last bits vary from run to run whatever the allocator. One thread is exact.
-    threads = get_num_threads()
-    set_num_threads(1)
-    yield
-    set_num_threads(threads)
-
-
-def test_training_in_the_pool_is_bit_identical(monkeypatch, one_thread):
+def test_training_in_the_pool_is_bit_identical(monkeypatch):
     pooled = train()
     assert ws.stats()["hits"] > 0
     ws.set_cap(0)
