@@ -30,9 +30,17 @@ static void MG_T(fwd_tiles)(const float* ximg, const mg_geom* g, const ptrdiff_t
     for (p = p0; p < p1; p += MG_TP) {
         const float* xr[MG_TP];
         const ptrdiff_t m = p1 - p < MG_TP ? p1 - p : MG_TP;
+        ptrdiff_t qy = p / ow, qx = p % ow;  /* one division per tile, then step along the row */
         for (i = 0; i < MG_TP; i++) {  /* rows past the end repeat the last pixel; their sums are dropped */
-            ptrdiff_t q = p + (i < m ? i : m - 1);
-            xr[i] = ximg + ((q / ow) * g->sh * g->row + (q % ow) * g->sw) * c;
+            if (i >= m) {
+                xr[i] = xr[m - 1];
+                continue;
+            }
+            xr[i] = ximg + (qy * g->sh * g->row + qx * g->sw) * c;
+            if (++qx == ow) {
+                qx = 0;
+                qy++;
+            }
         }
         for (jb = 0; jb < co; jb += 2 * MG_TL) {
             const int nv = co - jb >= 2 * MG_TL ? 2 : 1;
