@@ -38,7 +38,9 @@ def compiler_has_openmp():
 
 
 OPENMP = sys.platform.startswith("linux") and compiler_has_openmp()
-compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+# -fno-math-errno: sqrt and friends compile to instructions (and vectorise) instead of libm calls that
+# may set errno, which no kernel reads
+compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]
 link_args = []
 if OPENMP:
     compile_args.append("-fopenmp")

@@ -84,17 +84,41 @@ static const float* mg_image(const float* x, const mg_geom* g, ptrdiff_t img, fl
     return scratch;
 }
 
-/* Work items for the dynamic schedule: each image in `parts` ranges of output pixels, enough items
- * (>= 8 per thread) that a thread sharing its core with another process just takes fewer of them. */
-static ptrdiff_t mg_parts(const mg_geom* g, int nthreads) {
+/* Work items for the dynamic schedule: each image cut into runs of `chunk` output pixels, enough items
+ * (>= 8 per thread) that a thread sharing its core with another process just takes fewer of them.  A run
+ * is a whole number of 12-pixel tiles (the taller tile) and at least two of them, so the last tile of a
+ * run is rarely a partial one: a dense layer (one image of n pixels) splits as well as a batch of images. */
+typedef struct {
+    ptrdiff_t per_img, chunk, parts, items;
+} mg_split;
+
+static mg_split mg_split_work(const mg_geom* g, int nthreads) {
+    mg_split s;
     ptrdiff_t parts = (8 * (ptrdiff_t)nthreads + g->n - 1) / g->n;
-    if (parts > g->oh) parts = g->oh;
-    return parts < 1 ? 1 : parts;
+    s.per_img = g->oh * g->ow;
+    if (parts < 1) parts = 1;
+    s.chunk = (s.per_img + parts - 1) / parts;
+    s.chunk = s.chunk < 24 ? 24 : (s.chunk + 11) / 12 * 12;
+    s.parts = (s.per_img + s.chunk - 1) / s.chunk;
+    if (s.parts < 1) s.parts = 1;
+    s.items = g->n * s.parts;
+    return s;
+}
+
+/* Image and output pixels [p0, p1) of work item `item`; 0 when the range is empty. */
+static int mg_item(const mg_split* s, ptrdiff_t item, ptrdiff_t* img, ptrdiff_t* p0, ptrdiff_t* p1) {
+    *img = item / s->parts;
+    *p0 = (item % s->parts) * s->chunk;
+    *p1 = *p0 + s->chunk < s->per_img ? *p0 + s->chunk : s->per_img;
+    return *p0 < *p1;
 }
 
 /* Slots of the kernel gradient's work (mg_conv_dw): a constant, so that its result does not depend on the
  * thread count; 16 keeps 8 per thread on 2 cores for the dynamic schedule. */
 #define MG_DW_SLOTS 16
+/* Largest dy (bytes) for which mg_conv_dw splits dw's rows instead of the pixels: it is read once per
+ * 12 rows, so it should stay in L2. */
+#define MG_DW_ROWS_MAX_DY (256.0 * 1024)
 
 static float* mg_scratch(const mg_geom* g) {
     /* zeroed once: the border never changes, the interior is overwritten per image */
@@ -208,7 +232,8 @@ static int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* b
                 wt[ci * kdim + k] = w[k * co + ci];
     }
     {
-        const ptrdiff_t per_img = g.oh * g.ow, parts = mg_parts(&g, nthreads), items = g.n * parts;
+        const mg_split split = mg_split_work(&g, nthreads);
+        const ptrdiff_t per_img = split.per_img, items = split.items;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nthreads)
 #endif
@@ -225,10 +250,9 @@ static int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* b
 #pragma omp for schedule(dynamic, 1)
 #endif
             for (item = 0; item < items; item++) {
-                ptrdiff_t img = item / parts, part = item % parts;
-                ptrdiff_t p0 = per_img * part / parts, p1 = per_img * (part + 1) / parts;
+                ptrdiff_t img, p0, p1;
                 const float* ximg;
-                if (p0 >= p1 || (g.padded && !scratch))
+                if (!mg_item(&split, item, &img, &p0, &p1) || (g.padded && !scratch))
                     continue;
                 ximg = mg_image(x, &g, img, scratch, p0, p1);
                 if (narrow)
@@ -311,12 +335,49 @@ static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int
     if (narrow)
         for (k = 0; k < nv; k++)
             off[k] = off[8 * k];
-    {
-        /* The work is cut into a fixed number of slots, each a run of items with its own partial gradient,
-         * summed in item order; the slots are added in slot order at the end.  Threads take whole slots
-         * dynamically, so the result is the same bit for bit whatever the thread count or the schedule. */
-        const ptrdiff_t per_img = g.oh * g.ow, kc = kdim * co;
-        const ptrdiff_t parts = mg_parts(&g, MG_DW_SLOTS / 8), items = g.n * parts;
+    if ((double)g.n * g.oh * g.ow * co * sizeof(float) <= MG_DW_ROWS_MAX_DY) {
+        /* Few output pixels for the rows of dw (dense layers, the smallest conv layers): threads take
+         * blocks of 12 rows of dw (vector rows when narrow), each summed over every pixel of every image,
+         * so nothing is reduced; dy, small, is read once per block from cache. */
+        const ptrdiff_t per_img = g.oh * g.ow, rows = narrow ? nv : kdim, blocks = (rows + 11) / 12;
+        ptrdiff_t blk;
+        memset(dw, 0, sizeof(float) * (size_t)(kdim * co));
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nthreads)
+#endif
+        {
+            float* scratch = mg_scratch(&g);
+            const int ok = !g.padded || scratch;
+            if (!ok) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+                status = MG_CONV_NOMEM;
+            }
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+            for (blk = 0; blk < blocks; blk++) {
+                const ptrdiff_t r0 = 12 * blk, nr = rows - r0 < 12 ? rows - r0 : 12;
+                ptrdiff_t img;
+                for (img = 0; ok && img < g.n; img++) {
+                    const float* ximg = mg_image(x, &g, img, scratch, 0, per_img);
+                    const float* dyimg = dy + img * per_img * co;
+                    if (narrow)
+                        mg_dw_narrow(ximg, &g, off + r0, nr, dyimg, dw + 8 * r0 * co, 0, per_img);
+                    else
+                        MG_TILES(dw_tiles, wide)(ximg, &g, off + r0, nr, dyimg, dw + r0 * co, 0, per_img);
+                }
+            }
+            free(scratch);
+        }
+    } else {
+        /* Many pixels: the work is cut into a fixed number of slots, each a run of items with its own
+         * partial gradient, summed in item order; the slots are added in slot order at the end.  Threads
+         * take whole slots dynamically, so the result is the same bit for bit whatever the thread count or
+         * the schedule. */
+        const mg_split split = mg_split_work(&g, MG_DW_SLOTS / 8);  /* not nthreads: see above */
+        const ptrdiff_t per_img = split.per_img, kc = kdim * co, items = split.items;
         const ptrdiff_t slots = items < MG_DW_SLOTS ? items : MG_DW_SLOTS;
         float* partial = (float*)calloc((size_t)(slots * kc) + 8, sizeof(float));
         ptrdiff_t slot, e;
@@ -340,12 +401,10 @@ static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int
 #pragma omp for schedule(dynamic, 1)
 #endif
             for (slot = 0; slot < slots; slot++) {
-                ptrdiff_t item;
+                ptrdiff_t item, img, p0, p1;
                 for (item = items * slot / slots; ok && item < items * (slot + 1) / slots; item++) {
-                    ptrdiff_t img = item / parts, pt = item % parts;
-                    ptrdiff_t p0 = per_img * pt / parts, p1 = per_img * (pt + 1) / parts;
                     const float* ximg;
-                    if (p0 >= p1)
+                    if (!mg_item(&split, item, &img, &p0, &p1))
                         continue;
                     ximg = mg_image(x, &g, img, scratch, p0, p1);
                     if (narrow)
@@ -358,12 +417,13 @@ static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-            for (e = 0; e < kc; e++) {
-                double sum = 0;
-                ptrdiff_t s;
-                for (s = 0; s < slots; s++)
-                    sum += partial[s * kc + e];
-                dw[e] = (float)sum;
+            for (e = 0; e < kc; e += 512) {  /* blocks of dw, each summed slot by slot (vectorised along e) */
+                const ptrdiff_t e1 = kc - e < 512 ? kc : e + 512;
+                ptrdiff_t sl, i;
+                memcpy(dw + e, partial + e, sizeof(float) * (size_t)(e1 - e));
+                for (sl = 1; sl < slots; sl++)
+                    for (i = e; i < e1; i++)
+                        dw[i] += partial[sl * kc + i];
             }
             free(scratch);
         }

@@ -31,17 +31,15 @@ static void MG_T(fwd_tiles)(const float* ximg, const mg_geom* g, const ptrdiff_t
         const float* xr[MG_TP];
         const ptrdiff_t m = p1 - p < MG_TP ? p1 - p : MG_TP;
         ptrdiff_t qy = p / ow, qx = p % ow;  /* one division per tile, then step along the row */
-        for (i = 0; i < MG_TP; i++) {  /* rows past the end repeat the last pixel; their sums are dropped */
-            if (i >= m) {
-                xr[i] = xr[m - 1];
-                continue;
-            }
+        for (i = 0; i < m; i++) {
             xr[i] = ximg + (qy * g->sh * g->row + qx * g->sw) * c;
             if (++qx == ow) {
                 qx = 0;
                 qy++;
             }
         }
+        for (; i < MG_TP; i++)  /* rows past the end repeat the last pixel; their sums are dropped */
+            xr[i] = xr[m - 1];
         for (jb = 0; jb < co; jb += 2 * MG_TL) {
             const int nv = co - jb >= 2 * MG_TL ? 2 : 1;
             MG_TV acc[MG_TP][2], out;

@@ -1,15 +1,81 @@
-"""Matrix products and dense layers through the shared BLAS gemm (see csrc/API.md)."""
+"""Matrix products and dense layers (see csrc/API.md).
+
+A dense layer is a 1x1 convolution of one image whose pixels are the batch rows, so its float32 products
+run on the conv kernels' direct tiles (csrc/conv_direct.h: AVX-512 or AVX2 at run time, one OpenMP region):
+y = x @ kernel (+ bias, ReLU) is their forward pass, dkernel = x.T @ dy their kernel gradient, and
+dx = dy @ kernel.T the forward pass with the transposed kernel.  Small products (a single-sample
+predict), float64 and the channel counts the tiles do not cover go through the shared BLAS gemm.
+"""
 from cython cimport floating
 
 import numpy as np
 
 from _blas cimport gemm
-from _kernel_common cimport float_array
+from _kernel_common cimport float_array, threads_for
 
 __all__ = ["matmul", "dense_forward", "dense_backward"]
 
 cdef object _F32 = np.dtype(np.float32)
 cdef object _F64 = np.dtype(np.float64)
+
+
+cdef extern from "conv_direct.h" nogil:
+    enum:
+        MG_CONV_OK
+        MG_CONV_NOMEM
+    ctypedef struct mg_geom:
+        Py_ssize_t n, h, w, c, ph, pw, kh, kw, sh, sw, oh, ow, co
+    int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* bias, int relu, float* y,
+                    int nthreads, int allow_wide)
+    int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int nthreads, int allow_wide)
+
+cdef bint _direct_enabled = True
+# Products below this many multiply-adds stay on BLAS: a one-row product is a gemv there, and a tile
+# of the direct kernels would be mostly empty.
+cdef Py_ssize_t _DIRECT_MIN_WORK = 1 << 16
+
+
+def _set_direct(bint enabled):
+    """Turn the direct float32 products on or off (tests compare both paths); returns the previous value."""
+    global _direct_enabled
+    old = _direct_enabled
+    _direct_enabled = enabled
+    return old
+
+
+cdef object _direct_product(int op, object a, object b, object bias, bint relu):
+    """The float32 product `op` on the direct conv kernels, or None when they do not cover it:
+    op 0: a (rows, in) @ b (in, out) (+ bias, ReLU); op 1: a.T @ b for a (rows, in), b (rows, out).
+    a and b are C-contiguous float32 matrices whose shapes the caller checked."""
+    cdef mg_geom g
+    cdef int status, nthreads
+    cdef Py_ssize_t rows = a.shape[0], cin = a.shape[1], cout = b.shape[1]
+    cdef const float[:, ::1] av = a
+    cdef const float[:, ::1] bv = b
+    cdef const float[::1] biasv
+    cdef const float* bias_ptr = NULL
+    cdef float[:, ::1] outv
+    if not _direct_enabled or rows * cin * cout < _DIRECT_MIN_WORK:
+        return None
+    if not (cout % 8 == 0 or (cout < 8 and cin % 8 == 0)):
+        return None
+    # one image of `rows` pixels, each a 1 x 1 window of `cin` channels
+    g.n, g.h, g.w, g.c, g.oh, g.ow, g.co = 1, rows, 1, cin, rows, 1, cout
+    g.kh, g.kw, g.sh, g.sw, g.ph, g.pw = 1, 1, 1, 1, 0, 0
+    out = np.empty((rows, cout) if op == 0 else (cin, cout), np.float32)
+    outv = out
+    if bias is not None:
+        biasv = bias
+        bias_ptr = &biasv[0]
+    nthreads = threads_for(rows, rows * cin * cout // 8)
+    with nogil:
+        if op == 0:
+            status = mg_conv_fwd(&av[0, 0], g, &bv[0, 0], bias_ptr, relu, &outv[0, 0], nthreads, 1)
+        else:
+            status = mg_conv_dw(&av[0, 0], g, &bv[0, 0], &outv[0, 0], nthreads, 1)
+    if status == MG_CONV_NOMEM:
+        raise MemoryError("dense: out of memory for the direct kernels' scratch")
+    return out if status == MG_CONV_OK else None
 
 
 cdef void _gemm_typed(bint trans_a, bint trans_b, const floating[:, ::1] a, const floating[:, ::1] b,
@@ -48,8 +114,9 @@ def _operand(x, bint trans, str fn, str name, dtype=None):
     return float_array(x, fn, name, 2, dtype), trans
 
 
-cdef object _product(str fn, object a, object b, bint trans_a, bint trans_b, tuple names, object bias):
-    """op(a) @ op(b) (+ bias, fused into the gemm)."""
+cdef object _product(str fn, object a, object b, bint trans_a, bint trans_b, tuple names, object bias,
+                     bint relu=False):
+    """op(a) @ op(b) (+ bias, fused into the gemm), then ReLU when `relu`."""
     cdef object dtype = a.dtype if type(a) is np.ndarray else None
     cdef bint ta = trans_a, tb = trans_b
     cdef object given_a = a, given_b = b  # for messages
@@ -73,11 +140,23 @@ cdef object _product(str fn, object a, object b, bint trans_a, bint trans_b, tup
                          f"exceeds BLAS's int32 sizes")
     if bias is not None and bias.shape[0] != n:
         raise ValueError(f"{fn}: bias shape {bias.shape} does not match {names[1]} shape {np.shape(given_b)}")
+    if dtype is _F32 and m and n and k:
+        # the direct kernels read a as (rows, in): a @ b, a.T @ b, or (b's transpose made) a @ b.T
+        if not ta:
+            c = _direct_product(0, a, np.ascontiguousarray(b.T) if tb else b, bias, relu)
+        elif not tb:
+            c = _direct_product(1, a, b, bias, relu) if bias is None else None
+        else:
+            c = None
+        if c is not None:
+            return c
     c = np.empty((m, n), dtype)
     if dtype is _F32:
         _gemm_typed[float](ta, tb, a, b, c, bias)
     else:
         _gemm_typed[double](ta, tb, a, b, c, bias)
+    if relu:
+        np.maximum(c, 0, out=c)
     return c
 
 
@@ -86,13 +165,17 @@ def matmul(a, b, trans_a=False, trans_b=False):
     return _product("matmul", a, b, trans_a, trans_b, ("a", "b"), None)
 
 
-def dense_forward(x, kernel, bias=None):
-    """y = x @ kernel + bias; x (n, in), kernel (in, out), bias (out,) or None."""
-    return _product("dense_forward", x, kernel, False, False, ("x", "kernel"), bias)
+def dense_forward(x, kernel, bias=None, activation=None):
+    """y = act(x @ kernel + bias); x (n, in), kernel (in, out), bias (out,) or None; activation None /
+    'linear' or 'relu' (fused into the direct kernels' store; NaN stays NaN, like np.maximum)."""
+    if activation is not None and activation not in ("linear", "relu"):
+        raise ValueError(f"dense_forward: activation must be None, 'linear' or 'relu', got {activation!r}")
+    return _product("dense_forward", x, kernel, False, False, ("x", "kernel"), bias, activation == "relu")
 
 
-def dense_backward(x, kernel, dy, need_dx=True):
-    """Gradients of dense_forward -> (dx = dy @ kernel.T or None, dkernel = x.T @ dy, dbias = dy.sum(0))."""
+def dense_backward(x, kernel, dy, need_dx=True, need_dbias=True):
+    """Gradients of dense_forward -> (dx = dy @ kernel.T or None, dkernel = x.T @ dy, dbias = dy.sum(0)
+    or None)."""
     fn = "dense_backward"
     x = float_array(x, fn, "x", 2)
     kernel = float_array(kernel, fn, "kernel", 2, x.dtype)
@@ -101,4 +184,4 @@ def dense_backward(x, kernel, dy, need_dx=True):
         raise ValueError(f"{fn}: expected x (n, in), kernel (in, out), dy (n, out), "
                          f"got x {x.shape}, kernel {kernel.shape}, dy {dy.shape}")
     dx = _product(fn, dy, kernel, False, True, ("dy", "kernel"), None) if need_dx else None
-    return dx, _product(fn, x, dy, True, False, ("x", "dy"), None), dy.sum(axis=0)
+    return dx, _product(fn, x, dy, True, False, ("x", "dy"), None), dy.sum(axis=0) if need_dbias else None

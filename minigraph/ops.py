@@ -174,17 +174,17 @@ def relu(a):
     return out, lambda g, needs: (_relu_backward(g, out),)
 
 
+def _epilogue_backward(g, out, relu, want_bias):
+    """g through the fused ReLU, and the bias gradient (None unless wanted): one pass of the kernel."""
+    if not relu and not want_bias:
+        return g, None
+    g, bias_grad = _bias.bias_relu_backward(g, out, relu)
+    return g, bias_grad if want_bias else None
+
+
 def _relu_backward(g, out):
     """g through a ReLU whose output was `out` (TensorFlow's ReluGrad: zero where out is 0)."""
     return g * (out > 0)
-
-
-def _fuse_relu(out, relu):
-    """Dense's fused activation: ReLU in place on the kernel's fresh output, which saves a full-size
-    array; backward gets the mask from the same output. (The conv kernels fuse it into their store.)"""
-    if relu:
-        np.maximum(out, 0, out=out)
-    return out
 
 
 @differentiable
@@ -332,18 +332,16 @@ def matmul(a, b):
 
 @differentiable
 def dense(x, kernel, bias=None, relu=False):
-    """x @ kernel + bias over the last axis of x (any rank, as Keras' Dense), then ReLU when `relu`."""
+    """x @ kernel + bias over the last axis of x (any rank, as Keras' Dense), then ReLU when `relu` (fused
+    into the kernel)."""
     x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
-    out2 = _fuse_relu(_dense.dense_forward(x2, kernel, bias), relu)
+    out2 = _dense.dense_forward(x2, kernel, bias, "relu" if relu else None)
     out = out2 if x.ndim == 2 else out2.reshape(x.shape[:-1] + (kernel.shape[1],))
 
     def backward(g, needs):
-        g2 = g.reshape(out2.shape)
-        if relu:
-            g2 = _relu_backward(g2, out2)
-        dx, dk, db = _dense.dense_backward(x2, kernel, g2, need_dx=needs[0])
-        return (dx.reshape(x.shape) if dx is not None else None, dk if needs[1] else None,
-                db if bias is not None and needs[2] else None)
+        g2, bias_grad = _epilogue_backward(g.reshape(out2.shape), out2, relu, bias is not None and needs[2])
+        dx, dk, _ = _dense.dense_backward(x2, kernel, g2, need_dx=needs[0], need_dbias=False)
+        return (dx.reshape(x.shape) if dx is not None else None, dk if needs[1] else None, bias_grad)
     return out, backward
 
 
@@ -354,14 +352,6 @@ def bias_add(x, bias):
 
 
 # ----------------------------------------------------------------------------------------------- conv
-def _epilogue_backward(g, out, relu, want_bias):
-    """g through the fused ReLU, and the bias gradient (None unless wanted): one pass of the kernel."""
-    if not relu and not want_bias:
-        return g, None
-    g, bias_grad = _bias.bias_relu_backward(g, out, relu)
-    return g, bias_grad if want_bias else None
-
-
 @differentiable
 def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=False):
     """conv2d + bias, then ReLU when `relu` (both fused into the kernel's store)."""

@@ -15,6 +15,7 @@ import numpy as np
 
 from minigraph import registry
 from minigraph.autodiff import Variable
+from minigraph.kernels.optimizer import adam_update
 
 _LEGACY_KWARGS = ("decay", "gradient_aggregator", "gradient_transformers")
 
@@ -248,23 +249,8 @@ class Adam(Optimizer):
         step = t(self.iterations + 1)
         alpha = (t(self._learning_rate) * np.sqrt(t(1) - np.power(t(self.beta_2), step))
                  / (t(1) - np.power(t(self.beta_1), step)))
-        m, v = slots["m"].value, slots["v"].value
-        a, b = self._buffers(w, 2)
-        np.subtract(g, m, out=a)
-        a *= t(1 - self.beta_1)
-        m += a
-        np.multiply(g, g, out=a)
-        a -= v
-        a *= t(1 - self.beta_2)
-        v += a
-        if self.amsgrad:
-            np.maximum(slots["vhat"].value, v, out=slots["vhat"].value)
-            v = slots["vhat"].value
-        np.sqrt(v, out=a)
-        a += t(self.epsilon)
-        np.multiply(m, alpha, out=b)
-        b /= a
-        w.value -= b
+        adam_update(w.value, g, slots["m"].value, slots["v"].value, alpha, self.beta_1, self.beta_2, self.epsilon,
+                    slots["vhat"].value if self.amsgrad else None)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,

@@ -110,3 +110,64 @@ def test_empty_dimensions():
 def test_bad_arguments_raise_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# ----------------------------------------------------------------- float32 products on the direct conv tiles
+
+# (rows, in, out) above the direct path's work threshold: out a multiple of 16 (16-lane tiles on AVX-512
+# CPUs), of 8 only, narrow outputs (out < 8, in % 8 == 0), and out = 10 (BLAS: the tiles do not cover it);
+# row counts that leave partial tiles
+DIRECT_SHAPES = [(128, 784, 64), (128, 64, 64), (100, 64, 24), (37, 96, 48), (300, 64, 3), (128, 64, 10),
+                 (13, 700, 16)]
+
+
+@pytest.mark.parametrize("rows,cin,cout", DIRECT_SHAPES)
+def test_float32_products_match_float64_blas(rows, cin, cout):
+    x, kernel, bias, dy = rand(rows, cin), rand(cin, cout), rand(cout), rand(rows, cout)
+    x32, k32, b32, dy32 = (a.astype(np.float32) for a in (x, kernel, bias, dy))
+    x, kernel, bias, dy = (a.astype(np.float64) for a in (x32, k32, b32, dy32))  # the same rounded values
+
+    def close(got, want):
+        assert got.dtype == np.float32 and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+    close(dense.dense_forward(x32, k32, b32), x @ kernel + bias)
+    close(dense.dense_forward(x32, k32, b32, activation="relu"), np.maximum(x @ kernel + bias, 0))
+    dx, dkernel, dbias = dense.dense_backward(x32, k32, dy32)
+    close(dx, dy @ kernel.T)
+    close(dkernel, x.T @ dy)
+    close(dbias, dy.sum(axis=0))
+    close(dense.matmul(dy32, k32, trans_b=True), dy @ kernel.T)
+    close(dense.matmul(x32, dy32, trans_a=True), x.T @ dy)
+    # the BLAS path gives the same values to float32 rounding
+    old = dense._set_direct(False)
+    try:
+        close(dense.dense_forward(x32, k32, b32, activation="relu"), np.maximum(x @ kernel + bias, 0))
+        close(dense.dense_backward(x32, k32, dy32)[1], x.T @ dy)
+    finally:
+        dense._set_direct(old)
+
+
+def test_direct_products_are_bit_identical_for_any_thread_count():
+    from minigraph import kernels
+    x, kernel, dy = rand(128, 784, dtype=np.float32), rand(784, 64, dtype=np.float32), rand(128, 64, dtype=np.float32)
+    threads = kernels.get_num_threads()
+    try:
+        kernels.set_num_threads(1)
+        one = [dense.dense_forward(x, kernel), *dense.dense_backward(x, kernel, dy)]
+        kernels.set_num_threads(max(threads, 2))
+        two = [dense.dense_forward(x, kernel), *dense.dense_backward(x, kernel, dy)]
+    finally:
+        kernels.set_num_threads(threads)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fused_relu_keeps_nan_and_bad_activation_raises():
+    x = np.ones((64, 64), np.float32)
+    x[3, 5] = np.nan
+    y = dense.dense_forward(x, -np.ones((64, 32), np.float32), activation="relu")  # finite outputs are < 0
+    np.testing.assert_array_equal(np.isnan(y), np.broadcast_to(np.arange(64)[:, None] == 3, y.shape))
+    np.testing.assert_array_equal(y[np.arange(64) != 3], 0)
+    with pytest.raises(ValueError, match=r"dense_forward: activation must be None, 'linear' or 'relu', got 'tanh'"):
+        dense.dense_forward(x, np.ones((64, 32)), activation="tanh")

@@ -1,0 +1,57 @@
+"""The fused Adam update against the numpy formula of Keras 2.11+."""
+import numpy as np
+import pytest
+
+from minigraph.kernels import optimizer
+
+RNG = np.random.default_rng(11)
+
+
+def reference(w, g, m, v, alpha, b1, b2, eps, vhat=None):
+    m = m + (g - m) * (1 - b1)
+    v = v + (g * g - v) * (1 - b2)
+    if vhat is not None:
+        vhat = np.maximum(vhat, v)
+    w = w - m * alpha / (np.sqrt(v if vhat is None else vhat) + eps)
+    return w, m, v, vhat
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(784, 64), (10,), (3, 4, 5), (1,)])
+def test_adam_update_matches_the_formula(shape, dtype, amsgrad):
+    w, g = RNG.standard_normal(shape).astype(dtype), RNG.standard_normal(shape).astype(dtype)
+    m, v = (RNG.standard_normal(shape) * 0.1).astype(dtype), RNG.random(shape).astype(dtype)
+    vhat = RNG.random(shape).astype(dtype) if amsgrad else None
+    want = reference(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7, vhat)
+    arrays = [a.copy() for a in (w, m, v)] + [vhat.copy() if amsgrad else None]
+    optimizer.adam_update(arrays[0], g, arrays[1], arrays[2], 1e-3, 0.9, 0.999, 1e-7, arrays[3])
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    for got, ref in zip(arrays, want):
+        if ref is not None:
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got, ref, rtol=tol, atol=tol)
+
+
+def test_nan_gradient_reaches_the_weight_and_amsgrad_keeps_it():
+    w, m, v, vhat = np.ones(3, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32)
+    optimizer.adam_update(w, np.array([np.nan, 1, 1], np.float32), m, v, 1e-3, 0.9, 0.999, 1e-7, vhat)
+    assert np.isnan(w[0]) and np.isnan(vhat[0]) and np.isfinite(w[1:]).all()
+
+
+def test_gradient_of_another_dtype_is_cast():
+    w, m, v = np.ones(4), np.zeros(4), np.zeros(4)
+    optimizer.adam_update(w, np.ones(4, np.float32), m, v, 0.5, 0.9, 0.999, 1e-7)
+    np.testing.assert_allclose(w, 1 - 0.1 * 0.5 / (np.sqrt(0.001) + 1e-7))
+
+
+@pytest.mark.parametrize("args, message", [
+    (lambda w: (w.astype(np.float16), w, w, w), r"w must be a float32 or float64 array, got float16"),
+    (lambda w: (w, w[:2], w, w), r"gradient shape \(2,\) does not match the variable's \(3,\)"),
+    (lambda w: (w, w, w[:2].copy(), w), r"m must be a C-contiguous float64 array of shape \(3,\), got float64 \(2,\)"),
+    (lambda w: (w, w, w, w.astype(np.float32)), r"v must be a C-contiguous float64 array of shape \(3,\)"),
+    (lambda w: (w, w, w, [0.0, 0.0, 0.0]), r"v must be a C-contiguous float64 array of shape \(3,\), got list"),
+])
+def test_bad_arguments_raise(args, message):
+    with pytest.raises(ValueError, match=message):
+        optimizer.adam_update(*args(np.zeros(3)), 1e-3, 0.9, 0.999, 1e-7)
