@@ -4,43 +4,40 @@ One pass over a variable and its slots instead of a dozen numpy calls with their
 small variables of a dense model, the numpy sequence's per-call overhead was a quarter of a training step.
 """
 from cython cimport floating
-from libc.math cimport sqrt, sqrtf
+from cython.parallel cimport prange
 
 import numpy as np
+
+from _kernel_common cimport threads_for
 
 
 __all__ = ["adam_update"]
 
 
-cdef inline floating _sqrt(floating x) noexcept nogil:
-    """sqrt in the array's own precision (libm's sqrt would round-trip float32 through double)."""
-    if floating is float:
-        return sqrtf(x)
-    else:
-        return sqrt(x)
+cdef extern from "adam.h" nogil:
+    void mg_adam_f32(float* w, const float* g, float* m, float* v, float* vhat, Py_ssize_t n, float alpha,
+                     float one_minus_beta_1, float one_minus_beta_2, float epsilon)
+    void mg_adam_f64(double* w, const double* g, double* m, double* v, double* vhat, Py_ssize_t n, double alpha,
+                     double one_minus_beta_1, double one_minus_beta_2, double epsilon)
+
+# Elements per task: a layer's small weights stay on one thread (an OpenMP team costs more than they do).
+cdef Py_ssize_t _CHUNK = 16384
 
 
 def _adam_kernel(floating[::1] w, const floating[::1] g, floating[::1] m, floating[::1] v, floating[::1] vhat,
                  floating alpha, floating one_minus_beta_1, floating one_minus_beta_2, floating epsilon,
                  bint amsgrad):
-    # Serial on purpose: a few 10k elements take microseconds, less than waking an OpenMP team, and an
-    # OpenMP team spinning after its region would compete with the BLAS threads of the next dense layer.
-    # Branch-free loops (vhat in its own pass) so that the compiler vectorises them (sqrt included:
-    # setup.py builds with -fno-math-errno).
-    cdef Py_ssize_t i, n = w.shape[0]
+    cdef Py_ssize_t n = w.shape[0], chunks = (n + _CHUNK - 1) // _CHUNK, t, i0, cn
     with nogil:
-        for i in range(n):
-            m[i] += (g[i] - m[i]) * one_minus_beta_1
-            v[i] += (g[i] * g[i] - v[i]) * one_minus_beta_2
-        if amsgrad:
-            for i in range(n):
-                # max(vhat, v), NaN winning as in np.maximum
-                vhat[i] = v[i] if (v[i] > vhat[i] or v[i] != v[i]) else vhat[i]
-            for i in range(n):
-                w[i] -= m[i] * alpha / (_sqrt(vhat[i]) + epsilon)
-        else:
-            for i in range(n):
-                w[i] -= m[i] * alpha / (_sqrt(v[i]) + epsilon)
+        for t in prange(chunks, num_threads=threads_for(chunks, n), schedule="static"):
+            i0 = t * _CHUNK
+            cn = min(_CHUNK, n - i0)
+            if floating is float:
+                mg_adam_f32(&w[i0], &g[i0], &m[i0], &v[i0], &vhat[i0] if amsgrad else NULL, cn, alpha,
+                            one_minus_beta_1, one_minus_beta_2, epsilon)
+            else:
+                mg_adam_f64(&w[i0], &g[i0], &m[i0], &v[i0], &vhat[i0] if amsgrad else NULL, cn, alpha,
+                            one_minus_beta_1, one_minus_beta_2, epsilon)
 
 
 def _flat(fn, name, a, shape, dtype):
