@@ -282,9 +282,11 @@ def main():
     print(f"minigraph build: {build_description()}")
     print(f"1-minute load average before the run: {os.getloadavg()[0]:.2f}")
     # glibc's malloc settings change torch's step (it faults in fresh pages for every big tensor unless
-    # freed memory is kept), so the run says which it had
-    tuning = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_") or k == "GLIBC_TUNABLES"}
-    print(f"glibc malloc settings from the environment: {tuning or 'none (defaults)'}")
+    # freed memory is kept), and the OpenMP ones both frameworks (one libgomp serves the process), so the
+    # run says which it had
+    tuning = {k: v for k, v in os.environ.items()
+              if k.startswith(("MALLOC_", "OMP_", "GOMP_")) or k == "GLIBC_TUNABLES"}
+    print(f"malloc / OpenMP settings from the environment: {tuning or 'none (defaults)'}")
     print()
     header = f"{'workload':<36} {'minigraph':>11} {'torch':>11} {'mg/torch':>9}  torch variant"
     print(header)
