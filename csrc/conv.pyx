@@ -29,6 +29,7 @@ import numpy as np
 from _blas cimport gemm
 from _openmp_helpers cimport parallel_threads
 from _kernel_common cimport threads_for, checked_padding, int_pair
+from conv_direct cimport MG_CONV_OK, MG_CONV_UNSUPPORTED, MG_CONV_NOMEM, mg_geom, mg_conv_fwd, mg_conv_dw
 from minigraph.kernels import shapes
 
 __all__ = [
@@ -40,17 +41,6 @@ cdef Py_ssize_t INT_MAX = 2147483647
 # Column buffer budget per chunk: big enough for efficient gemms, small enough to stay in L3.
 cdef Py_ssize_t _chunk_bytes = 4 << 20
 
-
-cdef extern from "conv_direct.h" nogil:
-    enum:
-        MG_CONV_OK
-        MG_CONV_UNSUPPORTED
-        MG_CONV_NOMEM
-    ctypedef struct mg_geom:
-        Py_ssize_t n, h, w, c, ph, pw, kh, kw, sh, sw, oh, ow, co
-    int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* bias, int relu, float* y,
-                    int nthreads, int allow_wide)
-    int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int nthreads, int allow_wide)
 
 cdef bint _direct_enabled = True
 cdef bint _wide_enabled = True

@@ -113,16 +113,46 @@ static int mg_item(const mg_split* s, ptrdiff_t item, ptrdiff_t* img, ptrdiff_t*
     return *p0 < *p1;
 }
 
-/* Slots of the kernel gradient's work (mg_conv_dw): a constant, so that its result does not depend on the
- * thread count; 16 keeps 8 per thread on 2 cores for the dynamic schedule. */
+/* Work items of the kernel gradient (mg_conv_dw): at most this many slots, and about this many items in
+ * all (8 per thread on 2 cores for the dynamic schedule); constants, so that the result does not depend on
+ * the thread count.  The slots' partial sums take at most MG_DW_BUDGET bytes. */
 #define MG_DW_SLOTS 16
-/* Largest dy (bytes) for which mg_conv_dw splits dw's rows instead of the pixels: it is read once per
- * 12 rows, so it should stay in L2. */
-#define MG_DW_ROWS_MAX_DY (256.0 * 1024)
+#define MG_DW_BUDGET (8.0 * 1024 * 1024)
 
 static float* mg_scratch(const mg_geom* g) {
     /* zeroed once: the border never changes, the interior is overwritten per image */
     return g->padded ? (float*)calloc((size_t)(g->hp * g->wp * g->c) + 8, sizeof(float)) : NULL;
+}
+
+/* A thread's scratch inside a parallel region; *ok is 0 (and *status MG_CONV_NOMEM) if it could not be had. */
+static float* mg_thread_scratch(const mg_geom* g, int* status, int* ok) {
+    float* scratch = mg_scratch(g);
+    *ok = !g->padded || scratch;
+    if (!*ok) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+        *status = MG_CONV_NOMEM;
+    }
+    return scratch;
+}
+
+/* The tap offsets off[k] = (ky * row + kx) * c + ci (after mg_geom_init), or, narrow, the kdim / 8 vector
+ * offsets (every 8th); NULL when out of memory. */
+static ptrdiff_t* mg_offsets(const mg_geom* g, int narrow) {
+    const ptrdiff_t kdim = g->kh * g->kw * g->c;
+    ptrdiff_t ky, kx, ci, k = 0;
+    ptrdiff_t* off = (ptrdiff_t*)malloc(sizeof(ptrdiff_t) * (size_t)kdim);
+    if (!off)
+        return NULL;
+    for (ky = 0; ky < g->kh; ky++)
+        for (kx = 0; kx < g->kw; kx++)
+            for (ci = 0; ci < g->c; ci++)
+                off[k++] = (ky * g->row + kx) * g->c + ci;
+    if (narrow)
+        for (k = 0; k < kdim / 8; k++)
+            off[k] = off[8 * k];
+    return off;
 }
 
 /* ---------------------------------------------------------------------------------------- forward */
@@ -202,9 +232,9 @@ static void mg_fwd_narrow(const float* ximg, const mg_geom* g, const ptrdiff_t* 
 /* y (n, oh, ow, co) = conv of x (n, h, w, c) with w (kh, kw, c, co) (+ bias, relu).  Returns MG_CONV_*. */
 static int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* bias, int relu, float* y,
                        int nthreads, int allow_wide) {
-    const ptrdiff_t c = g.c, co = g.co, kdim = g.kh * g.kw * g.c;
+    const ptrdiff_t c = g.c, co = g.co, kdim = g.kh * g.kw * g.c, nv = kdim / 8;
     const int narrow = co % 8 != 0;
-    ptrdiff_t ky, kx, ci, k, nv = kdim / 8;
+    ptrdiff_t k, j;
     ptrdiff_t* off;
     float* wt = NULL;
     int status = MG_CONV_OK;
@@ -212,24 +242,18 @@ static int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* b
         return MG_CONV_UNSUPPORTED;
     const int wide = !narrow && mg_wide_tiles(&g, allow_wide);
     mg_geom_init(&g);
-    off = (ptrdiff_t*)malloc(sizeof(ptrdiff_t) * (size_t)kdim);
-    if (!off)
-        return MG_CONV_NOMEM;
-    for (ky = 0, k = 0; ky < g.kh; ky++)
-        for (kx = 0; kx < g.kw; kx++)
-            for (ci = 0; ci < c; ci++)
-                off[k++] = (ky * g.row + kx) * c + ci;
-    if (narrow) {  /* vector offsets are every 8th offset; weights transposed to (co, kdim) */
-        for (k = 0; k < nv; k++)
-            off[k] = off[8 * k];
+    off = mg_offsets(&g, narrow);
+    if (narrow && off) {  /* weights transposed to (co, kdim): vectors along cin */
         wt = (float*)malloc(sizeof(float) * (size_t)(kdim * co));
-        if (!wt) {
-            free(off);
-            return MG_CONV_NOMEM;
-        }
-        for (k = 0; k < kdim; k++)
-            for (ci = 0; ci < co; ci++)
-                wt[ci * kdim + k] = w[k * co + ci];
+        if (wt)
+            for (k = 0; k < kdim; k++)
+                for (j = 0; j < co; j++)
+                    wt[j * kdim + k] = w[k * co + j];
+    }
+    if (!off || (narrow && !wt)) {
+        free(off);
+        free(wt);
+        return MG_CONV_NOMEM;
     }
     {
         const mg_split split = mg_split_work(&g, nthreads);
@@ -239,20 +263,15 @@ static int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* b
 #endif
         {
             ptrdiff_t item;
-            float* scratch = mg_scratch(&g);
-            if (g.padded && !scratch) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-                status = MG_CONV_NOMEM;
-            }
+            int ok;
+            float* scratch = mg_thread_scratch(&g, &status, &ok);
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
             for (item = 0; item < items; item++) {
                 ptrdiff_t img, p0, p1;
                 const float* ximg;
-                if (!mg_item(&split, item, &img, &p0, &p1) || (g.padded && !scratch))
+                if (!ok || !mg_item(&split, item, &img, &p0, &p1))
                     continue;
                 ximg = mg_image(x, &g, img, scratch, p0, p1);
                 if (narrow)
@@ -314,122 +333,90 @@ static void mg_dw_narrow(const float* ximg, const mg_geom* g, const ptrdiff_t* v
     }
 }
 
-/* dw (kh, kw, c, co) = sum over images and output pixels of x windows times dy (n, oh, ow, co). */
+/* dw (kh, kw, c, co) = sum over images and output pixels of x windows times dy (n, oh, ow, co).
+ *
+ * Work: the pixels (all images, in order) are cut into `slots` runs, each with its own partial dw summed in
+ * pixel order, and dw's rows into `groups` of whole 12-row tiles; an item is one (slot, group) pair, taken
+ * dynamically by the threads.  The slots are added in slot order at the end.  Both counts depend only on
+ * the geometry, so the result is the same bit for bit for any thread count and from run to run.  Slots
+ * stop at MG_DW_BUDGET bytes of partials and at one per 48 pixels; row groups make up the parallelism
+ * when there are few slots (big kernels, dense layers, small batches). */
 static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int nthreads, int allow_wide) {
-    const ptrdiff_t c = g.c, co = g.co, kdim = g.kh * g.kw * g.c;
+    const ptrdiff_t c = g.c, co = g.co, kdim = g.kh * g.kw * g.c, kc = kdim * co;
     const int narrow = co % 8 != 0;
-    ptrdiff_t ky, kx, ci, k, nv = kdim / 8;
-    ptrdiff_t* off;
     int status = MG_CONV_OK;
     if (narrow && (co >= 8 || c % 8 != 0))
         return MG_CONV_UNSUPPORTED;
     const int wide = !narrow && mg_wide_tiles(&g, allow_wide);
     mg_geom_init(&g);
-    off = (ptrdiff_t*)malloc(sizeof(ptrdiff_t) * (size_t)kdim);
-    if (!off)
-        return MG_CONV_NOMEM;
-    for (ky = 0, k = 0; ky < g.kh; ky++)
-        for (kx = 0; kx < g.kw; kx++)
-            for (ci = 0; ci < c; ci++)
-                off[k++] = (ky * g.row + kx) * c + ci;
-    if (narrow)
-        for (k = 0; k < nv; k++)
-            off[k] = off[8 * k];
-    if ((double)g.n * g.oh * g.ow * co * sizeof(float) <= MG_DW_ROWS_MAX_DY) {
-        /* Few output pixels for the rows of dw (dense layers, the smallest conv layers): threads take
-         * blocks of 12 rows of dw (vector rows when narrow), each summed over every pixel of every image,
-         * so nothing is reduced; dy, small, is read once per block from cache. */
-        const ptrdiff_t per_img = g.oh * g.ow, rows = narrow ? nv : kdim, blocks = (rows + 11) / 12;
-        ptrdiff_t blk;
-        memset(dw, 0, sizeof(float) * (size_t)(kdim * co));
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nthreads)
-#endif
-        {
-            float* scratch = mg_scratch(&g);
-            const int ok = !g.padded || scratch;
-            if (!ok) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-                status = MG_CONV_NOMEM;
-            }
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-            for (blk = 0; blk < blocks; blk++) {
-                const ptrdiff_t r0 = 12 * blk, nr = rows - r0 < 12 ? rows - r0 : 12;
-                ptrdiff_t img;
-                for (img = 0; ok && img < g.n; img++) {
-                    const float* ximg = mg_image(x, &g, img, scratch, 0, per_img);
-                    const float* dyimg = dy + img * per_img * co;
-                    if (narrow)
-                        mg_dw_narrow(ximg, &g, off + r0, nr, dyimg, dw + 8 * r0 * co, 0, per_img);
-                    else
-                        MG_TILES(dw_tiles, wide)(ximg, &g, off + r0, nr, dyimg, dw + r0 * co, 0, per_img);
-                }
-            }
-            free(scratch);
-        }
-    } else {
-        /* Many pixels: the work is cut into a fixed number of slots, each a run of items with its own
-         * partial gradient, summed in item order; the slots are added in slot order at the end.  Threads
-         * take whole slots dynamically, so the result is the same bit for bit whatever the thread count or
-         * the schedule. */
-        const mg_split split = mg_split_work(&g, MG_DW_SLOTS / 8);  /* not nthreads: see above */
-        const ptrdiff_t per_img = split.per_img, kc = kdim * co, items = split.items;
-        const ptrdiff_t slots = items < MG_DW_SLOTS ? items : MG_DW_SLOTS;
-        float* partial = (float*)calloc((size_t)(slots * kc) + 8, sizeof(float));
-        ptrdiff_t slot, e;
-        if (!partial) {
+    {
+        const ptrdiff_t per_img = g.oh * g.ow, pixels = g.n * per_img;
+        /* rows as the tiles walk them: taps-and-channels, or (narrow) vectors of 8 of them */
+        const ptrdiff_t rows = narrow ? kdim / 8 : kdim, row_floats = narrow ? 8 * co : co;
+        const ptrdiff_t tiles = (rows + 11) / 12;
+        ptrdiff_t slots = (ptrdiff_t)(MG_DW_BUDGET / ((double)kc * sizeof(float))), groups, items, item, e;
+        ptrdiff_t* off = mg_offsets(&g, narrow);
+        float* partial;
+        if (slots > pixels / 48) slots = pixels / 48;
+        if (slots > MG_DW_SLOTS) slots = MG_DW_SLOTS;
+        if (slots < 1) slots = 1;
+        groups = (MG_DW_SLOTS + slots - 1) / slots;
+        if (groups > tiles) groups = tiles;
+        items = slots * groups;
+        partial = slots == 1 ? dw : (float*)malloc(sizeof(float) * (size_t)(slots * kc));
+        if (!off || !partial) {
             free(off);
+            if (partial != dw) free(partial);
             return MG_CONV_NOMEM;
         }
+        memset(partial, 0, sizeof(float) * (size_t)(slots * kc));
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nthreads)
 #endif
         {
-            float* scratch = mg_scratch(&g);
-            const int ok = !g.padded || scratch;
-            if (!ok) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-                status = MG_CONV_NOMEM;
-            }
+            int ok;
+            float* scratch = mg_thread_scratch(&g, &status, &ok);
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
-            for (slot = 0; slot < slots; slot++) {
-                ptrdiff_t item, img, p0, p1;
-                for (item = items * slot / slots; ok && item < items * (slot + 1) / slots; item++) {
-                    const float* ximg;
-                    if (!mg_item(&split, item, &img, &p0, &p1))
-                        continue;
-                    ximg = mg_image(x, &g, img, scratch, p0, p1);
+            for (item = 0; item < items; item++) {
+                const ptrdiff_t slot = item / groups, grp = item % groups;
+                const ptrdiff_t r0 = 12 * (tiles * grp / groups);
+                const ptrdiff_t r1 = 12 * (tiles * (grp + 1) / groups) < rows ? 12 * (tiles * (grp + 1) / groups) : rows;
+                const ptrdiff_t q1 = pixels * (slot + 1) / slots;
+                float* part = partial + slot * kc + r0 * row_floats;
+                ptrdiff_t q = pixels * slot / slots;
+                while (ok && q < q1) {  /* the slot's pixels, one call per image they touch */
+                    const ptrdiff_t img = q / per_img, p0 = q % per_img;
+                    const ptrdiff_t p1 = q1 - img * per_img < per_img ? q1 - img * per_img : per_img;
+                    const float* ximg = mg_image(x, &g, img, scratch, p0, p1);
+                    const float* dyimg = dy + img * per_img * co;
                     if (narrow)
-                        mg_dw_narrow(ximg, &g, off, nv, dy + img * per_img * co, partial + slot * kc, p0, p1);
+                        mg_dw_narrow(ximg, &g, off + r0, r1 - r0, dyimg, part, p0, p1);
                     else
-                        MG_TILES(dw_tiles, wide)(ximg, &g, off, kdim, dy + img * per_img * co,
-                                                 partial + slot * kc, p0, p1);
+                        MG_TILES(dw_tiles, wide)(ximg, &g, off + r0, r1 - r0, dyimg, part, p0, p1);
+                    q = img * per_img + p1;
                 }
             }
+            if (slots > 1) {
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-            for (e = 0; e < kc; e += 512) {  /* blocks of dw, each summed slot by slot (vectorised along e) */
-                const ptrdiff_t e1 = kc - e < 512 ? kc : e + 512;
-                ptrdiff_t sl, i;
-                memcpy(dw + e, partial + e, sizeof(float) * (size_t)(e1 - e));
-                for (sl = 1; sl < slots; sl++)
-                    for (i = e; i < e1; i++)
-                        dw[i] += partial[sl * kc + i];
+                for (e = 0; e < kc; e += 512) {  /* blocks of dw, each summed slot by slot (vectorised along e) */
+                    const ptrdiff_t e1 = kc - e < 512 ? kc : e + 512;
+                    ptrdiff_t sl, i;
+                    memcpy(dw + e, partial + e, sizeof(float) * (size_t)(e1 - e));
+                    for (sl = 1; sl < slots; sl++)
+                        for (i = e; i < e1; i++)
+                            dw[i] += partial[sl * kc + i];
+                }
             }
             free(scratch);
         }
-        free(partial);
+        free(off);
+        if (partial != dw)
+            free(partial);
     }
-    free(off);
     return status;
 }
 

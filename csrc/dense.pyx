@@ -3,8 +3,9 @@
 A dense layer is a 1x1 convolution of one image whose pixels are the batch rows, so its float32 products
 run on the conv kernels' direct tiles (csrc/conv_direct.h: AVX-512 or AVX2 at run time, one OpenMP region):
 y = x @ kernel (+ bias, ReLU) is their forward pass, dkernel = x.T @ dy their kernel gradient, and
-dx = dy @ kernel.T the forward pass with the transposed kernel.  Small products (a single-sample
-predict), float64 and the channel counts the tiles do not cover go through the shared BLAS gemm.
+dx = dy @ kernel.T the forward pass with the transposed kernel.  The shared BLAS gemm takes the rest
+(_direct_covers): float64, products under 2**16 multiply-adds (a single-sample predict is a gemv), output
+widths the tiles do not cover, and forward-form products with fewer than 24 rows or a kernel over 1 MiB.
 """
 from cython cimport floating
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from _blas cimport gemm
 from _kernel_common cimport float_array, threads_for
+from conv_direct cimport MG_CONV_OK, MG_CONV_NOMEM, mg_geom, mg_conv_fwd, mg_conv_dw
 
 __all__ = ["matmul", "dense_forward", "dense_backward"]
 
@@ -19,20 +21,7 @@ cdef object _F32 = np.dtype(np.float32)
 cdef object _F64 = np.dtype(np.float64)
 
 
-cdef extern from "conv_direct.h" nogil:
-    enum:
-        MG_CONV_OK
-        MG_CONV_NOMEM
-    ctypedef struct mg_geom:
-        Py_ssize_t n, h, w, c, ph, pw, kh, kw, sh, sw, oh, ow, co
-    int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* bias, int relu, float* y,
-                    int nthreads, int allow_wide)
-    int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int nthreads, int allow_wide)
-
 cdef bint _direct_enabled = True
-# Products below this many multiply-adds stay on BLAS: a one-row product is a gemv there, and a tile
-# of the direct kernels would be mostly empty.
-cdef Py_ssize_t _DIRECT_MIN_WORK = 1 << 16
 
 
 def _set_direct(bint enabled):
@@ -43,10 +32,22 @@ def _set_direct(bint enabled):
     return old
 
 
+cdef bint _direct_covers(int op, Py_ssize_t rows, Py_ssize_t cin, Py_ssize_t cout) noexcept:
+    """Whether the direct kernels take product `op` (see _direct_product) of these sizes, and beat BLAS on
+    it: at least 2**16 multiply-adds (below, a gemv or a mostly empty tile), output columns the tiles cover,
+    and for the forward form at least two tiles of rows and a kernel that stays in L2 (every tile of rows
+    streams all of it; BLAS blocks for cache, the tiles do not)."""
+    if not _direct_enabled or rows * cin * cout < (1 << 16):
+        return False
+    if not (cout % 8 == 0 or (cout < 8 and cin % 8 == 0)):
+        return False
+    return op == 1 or (rows >= 24 and cin * cout * 4 <= (1 << 20))
+
+
 cdef object _direct_product(int op, object a, object b, object bias, bint relu):
-    """The float32 product `op` on the direct conv kernels, or None when they do not cover it:
-    op 0: a (rows, in) @ b (in, out) (+ bias, ReLU); op 1: a.T @ b for a (rows, in), b (rows, out).
-    a and b are C-contiguous float32 matrices whose shapes the caller checked."""
+    """The float32 product `op` on the direct conv kernels (sizes accepted by _direct_covers), or None if
+    they decline it: op 0: a (rows, in) @ b (in, out) (+ bias, ReLU); op 1: a.T @ b for a (rows, in),
+    b (rows, out).  a and b are C-contiguous float32 matrices whose shapes the caller checked."""
     cdef mg_geom g
     cdef int status, nthreads
     cdef Py_ssize_t rows = a.shape[0], cin = a.shape[1], cout = b.shape[1]
@@ -55,10 +56,6 @@ cdef object _direct_product(int op, object a, object b, object bias, bint relu):
     cdef const float[::1] biasv
     cdef const float* bias_ptr = NULL
     cdef float[:, ::1] outv
-    if not _direct_enabled or rows * cin * cout < _DIRECT_MIN_WORK:
-        return None
-    if not (cout % 8 == 0 or (cout < 8 and cin % 8 == 0)):
-        return None
     # one image of `rows` pixels, each a 1 x 1 window of `cin` channels
     g.n, g.h, g.w, g.c, g.oh, g.ow, g.co = 1, rows, 1, cin, rows, 1, cout
     g.kh, g.kw, g.sh, g.sw, g.ph, g.pw = 1, 1, 1, 1, 0, 0
@@ -141,13 +138,13 @@ cdef object _product(str fn, object a, object b, bint trans_a, bint trans_b, tup
     if bias is not None and bias.shape[0] != n:
         raise ValueError(f"{fn}: bias shape {bias.shape} does not match {names[1]} shape {np.shape(given_b)}")
     if dtype is _F32 and m and n and k:
-        # the direct kernels read a as (rows, in): a @ b, a.T @ b, or (b's transpose made) a @ b.T
-        if not ta:
+        # the direct kernels read a as (rows, in): a @ b, a @ b.T (b's transpose made), or a.T @ b (which
+        # takes no bias or ReLU)
+        c = None
+        if not ta and _direct_covers(0, m, k, n):
             c = _direct_product(0, a, np.ascontiguousarray(b.T) if tb else b, bias, relu)
-        elif not tb:
-            c = _direct_product(1, a, b, bias, relu) if bias is None else None
-        else:
-            c = None
+        elif ta and not tb and bias is None and not relu and _direct_covers(1, k, m, n):
+            c = _direct_product(1, a, b, None, False)
         if c is not None:
             return c
     c = np.empty((m, n), dtype)
@@ -161,7 +158,7 @@ cdef object _product(str fn, object a, object b, bint trans_a, bint trans_b, tup
 
 
 def matmul(a, b, trans_a=False, trans_b=False):
-    """op(a) @ op(b) for 2-D arrays, op = transpose when the flag is set (BLAS gemm)."""
+    """op(a) @ op(b) for 2-D arrays, op = transpose when the flag is set (direct kernels or BLAS gemm)."""
     return _product("matmul", a, b, trans_a, trans_b, ("a", "b"), None)
 
 

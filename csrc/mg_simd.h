@@ -20,9 +20,7 @@ typedef float mg_v16 __attribute__((vector_size(64)));
 typedef float mg_v8u __attribute__((vector_size(32), aligned(4), may_alias));
 #define MG_LD(p) ((mg_v8)(*(const mg_v8u*)(p)))
 #define MG_ST(p, v) (*(mg_v8u*)(p) = (v))
-#define MG_BC(s) __extension__({ float mg_s_ = (float)(s); (mg_v8){mg_s_, mg_s_, mg_s_, mg_s_, mg_s_, mg_s_, mg_s_, mg_s_}; })
 typedef int mg_v8i __attribute__((vector_size(32)));
-/* max(v, 0) that keeps NaN (lanes where v <= 0 is false are kept) */
-#define MG_RELU(v, z) ((mg_v8)((mg_v8i)(v) & ~((v) <= (z))))
+#define MG_BC(s) __extension__({ float mg_s_ = (float)(s); (mg_v8){mg_s_, mg_s_, mg_s_, mg_s_, mg_s_, mg_s_, mg_s_, mg_s_}; })
 
 #endif

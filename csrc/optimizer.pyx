@@ -40,31 +40,40 @@ def _adam_kernel(floating[::1] w, const floating[::1] g, floating[::1] m, floati
                             one_minus_beta_1, one_minus_beta_2, epsilon)
 
 
-def _flat(fn, name, a, shape, dtype):
-    """a as a writable-checked flat view (no copy: the update happens in place)."""
-    if type(a) is not np.ndarray or a.dtype != dtype or a.shape != shape or not a.flags.c_contiguous:
-        raise ValueError(f"{fn}: {name} must be a C-contiguous {np.dtype(dtype).name} array of shape {shape}, "
-                         f"got {getattr(a, 'dtype', type(a).__name__)} {np.shape(a)}")
-    return a.reshape(-1)
+def _working(a, dtype):
+    """a itself when the kernel can update it in place (a C-contiguous array of dtype), else a copy."""
+    if type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable:
+        return a
+    return np.array(a, dtype=dtype, order="C")
 
 
 def adam_update(w, g, m, v, alpha, beta_1, beta_2, epsilon, vhat=None):
     """Keras 2.11+ Adam step, in place on w, m, v (and vhat under AMSGrad):
     m += (g - m)(1 - beta_1); v += (g^2 - v)(1 - beta_2); vhat = max(vhat, v) when given;
     w -= m alpha / (sqrt(v or vhat) + epsilon), with alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t).
-    w, m, v (and vhat) are C-contiguous float32 or float64 arrays of one shape and dtype; g is cast to it."""
+    w, m, v (and vhat) are floating arrays of one shape.  The step runs in float64 for float64 weights
+    and in float32 otherwise; other dtypes (float16) and layouts are updated through a working copy."""
     fn = "adam_update"
-    if type(w) is not np.ndarray or w.dtype not in (np.float32, np.float64):
-        raise ValueError(f"{fn}: w must be a float32 or float64 array, got {getattr(w, 'dtype', type(w).__name__)}")
-    shape, dtype = w.shape, w.dtype
+    state = {"w": w, "m": m, "v": v}
+    if vhat is not None:
+        state["vhat"] = vhat
+    for name, a in state.items():
+        if type(a) is not np.ndarray or a.dtype.kind != "f":
+            raise ValueError(f"{fn}: {name} must be a floating numpy array, got "
+                             f"{getattr(a, 'dtype', type(a).__name__)} {np.shape(a)}")
+        if a.shape != w.shape:
+            raise ValueError(f"{fn}: {name} shape {a.shape} does not match the variable's {w.shape}")
+    dtype = np.float64 if w.dtype == np.float64 else np.float32
     g = np.ascontiguousarray(g, dtype)
-    if g.shape != shape:
-        raise ValueError(f"{fn}: gradient shape {g.shape} does not match the variable's {shape}")
-    flat = [_flat(fn, name, a, shape, dtype) for name, a in (("w", w), ("m", m), ("v", v))]
-    amsgrad = vhat is not None
-    vh = _flat(fn, "vhat", vhat, shape, dtype) if amsgrad else flat[2]
+    if g.shape != w.shape:
+        raise ValueError(f"{fn}: gradient shape {g.shape} does not match the variable's {w.shape}")
     if w.size == 0:
         return
-    t = dtype.type
-    _adam_kernel(flat[0], g.reshape(-1), flat[1], flat[2], vh, t(alpha), t(1 - beta_1), t(1 - beta_2),
-                 t(epsilon), amsgrad)
+    work = {name: _working(a, dtype) for name, a in state.items()}
+    flat = {name: a.reshape(-1) for name, a in work.items()}
+    t = np.dtype(dtype).type
+    _adam_kernel(flat["w"], g.reshape(-1), flat["m"], flat["v"], flat.get("vhat", flat["v"]), t(alpha),
+                 t(1 - beta_1), t(1 - beta_2), t(epsilon), vhat is not None)
+    for name, a in state.items():
+        if work[name] is not a:
+            a[...] = work[name]

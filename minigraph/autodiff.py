@@ -30,7 +30,7 @@ class Variable:
     __array_priority__ = 100  # numpy defers mixed operators to Variable's own, which route to ops
 
     def __init__(self, value, name="variable", trainable=True):
-        self.value = np.asarray(value)
+        self.value = np.asarray(value, order="C")  # the kernels (optimizer updates) work on it in place
         self.name = name
         self.trainable = trainable
 

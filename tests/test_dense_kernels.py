@@ -160,6 +160,16 @@ def test_float32_products_from_any_layout():
         np.testing.assert_allclose(dk, want_dk, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("name", ["stepped", "swapped", "reversed", "fortran"])
+def test_fused_relu_from_any_layout_without_bias(name):
+    """A Fortran-ordered x is read as a transpose: the product must still take the ReLU (it once skipped it)."""
+    x, kernel = rand(64, 64, dtype=np.float32), rand(64, 32, dtype=np.float32)
+    want = np.maximum(x.astype(np.float64) @ kernel, 0)
+    y = dense.dense_forward(layouts(x)[name], layouts(kernel)[name], None, "relu")
+    assert y.min() == 0
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-4)
+
+
 def test_direct_products_are_bit_identical_for_any_thread_count():
     from minigraph import kernels
     x, kernel, dy = rand(128, 784, dtype=np.float32), rand(784, 64, dtype=np.float32), rand(128, 64, dtype=np.float32)
