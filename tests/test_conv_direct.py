@@ -108,3 +108,23 @@ def test_relu_keeps_nan_in_every_tile():
             conv._set_wide(old)
         np.testing.assert_array_equal(np.isnan(y), nan_at)
         np.testing.assert_array_equal(y[~nan_at], 0)
+
+
+@pytest.mark.parametrize("n,hw,cin,cout", [(1, (6, 6), 16, 32),      # 16 pixels: one slot, row groups only
+                                           (2, (12, 12), 32, 8),     # a few slots and row groups
+                                           (1, (9, 9), 8, 3)])       # narrow rows (vectors of 8 taps)
+def test_kernel_gradient_work_splits(wide, n, hw, cin, cout):
+    """Every (slot, row group) split of the kernel gradient against float64, on 1 and 2 threads alike."""
+    x = RNG.standard_normal((n,) + hw + (cin,)).astype(np.float32)
+    dy = RNG.standard_normal((n, hw[0] - 2, hw[1] - 2, cout)).astype(np.float32)
+    want = conv.conv2d_backward_kernel(x.astype(np.float64), dy.astype(np.float64), (3, 3))
+    threads = K.get_num_threads()
+    try:
+        K.set_num_threads(1)
+        one = conv.conv2d_backward_kernel(x, dy, (3, 3))
+        K.set_num_threads(max(threads, 2))
+        two = conv.conv2d_backward_kernel(x, dy, (3, 3))
+    finally:
+        K.set_num_threads(threads)
+    np.testing.assert_allclose(one, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    np.testing.assert_array_equal(one, two)
