@@ -118,6 +118,8 @@ static int mg_item(const mg_split* s, ptrdiff_t item, ptrdiff_t* img, ptrdiff_t*
  * the thread count.  The slots' partial sums take at most MG_DW_BUDGET bytes. */
 #define MG_DW_SLOTS 16
 #define MG_DW_BUDGET (8.0 * 1024 * 1024)
+/* dy (and a padded x) up to this many bytes stays in L2 while the row groups re-read it */
+#define MG_DW_GROUPS_FIRST_DY (256.0 * 1024)
 
 static float* mg_scratch(const mg_geom* g) {
     /* zeroed once: the border never changes, the interior is overwritten per image */
@@ -339,8 +341,8 @@ static void mg_dw_narrow(const float* ximg, const mg_geom* g, const ptrdiff_t* v
  * pixel order, and dw's rows into `groups` of whole 12-row tiles; an item is one (slot, group) pair, taken
  * dynamically by the threads.  The slots are added in slot order at the end.  Both counts depend only on
  * the geometry, so the result is the same bit for bit for any thread count and from run to run.  Slots
- * stop at MG_DW_BUDGET bytes of partials and at one per 48 pixels; row groups make up the parallelism
- * when there are few slots (big kernels, dense layers, small batches). */
+ * stop at MG_DW_BUDGET bytes of partials and at one per 48 pixels; row groups come first when dy is small
+ * (dense layers, small images), and make up the parallelism when there are few slots (big kernels). */
 static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int nthreads, int allow_wide) {
     const ptrdiff_t c = g.c, co = g.co, kdim = g.kh * g.kw * g.c, kc = kdim * co;
     const int narrow = co % 8 != 0;
@@ -354,14 +356,25 @@ static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int
         /* rows as the tiles walk them: taps-and-channels, or (narrow) vectors of 8 of them */
         const ptrdiff_t rows = narrow ? kdim / 8 : kdim, row_floats = narrow ? 8 * co : co;
         const ptrdiff_t tiles = (rows + 11) / 12;
-        ptrdiff_t slots = (ptrdiff_t)(MG_DW_BUDGET / ((double)kc * sizeof(float))), groups, items, item, e;
+        /* a row group re-reads its slot's dy (and copies its padded images again), a slot costs a partial
+         * dw to clear and add: small dy (and x, when padded), groups first; otherwise slots first */
+        const int groups_first = (double)pixels * co * sizeof(float) <= MG_DW_GROUPS_FIRST_DY
+                                 && (!g.padded || (double)g.n * g.h * g.w * c * sizeof(float) <= MG_DW_GROUPS_FIRST_DY);
+        ptrdiff_t slots_max = (ptrdiff_t)(MG_DW_BUDGET / ((double)kc * sizeof(float))), slots, groups, items, item, e;
         ptrdiff_t* off = mg_offsets(&g, narrow);
         float* partial;
-        if (slots > pixels / 48) slots = pixels / 48;
-        if (slots > MG_DW_SLOTS) slots = MG_DW_SLOTS;
-        if (slots < 1) slots = 1;
-        groups = (MG_DW_SLOTS + slots - 1) / slots;
-        if (groups > tiles) groups = tiles;
+        if (slots_max > pixels / 48) slots_max = pixels / 48;
+        if (slots_max > MG_DW_SLOTS) slots_max = MG_DW_SLOTS;
+        if (slots_max < 1) slots_max = 1;
+        if (groups_first) {
+            groups = tiles < MG_DW_SLOTS ? tiles : MG_DW_SLOTS;
+            slots = (MG_DW_SLOTS + groups - 1) / groups;
+            if (slots > slots_max) slots = slots_max;
+        } else {
+            slots = slots_max;
+            groups = (MG_DW_SLOTS + slots - 1) / slots;
+            if (groups > tiles) groups = tiles;
+        }
         items = slots * groups;
         partial = slots == 1 ? dw : (float*)malloc(sizeof(float) * (size_t)(slots * kc));
         if (!off || !partial) {

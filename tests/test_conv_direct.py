@@ -110,8 +110,9 @@ def test_relu_keeps_nan_in_every_tile():
         np.testing.assert_array_equal(y[~nan_at], 0)
 
 
-@pytest.mark.parametrize("n,hw,cin,cout", [(1, (6, 6), 16, 32),      # 16 pixels: one slot, row groups only
-                                           (2, (12, 12), 32, 8),     # a few slots and row groups
+@pytest.mark.parametrize("n,hw,cin,cout", [(1, (6, 6), 16, 32),      # small dy: row groups only
+                                           (1, (22, 22), 8, 256),    # large dy, 400 pixels: 8 slots x 2 groups
+                                           (40, (10, 10), 16, 16),   # large dy, many pixels: 16 slots
                                            (1, (9, 9), 8, 3)])       # narrow rows (vectors of 8 taps)
 def test_kernel_gradient_work_splits(wide, n, hw, cin, cout):
     """Every (slot, row group) split of the kernel gradient against float64, on 1 and 2 threads alike."""
