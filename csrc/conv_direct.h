@@ -367,7 +367,7 @@ static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int
         if (slots_max > MG_DW_SLOTS) slots_max = MG_DW_SLOTS;
         if (slots_max < 1) slots_max = 1;
         if (groups_first) {
-            groups = tiles < MG_DW_SLOTS ? tiles : MG_DW_SLOTS;
+            groups = tiles < MG_DW_SLOTS ? (tiles > 0 ? tiles : 1) : MG_DW_SLOTS;
             slots = (MG_DW_SLOTS + groups - 1) / groups;
             if (slots > slots_max) slots = slots_max;
         } else {
@@ -375,6 +375,7 @@ static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int
             groups = (MG_DW_SLOTS + slots - 1) / slots;
             if (groups > tiles) groups = tiles;
         }
+        if (groups < 1) groups = 1;  /* (no rows: the caller sends no empty kernel, but never divide by 0) */
         items = slots * groups;
         partial = slots == 1 ? dw : (float*)malloc(sizeof(float) * (size_t)(slots * kc));
         if (!off || !partial) {
