@@ -355,7 +355,7 @@ static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int
         const ptrdiff_t per_img = g.oh * g.ow, pixels = g.n * per_img;
         /* rows as the tiles walk them: taps-and-channels, or (narrow) vectors of 8 of them */
         const ptrdiff_t rows = narrow ? kdim / 8 : kdim, row_floats = narrow ? 8 * co : co;
-        const ptrdiff_t tiles = (rows + 11) / 12;
+        const ptrdiff_t tiles = rows > 12 ? (rows + 11) / 12 : 1;  /* >= 1: never a division by 0 */
         /* a row group re-reads its slot's dy (and copies its padded images again), a slot costs a partial
          * dw to clear and add: small dy (and x, when padded), groups first; otherwise slots first */
         const int groups_first = (double)pixels * co * sizeof(float) <= MG_DW_GROUPS_FIRST_DY
@@ -367,7 +367,7 @@ static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int
         if (slots_max > MG_DW_SLOTS) slots_max = MG_DW_SLOTS;
         if (slots_max < 1) slots_max = 1;
         if (groups_first) {
-            groups = tiles < MG_DW_SLOTS ? (tiles > 0 ? tiles : 1) : MG_DW_SLOTS;
+            groups = tiles < MG_DW_SLOTS ? tiles : MG_DW_SLOTS;
             slots = (MG_DW_SLOTS + groups - 1) / groups;
             if (slots > slots_max) slots = slots_max;
         } else {
@@ -375,7 +375,6 @@ static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int
             groups = (MG_DW_SLOTS + slots - 1) / slots;
             if (groups > tiles) groups = tiles;
         }
-        if (groups < 1) groups = 1;  /* (no rows: the caller sends no empty kernel, but never divide by 0) */
         items = slots * groups;
         partial = slots == 1 ? dw : (float*)malloc(sizeof(float) * (size_t)(slots * kc));
         if (!off || !partial) {
