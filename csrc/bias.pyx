@@ -18,37 +18,47 @@ __all__ = ["bias_relu_backward"]
 cdef Py_ssize_t TASK_ELEMENTS = 8192
 
 
+cdef inline void _accumulate(const floating* dy, const floating* out, floating* dx, floating* acc,
+                             Py_ssize_t n, bint relu) noexcept nogil:
+    """acc[j] += dx[j] for j < n, dx = dy masked by out > 0 under relu (and written), else dy."""
+    cdef Py_ssize_t j
+    cdef floating v
+    if relu:
+        for j in range(n):
+            v = dy[j] * (1 if out[j] > 0 else 0)  # TensorFlow's ReluGrad multiplies: a NaN gradient stays NaN
+            dx[j] = v
+            acc[j] += v
+    else:
+        for j in range(n):
+            acc[j] += dy[j]
+
+
 cdef void _sum_rows(const floating* dy, const floating* out, floating* dx, double* sums, Py_ssize_t rows,
                     Py_ssize_t c, bint relu) noexcept nogil:
-    """sums[j] += sum over rows of dx[r, j], dx = dy masked by out > 0 under relu (written), else dy.
-
-    The rows are read as a flat run in blocks of `width` accumulators, a multiple of c (whole rows) for
-    c <= 64 or 64 channels of one row otherwise, so the inner loop is long enough to vectorise even for
-    one or a few channels."""
+    """sums[j] += sum over rows of dx[r, j] (dx written under relu), through 64 accumulators: for c <= 64 a
+    flat run in blocks of whole rows, so that the loop is long enough to vectorise for few channels too;
+    for more channels, 64 of them at a time, row by row."""
     cdef floating acc[64]
-    cdef Py_ssize_t width = (64 // c) * c if c <= 64 else 64
-    cdef Py_ssize_t jb, jn, r, j, i, n = rows * c, stride = c if c > 64 else width
-    cdef Py_ssize_t steps = rows if c > 64 else n // width
-    cdef floating v
-    for jb in range(0, c if c > 64 else 1, 64):
-        jn = min(c - jb, 64) if c > 64 else width
+    cdef Py_ssize_t width, i, j, j0, r, jn, n = rows * c
+    if c <= 64:
+        width = (64 // c) * c
+        for j in range(width):
+            acc[j] = 0
+        for i in range(0, n, width):
+            jn = min(width, n - i)
+            _accumulate(dy + i, out + i, dx + i if relu else NULL, acc, jn, relu)
+        for j in range(width):
+            sums[j % c] += acc[j]
+        return
+    for j0 in range(0, c, 64):
+        jn = min(c - j0, 64)
         for j in range(jn):
             acc[j] = 0
-        for r in range(steps + (0 if c > 64 else 1)):
-            i = r * stride + jb
-            if c <= 64 and r == steps:  # the remainder after the last whole block
-                jn = n - i
-            if relu:
-                for j in range(jn):
-                    # TensorFlow's ReluGrad multiplies by the mask (a NaN gradient stays NaN)
-                    v = dy[i + j] * (1 if out[i + j] > 0 else 0)
-                    dx[i + j] = v
-                    acc[j] += v
-            else:
-                for j in range(jn):
-                    acc[j] += dy[i + j]
-        for j in range(width if c <= 64 else min(c - jb, 64)):
-            sums[(jb + j) % c] += acc[j]
+        for r in range(rows):
+            i = r * c + j0
+            _accumulate(dy + i, out + i, dx + i if relu else NULL, acc, jn, relu)
+        for j in range(jn):
+            sums[j0 + j] += acc[j]
 
 
 def _bias_relu_backward_kernel(const floating[:, ::1] dy, const floating[:, ::1] out, floating[:, ::1] dx,
