@@ -44,9 +44,11 @@ cdef void _sum_rows(const floating* dy, const floating* out, floating* dx, doubl
         width = (64 // c) * c
         for j in range(width):
             acc[j] = 0
-        for i in range(0, n, width):
+        i = 0
+        while i < n:  # (a while loop: Cython needs a constant step for a nogil range)
             jn = min(width, n - i)
             _accumulate(dy + i, out + i, dx + i if relu else NULL, acc, jn, relu)
+            i += width
         for j in range(width):
             sums[j % c] += acc[j]
         return
