@@ -24,15 +24,46 @@ class _ThreadState(threading.local):
 _state = _ThreadState()
 
 
+class Symbolic:
+    """Marker base of symbolic tensors (the layers' KerasTensor): values that hold no data yet."""
+
+    __slots__ = ()
+
+
 class Variable:
-    """A weight that an optimizer updates in place; `value` is its numpy array."""
+    """A weight that an optimizer updates in place; `value` is its numpy array.
+
+    `keras.Variable(initializer, shape=None, dtype=None, trainable=True, name=None)`: the initializer is
+    a value (array-like) or an initializer called with `shape` and `dtype`.
+    """
 
     __array_priority__ = 100  # numpy defers mixed operators to Variable's own, which route to ops
 
-    def __init__(self, value, name="variable", trainable=True):
+    def __init__(self, initializer, shape=None, dtype=None, trainable=True, name="variable", constraint=None,
+                 autocast=True, aggregation="none", synchronization="auto"):
+        if callable(initializer) and not hasattr(initializer, "__array__"):
+            if shape is None:
+                raise ValueError(f"Variable '{name}': an initializer needs a shape, e.g. "
+                                 f"Variable(initializer, shape=(3,))")
+            value = initializer(tuple(shape), dtype=dtype or "float32")
+        else:
+            value = initializer
+        value = np.asarray(value, dtype=dtype)
+        if value.dtype.kind not in "biuf":
+            raise ValueError(f"Variable '{name}': the value must be real numbers, got dtype {value.dtype}")
+        if shape is not None and tuple(shape) != value.shape:
+            raise ValueError(f"Variable '{name}': the initial value has shape {value.shape}, not the shape "
+                             f"{tuple(shape)} given")
+        if dtype is None and value.dtype == np.float64 and not isinstance(initializer, np.ndarray):
+            value = value.astype(np.float32)  # Python floats and lists become floatx, as in Keras
         self.value = np.asarray(value, order="C")  # the kernels (optimizer updates) work on it in place
         self.name = name
-        self.trainable = trainable
+        self.trainable = bool(trainable)
+        self.constraint = constraint
+
+    @property
+    def path(self):
+        return self.name
 
     @property
     def shape(self):
@@ -51,6 +82,17 @@ class Variable:
             raise ValueError(
                 f"cannot assign a value of shape {value.shape} to variable '{self.name}' of shape {self.value.shape}")
         self.value[...] = value
+        return self
+
+    def assign_add(self, value):
+        return self.assign(self.value + np.asarray(value, dtype=self.value.dtype))
+
+    def assign_sub(self, value):
+        return self.assign(self.value - np.asarray(value, dtype=self.value.dtype))
+
+    @property
+    def ndim(self):
+        return self.value.ndim
 
     def __array__(self, dtype=None, copy=None):
         return self.value if dtype is None else self.value.astype(dtype)

@@ -9,12 +9,10 @@ from minigraph.layers.input_layer import Input, InputLayer
 
 @registry.register
 class Sequential(Functional):
+    _UNTRACKED = Functional._UNTRACKED | {"_stack", "_graph_nodes", "_input_shape_given", "_input_name"}
+
     def __init__(self, layers=None, name=None, trainable=True):
-        Layer.__init__(self, name=name or unique_name("sequential"), trainable=trainable)
-        self.optimizer = None
-        self.compiled = False
-        self.stop_training = False
-        self.history = None
+        super().__init__(name=name or unique_name("sequential"), trainable=trainable)
         self._stack = []  # the layers, in order, without the input layer
         self._input_shape_given = None
         self._input_name = None  # an InputLayer added first keeps its name (Keras does; configs round-trip)
@@ -75,6 +73,9 @@ class Sequential(Functional):
 
     @property
     def layers(self):
+        return list(self._stack)
+
+    def _sublayers(self):
         return list(self._stack)
 
     def get_config(self):
