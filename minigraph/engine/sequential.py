@@ -60,9 +60,13 @@ class Sequential(Functional):
         self._graph_nodes = [node for layer in self._stack for node in layer._inbound_nodes
                              if node in self._network_nodes]
 
-    def build(self, input_shape):
-        if not self.built:
-            self._build_graph(input_shape)
+    def build(self, input_shape=None):
+        if input_shape is None:
+            input_shape = self._input_shape_given
+        if input_shape is None:
+            raise ValueError(f"Sequential '{self.name}': build() needs an input shape, e.g. build((None, 784))")
+        if not self.built:  # the batch size stays free: data of any batch size runs
+            self._build_graph((None,) + tuple(input_shape[1:]))
 
     def _prepare_inputs(self, x):
         if not self.built:
