@@ -124,6 +124,7 @@ class Network(Layer):
     _UNTRACKED = Layer._UNTRACKED | {"_layers", "_input_layers", "_output_coordinates", "_input_coordinates",
                                      "_nested_inputs", "_nested_outputs", "inputs", "outputs", "_network_nodes",
                                      "_nodes_by_depth", "_plan", "_symbolic_losses", "_symbolic_metrics"}
+    _checks_eager_shapes = False
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
         super().__init__(name=name or unique_name(to_snake_case(type(self).__name__) if type(self).__name__
@@ -251,6 +252,12 @@ class Network(Layer):
         self.built = True
         self._shapes_by_running(input_shape)
 
+    def _maybe_build(self, input_shape):
+        if not self._is_graph_network and type(self).build is Network.build:
+            self.built = True  # the call about to run creates the weights: no need for a dry run first
+            return
+        super()._maybe_build(input_shape)
+
     def compute_output_shape(self, input_shape):
         if not self._is_graph_network:
             return self._shapes_by_running(input_shape)
@@ -355,6 +362,8 @@ class Network(Layer):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        if "layers" not in config or "input_layers" not in config:  # a subclassed model's own config
+            return cls(**config)
         inputs, outputs, name = rebuild_graph(config, custom_objects)
         model = cls(inputs=inputs, outputs=outputs, name=name)
         if config.get("trainable") is False:

@@ -8,7 +8,7 @@ import numpy as np
 from minigraph import callbacks as callbacks_module
 from minigraph import losses as losses_module
 from minigraph import metrics as metrics_module
-from minigraph import optimizers, registry
+from minigraph import ops, optimizers, registry
 from minigraph.autodiff import Tape, Traced
 from minigraph.engine.functional import Network, _numeric_array, as_numpy_inputs
 from minigraph.engine.summary import print_summary
@@ -152,7 +152,8 @@ class Model(Network):
             per_output.append(value)
             term = value if w == 1.0 else value * w
             total = term if total is None else total + term
-        for value in self.losses:
+        for value in self.losses:  # each summed to a scalar, as Keras 3 aggregates added losses
+            value = ops.sum(value) if np.ndim(getattr(value, "data", value)) else value
             total = value if total is None else total + value
         if total is None:
             raise ValueError(f"Model '{self.name}': no loss to compute. Provide a `loss` argument in `compile()`, "

@@ -119,6 +119,9 @@ class Layer:
     supports_masking = False
     # integer inputs reach `call` as float32 (Keras casts them for float layers); Embedding keeps them
     _casts_integer_inputs = True
+    # an eager call first checks the input against a compute_output_shape the layer defines (models check
+    # their own inputs)
+    _checks_eager_shapes = False
 
     def __new__(cls, *args, **kwargs):
         self = super().__new__(cls)
@@ -134,6 +137,11 @@ class Layer:
         state["_trainable"] = True
         state["built"] = False
         return self
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "compute_output_shape" in cls.__dict__ and "_checks_eager_shapes" not in cls.__dict__:
+            cls._checks_eager_shapes = True
 
     def __init__(self, trainable=True, name=None, dtype=None, activity_regularizer=None, weights=None, **kwargs):
         unknown = set(kwargs) - set(self._BASE_KWARGS)
@@ -420,11 +428,10 @@ class Layer:
         flat = flatten((args, kwargs))
         if any(isinstance(t, KerasTensor) for t in flat):
             return self._call_symbolic(args, kwargs, training, mask)
-        first = args[0]
-        first = [_as_array(x, self) for x in first] if isinstance(first, (list, tuple)) else _as_array(first, self)
+        first = map_structure(lambda x: _as_array(x, self), args[0])
         args = (first,) + args[1:]
         self._maybe_build(_shapes_of(first))
-        if type(self).compute_output_shape is not Layer.compute_output_shape and len(args) == 1 and not kwargs:
+        if self._checks_eager_shapes and len(args) == 1 and not kwargs:
             self.compute_output_shape(_symbolic_shapes(_shapes_of(first)))  # validates, naming the layer
         outer = _call_state.depth == 0
         if outer:
@@ -489,7 +496,7 @@ class Layer:
     def _shapes_by_running(self, input_shape):
         def dummy(shape):
             return np.zeros(tuple(1 if d is None else d for d in shape), dtype=self.dtype)
-        inputs = [dummy(s) for s in input_shape] if _is_shape_list(input_shape) else dummy(input_shape)
+        inputs = _map_shapes(dummy, input_shape)
         with call_context(False):
             out = self._call_eager((inputs,), {}, False, None)
         self._clear_losses()
@@ -594,10 +601,6 @@ def _map_arrays(fn, out):
     return fn(out)
 
 
-def _is_shape_list(shape):
-    return isinstance(shape, list) and all(isinstance(s, (list, tuple)) for s in shape)
-
-
 def _is_one_shape(shape):
     return isinstance(shape, (list, tuple)) and all(d is None or isinstance(d, (int, np.integer)) for d in shape)
 
@@ -630,14 +633,14 @@ def _as_array(x, layer):
 
 
 def _symbolic_shapes(shapes):
-    if isinstance(shapes, list):
-        return [(None,) + tuple(s[1:]) for s in shapes]
-    return (None,) + tuple(shapes[1:])
+    return _map_shapes(lambda s: (None,) + tuple(s[1:]), shapes)
 
 
 def _shapes_of(inputs):
     if isinstance(inputs, (list, tuple)):
         return [tuple(np.shape(x)) for x in inputs]
+    if isinstance(inputs, dict):
+        return {k: tuple(np.shape(x)) for k, x in inputs.items()}
     return tuple(np.shape(inputs))
 
 
