@@ -4,12 +4,12 @@
     from minigraph import layers
 """
 from minigraph import activations, backend, callbacks, initializers, layers, losses, metrics, models, ops
-from minigraph import optimizers, utils
+from minigraph import optimizers, random, utils
 from minigraph.engine.sequential import Sequential
 from minigraph.engine.training import Functional, Model
 from minigraph.autodiff import Variable
 from minigraph.layers.input_layer import Input
 
 __version__ = "0.1.0"
-__all__ = ["Input", "Variable", "Model", "Functional", "Sequential", "layers", "models", "ops", "optimizers", "losses",
-           "metrics", "callbacks", "activations", "initializers", "backend", "utils"]
+__all__ = ["Input", "Variable", "Model", "Functional", "Sequential", "layers", "models", "ops", "optimizers",
+           "losses", "metrics", "callbacks", "activations", "initializers", "backend", "random", "utils"]
