@@ -23,9 +23,23 @@ class _ThreadState(threading.local):
 
     def __init__(self):
         self.tapes = []
+        self.keep_logits = False
 
 
 _state = _ThreadState()
+
+
+class keeping_logits:
+    """`with keeping_logits():` softmax and sigmoid outputs carry their logits outside a tape too, as on
+    one: an evaluation step then computes its crossentropy from the logits, exactly as training does."""
+
+    def __enter__(self):
+        self.saved = _state.keep_logits
+        _state.keep_logits = True
+
+    def __exit__(self, *exc):
+        _state.keep_logits = self.saved
+        return False
 
 
 class _Operand:

@@ -9,7 +9,7 @@ from minigraph import callbacks as callbacks_module
 from minigraph import losses as losses_module
 from minigraph import metrics as metrics_module
 from minigraph import ops, optimizers, registry
-from minigraph.autodiff import Tape, Traced
+from minigraph.autodiff import Tape, Traced, keeping_logits
 from minigraph.engine.functional import Network, _numeric_array, as_numpy_inputs
 from minigraph.engine.summary import print_summary
 from minigraph.kernels import workspace  # batch arrays come from its caching pool (csrc/workspace.pyx)
@@ -194,7 +194,8 @@ class Model(Network):
 
     def _test_batch(self, xs, ys):
         self._clear_losses()
-        outs = self._run(xs, training=False)
+        with keeping_logits():  # the crossentropy of a softmax output from its logits, as in training
+            outs = self._run(xs, training=False)
         if self._loss_fns is None:
             self._resolve_compile()
         total, per_output = self._compute_loss(ys, outs)

@@ -1,6 +1,7 @@
 """Layers (Keras names and constructor arguments)."""
 from minigraph.layers.base import Layer, KerasTensor, Node
 from minigraph.layers.input_layer import Input, InputLayer
+from minigraph.layers.op_layer import OpLambda
 from minigraph.layers.core import Dense, Activation, Dropout, Flatten, Reshape
 from minigraph.layers.convolutional import Conv1D, Conv2D, Conv2DTranspose
 from minigraph.layers.pooling import (MaxPooling1D, MaxPooling2D, GlobalMaxPooling1D, GlobalAveragePooling1D,

@@ -404,8 +404,8 @@ class Layer:
         sig = self.__dict__.get("_call_signature")
         if sig is None:
             params = inspect.signature(self.call).parameters
-            var_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
-            sig = (params, "training" in params or var_kw, "mask" in params or var_kw)
+            # as Keras 3: only a call that names them gets training and mask (never through **kwargs)
+            sig = (params, "training" in params, "mask" in params)
             self.__dict__["_call_signature"] = sig
         return sig
 

@@ -9,7 +9,7 @@ import math
 import numpy as np
 from scipy import special
 
-from minigraph.autodiff import Symbolic, Traced, differentiable, dispatching, symbolic_call, value_of
+from minigraph.autodiff import Symbolic, Traced, _state, differentiable, dispatching, symbolic_call, value_of
 from minigraph.kernels import bias as _bias
 from minigraph.kernels import conv as _conv
 from minigraph.kernels import dense as _dense
@@ -84,9 +84,17 @@ def _softmax(x, axis=-1):
     return out, backward
 
 
+class _WithLogits(np.ndarray):
+    """An activation's output array that remembers its logits (see autodiff.keeping_logits)."""
+
+
 def _remember_logits(out, logits, op):
     if isinstance(out, Traced):
         out.logits = logits
+        out.logits_op = op
+    elif _state.keep_logits and isinstance(out, np.ndarray):
+        out = out.view(_WithLogits)
+        out.logits = value_of(logits)
         out.logits_op = op
     return out
 
