@@ -176,7 +176,7 @@ def test_reductions_and_sample_weight():
     assert float(losses.MeanSquaredError()(y, p, sample_weight=w)) == pytest.approx((2.0 + 0.5) / 3)
     assert float(losses.MeanSquaredError()(y, p, sample_weight=w[:, None])) == pytest.approx((2.0 + 0.5) / 3)
     with pytest.raises(ValueError, match="reduction"):
-        losses.MeanSquaredError(reduction="mean")
+        losses.MeanSquaredError(reduction="average")
 
 
 # ----------------------------------------------------------------------------------------------- gradients
@@ -256,9 +256,9 @@ def test_get_classes_instances_callables_and_unknown_names():
 def test_config_round_trip_and_registry():
     loss = losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1, name="cce")
     config = loss.get_config()
-    assert config == {"reduction": "auto", "name": "cce", "from_logits": True, "label_smoothing": 0.1, "axis": -1}
+    assert config == {"reduction": "sum_over_batch_size", "name": "cce", "from_logits": True, "label_smoothing": 0.1, "axis": -1}
     again = registry.deserialize(registry.serialize(loss), kind="loss")
     assert type(again) is losses.CategoricalCrossentropy and again.get_config() == config
-    assert losses.MeanSquaredError().get_config() == {"reduction": "auto", "name": "mean_squared_error"}
+    assert losses.MeanSquaredError().get_config() == {"reduction": "sum_over_batch_size", "name": "mean_squared_error"}
     assert losses.SparseCategoricalCrossentropy().get_config() == {
-        "reduction": "auto", "name": "sparse_categorical_crossentropy", "from_logits": False, "ignore_class": None}
+        "reduction": "sum_over_batch_size", "name": "sparse_categorical_crossentropy", "from_logits": False, "ignore_class": None}

@@ -24,7 +24,7 @@ def test_mean_is_weighted_by_sample_weight():
     assert m.result() == pytest.approx((16 + 16 + 4) / 42)
     assert isinstance(m.result(), float) and m.total.dtype == np.float32
     m.reset_state()
-    assert m.result() == 0.0 and m.count == 0
+    assert m.result() == 0.0 and float(m.count) == 0
 
 
 def test_mean_with_per_sample_weights():
