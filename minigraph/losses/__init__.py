@@ -6,7 +6,7 @@ This module adds the lookup by name (`get`) and the (de)serialisation helpers.
 """
 from minigraph import registry
 from minigraph.losses.hinge import CategoricalHinge, Hinge, SquaredHinge, categorical_hinge, hinge, squared_hinge
-from minigraph.losses.loss import (EPSILON, Loss, LossFunctionWrapper, reduce_weighted_values,
+from minigraph.losses.loss import (EPSILON, Loss, LossFunctionWrapper, Reduction, reduce_weighted_values,
                                    squeeze_or_expand_dimensions)
 from minigraph.losses.probabilistic import (KLD, BinaryCrossentropy, CategoricalCrossentropy, KLDivergence, Poisson,
                                             SparseCategoricalCrossentropy, binary_crossentropy,
@@ -19,7 +19,7 @@ from minigraph.losses.regression import (MAE, MAPE, MSE, MSLE, CosineSimilarity,
                                          mean_squared_logarithmic_error, mse, msle)
 
 __all__ = [
-    "Loss", "LossFunctionWrapper", "EPSILON", "reduce_weighted_values", "squeeze_or_expand_dimensions",
+    "Loss", "LossFunctionWrapper", "Reduction", "EPSILON", "reduce_weighted_values", "squeeze_or_expand_dimensions",
     "MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError",
     "Huber", "LogCosh", "CosineSimilarity", "BinaryCrossentropy", "CategoricalCrossentropy",
     "SparseCategoricalCrossentropy", "KLDivergence", "Poisson", "Hinge", "SquaredHinge", "CategoricalHinge",

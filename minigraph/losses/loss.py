@@ -28,6 +28,19 @@ _REDUCTIONS = {"sum_over_batch_size": "sum_over_batch_size", "mean": "sum_over_b
                "mean_with_sample_weight": "mean_with_sample_weight"}
 
 
+class Reduction:
+    """tf.keras 2's names of the reductions (`keras.losses.Reduction.SUM`, ...)."""
+
+    AUTO = "auto"
+    NONE = "none"
+    SUM = "sum"
+    SUM_OVER_BATCH_SIZE = "sum_over_batch_size"
+
+    @classmethod
+    def all(cls):
+        return (cls.AUTO, cls.NONE, cls.SUM, cls.SUM_OVER_BATCH_SIZE)
+
+
 def standardize_reduction(reduction):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"Invalid value for argument `reduction`. Expected one of "
@@ -112,7 +125,9 @@ def reduce_weighted_values(values, sample_weight=None, reduction="sum_over_batch
 
 
 def snake_case(name):
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """Keras' to_snake_case: 'MeanSquaredError' -> 'mean_squared_error', 'AUC' -> 'auc'."""
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", re.sub(r"\W+", "", name))
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 # ----------------------------------------------------------------------------------------------- classes

@@ -89,7 +89,8 @@ class _ShapeResolved(MeanMetricWrapper):
 
 
 def get(identifier, y_true_shape=None, y_pred_shape=None):
-    """A metric object for a Metric (instance or class), a name, or a function `fn(y_true, y_pred)`.
+    """A metric object for a Metric (instance or class), a name, a {'class_name', 'config'} dict, or a function
+    `fn(y_true, y_pred)`.
 
     'accuracy'/'acc' (and 'crossentropy'/'ce') become binary when y_pred's last axis is 1, sparse when y_true
     has fewer axes than y_pred or a last axis of 1 against more classes, else categorical; the metric keeps
@@ -100,6 +101,11 @@ def get(identifier, y_true_shape=None, y_pred_shape=None):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        cls = _CLASSES.get(identifier["class_name"])
+        if cls is None:
+            raise ValueError(f"Unknown metric class: '{identifier['class_name']}'")
+        return cls.from_config(identifier.get("config", {}))
     if isinstance(identifier, str):
         if identifier.lower() in ("accuracy", "acc", "crossentropy", "ce"):
             if y_true_shape is None or y_pred_shape is None:
@@ -110,7 +116,7 @@ def get(identifier, y_true_shape=None, y_pred_shape=None):
         if identifier in _CLASSES:
             return _CLASSES[identifier]()
         raise ValueError(f"Unknown metric function: '{identifier}'. Known names: "
-                         f"{sorted(['accuracy', 'acc', 'crossentropy', 'ce', *_FUNCTIONS, *_CLASSES])}")
+                         f"{sorted({'accuracy', 'acc', 'crossentropy', 'ce', *_FUNCTIONS, *_CLASSES})}")
     if callable(identifier):
         return MeanMetricWrapper(identifier, getattr(identifier, "__name__", None))
     raise ValueError(f"Could not interpret metric identifier: {identifier!r}")

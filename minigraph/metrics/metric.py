@@ -45,6 +45,10 @@ def _numeric_result(result):
     return wrapped
 
 
+_KERAS2_ORDER = ("name", "shape", "aggregation", "synchronization", "initializer", "dtype")
+_KERAS3_ORDER = ("shape", "initializer", "dtype", "name")
+
+
 class Metric:
     """Base class of stateful metrics: subclasses implement `update_state(y_true, y_pred, sample_weight=None)`
     (or `update_state(values, sample_weight=None)`) and `result()`, with their state from `add_weight`."""
@@ -73,13 +77,24 @@ class Metric:
         self._variables.append(variable)
         return variable
 
-    def add_weight(self, name=None, shape=(), initializer="zeros", dtype=None, aggregation="sum",
-                   synchronization="auto"):
-        """tf.keras 2's `add_weight(name, shape, ...)`; Keras 3's `add_weight(shape, initializer, dtype, name)`
-        is taken too (a first positional argument that is not a string is the shape)."""
-        if name is not None and not isinstance(name, str):
-            name, shape = None, name
-        return self.add_variable(shape, initializer=initializer, dtype=dtype, aggregation=aggregation, name=name)
+    def add_weight(self, *args, **kwargs):
+        """tf.keras 2's `add_weight(name, shape=(), aggregation, synchronization, initializer, dtype)` and Keras
+        3's `add_weight(shape=(), initializer, dtype, name)`: a first positional string is the name (Keras 2),
+        anything else the shape (Keras 3)."""
+        order = _KERAS2_ORDER if args and isinstance(args[0], str) else _KERAS3_ORDER
+        if len(args) > len(order):
+            raise TypeError(f"{type(self).__name__}.add_weight() takes at most {len(order)} positional "
+                            f"arguments ({len(args)} given)")
+        unknown = sorted(set(kwargs) - set(_KERAS2_ORDER))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}.add_weight() got an unexpected keyword argument '{unknown[0]}'")
+        given = dict(zip(order, args))
+        twice = sorted(set(given) & set(kwargs))
+        if twice:
+            raise TypeError(f"{type(self).__name__}.add_weight() got multiple values for argument '{twice[0]}'")
+        given.update(kwargs)
+        given.pop("synchronization", None)  # only distributed training tells these apart
+        return self.add_variable(given.pop("shape", ()), **{"initializer": "zeros", **given})
 
     @property
     def variables(self):
