@@ -370,3 +370,40 @@ def test_get_new_loss_names(name, cls):
 def test_new_loss_configs_round_trip(loss):
     again = registry.deserialize(registry.serialize(loss), kind="loss")
     assert type(again) is type(loss) and again.get_config() == loss.get_config()
+
+
+# what tf.keras 2 and Keras 3 evaluate() report (tests/data/make_keras_weighted_evaluate.py): [loss, accuracy]
+KERAS_EVALUATE = [0.16475291550159454, 0.800000011920929]
+KERAS_EVALUATE_WEIGHTED = [0.3929974436759949, 0.800000011920929]
+
+
+@pytest.mark.parametrize("weighted, expected", [(False, KERAS_EVALUATE), (True, KERAS_EVALUATE_WEIGHTED)])
+def test_evaluate_with_sample_weight_as_tf_keras_2(weighted, expected):
+    """The pieces an engine chains per batch, as Keras' evaluate: match the target's rank, the weighted loss,
+    a loss mean weighted by batch size, and the (unweighted) compiled metric."""
+    from minigraph import metrics
+    x = np.array([[1.0], [1.0], [1.0], [1.0], [-1.0]], np.float32)
+    y = np.array([1, 1, 1, 0, 0], np.float32)
+    w = np.array([1, 2, 1, 3, 1], np.float32) if weighted else None
+    out = (1 / (1 + np.exp(-x))).astype(np.float32)  # Dense(1, sigmoid) with kernel 1 and bias 0
+    loss, loss_mean = losses.get("mse"), metrics.Mean()
+    accuracy = metrics.get("accuracy", y.shape, out.shape)
+    for rows in (slice(0, 4), slice(4, 5)):
+        y_b, out_b, w_b = losses.match_dtype_and_rank(y[rows], out[rows], None if w is None else w[rows])
+        assert y_b.shape == out_b.shape and (w_b is None or w_b.shape == out_b.shape)
+        loss_mean.update_state(loss(y_b, out_b, sample_weight=w_b), sample_weight=len(out_b))
+        accuracy.update_state(y_b, out_b)
+    assert [loss_mean.result(), accuracy.result()] == pytest.approx(expected, rel=1e-6)
+
+
+def test_plain_function_losses_take_sample_weight_and_reductions():
+    def cubed_error(y_true, y_pred):
+        return ops.mean(ops.abs(ops.power(y_pred - y_true, 3)), axis=-1)
+    y = np.zeros((3, 2), np.float32)
+    p = np.array([[1.0, -1.0], [2.0, 0.0], [0.0, 0.0]], np.float32)
+    w = np.array([1.0, 0.5, 4.0], np.float32)
+    per_sample = np.array([1.0, 4.0, 0.0])
+    assert float(losses.get(cubed_error)(y, p, sample_weight=w)) == pytest.approx((1.0 + 2.0) / 3)
+    wrapped = losses.LossFunctionWrapper(cubed_error, reduction="sum")
+    assert float(wrapped(y, p, sample_weight=w)) == pytest.approx(3.0)
+    np.testing.assert_allclose(losses.LossFunctionWrapper(cubed_error, reduction=None)(y, p), per_sample)

@@ -6,8 +6,8 @@ This module adds the lookup by name (`get`) and the (de)serialisation helpers.
 """
 from minigraph import registry
 from minigraph.losses.hinge import CategoricalHinge, Hinge, SquaredHinge, categorical_hinge, hinge, squared_hinge
-from minigraph.losses.loss import (EPSILON, Loss, LossFunctionWrapper, Reduction, reduce_weighted_values,
-                                   squeeze_or_expand_dimensions)
+from minigraph.losses.loss import (EPSILON, Loss, LossFunctionWrapper, Reduction, match_dtype_and_rank,
+                                   reduce_weighted_values, squeeze_or_expand_dimensions)
 from minigraph.losses.probabilistic import (KLD, BinaryCrossentropy, CategoricalCrossentropy, KLDivergence, Poisson,
                                             SparseCategoricalCrossentropy, binary_crossentropy,
                                             categorical_crossentropy, kl_divergence, kld,
@@ -20,6 +20,7 @@ from minigraph.losses.regression import (MAE, MAPE, MSE, MSLE, CosineSimilarity,
 
 __all__ = [
     "Loss", "LossFunctionWrapper", "Reduction", "EPSILON", "reduce_weighted_values", "squeeze_or_expand_dimensions",
+    "match_dtype_and_rank",
     "MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError",
     "Huber", "LogCosh", "CosineSimilarity", "BinaryCrossentropy", "CategoricalCrossentropy",
     "SparseCategoricalCrossentropy", "KLDivergence", "Poisson", "Hinge", "SquaredHinge", "CategoricalHinge",

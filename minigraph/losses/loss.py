@@ -85,6 +85,28 @@ def squeeze_or_expand_dimensions(y_pred, y_true):
     return y_pred, y_true
 
 
+def match_dtype_and_rank(y_true, y_pred, sample_weight=None):
+    """What tf.keras 2's fit/evaluate do to each output's target and weights before its loss and metrics
+    (compile_utils.match_dtype_and_rank): against a rank-2 output, (n,) targets and (n,) weights get a
+    trailing axis; targets take the output's dtype when both are floating (or both integer); weights take it.
+
+    So in `fit`, (n,) targets against an (n, 1) output are per-sample values, where a standalone metric or loss
+    called on them squeezes the output instead (see `squeeze_or_expand_dimensions`).
+    """
+    pred = value_of(y_pred)
+    true = np.asarray(value_of(y_true))
+    if true.ndim == 1 and np.ndim(pred) == 2:
+        true = true[:, None]
+    kinds = (true.dtype.kind, pred.dtype.kind)
+    if kinds == ("f", "f") or kinds[0] in "iu" and kinds[1] in "iu":
+        true = true.astype(pred.dtype, copy=False)
+    if sample_weight is not None:
+        sample_weight = np.asarray(value_of(sample_weight), dtype=pred.dtype)
+        if sample_weight.ndim == 1 and np.ndim(pred) == 2:
+            sample_weight = sample_weight[:, None]
+    return true, y_pred, sample_weight
+
+
 def align_sample_weight(values_shape, sample_weight, dtype, caller):
     """tf.keras 2's rule: weights of one axis more (a trailing 1) are squeezed, of one axis less expanded."""
     weights = np.asarray(value_of(sample_weight), dtype=dtype)
@@ -107,6 +129,10 @@ def align_sample_weight(values_shape, sample_weight, dtype, caller):
 def reduce_weighted_values(values, sample_weight=None, reduction="sum_over_batch_size", caller="loss"):
     """Keras' compute_weighted_loss: weight, then reduce by the rule `reduction` names."""
     rule = _REDUCTIONS[standardize_reduction(reduction)]
+    if not is_tensor(values):
+        values = np.asarray(values)
+        if values.dtype.kind != "f":  # as tf.keras 2, integer losses are reduced as float32
+            values = values.astype(np.float32)
     weights = None
     if sample_weight is not None:
         weights = align_sample_weight(np.shape(value_of(values)), sample_weight, value_of(values).dtype, caller)

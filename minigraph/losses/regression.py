@@ -5,6 +5,7 @@ Each function returns one loss per sample (the mean, or for the cosine the sum, 
 import numpy as np
 
 from minigraph import ops, registry
+from minigraph.autodiff import value_of
 from minigraph.losses.loss import EPSILON, LossFunctionWrapper, as_pred, as_true
 
 _LOG_2 = float(np.log(2.0))
@@ -63,8 +64,9 @@ def huber(y_true, y_pred, delta=1.0):
     abs_error = ops.abs(error)
     quadratic = ops.multiply(ops.square(error), 0.5)
     linear = ops.subtract(ops.multiply(abs_error, float(delta)), 0.5 * float(delta) ** 2)
-    small = np.abs(np.asarray(ops.convert(abs_error))) <= delta
-    return _mean_last(ops.where_mask(small, quadratic, linear))
+    # the branch is chosen by a constant 0/1 mask: products with 0 and 1 and sums with 0 are exact
+    small = (np.abs(np.asarray(ops.convert(abs_error))) <= delta).astype(value_of(abs_error).dtype)
+    return _mean_last(ops.add(ops.multiply(quadratic, small), ops.multiply(linear, 1 - small)))
 
 
 def log_cosh(y_true, y_pred):

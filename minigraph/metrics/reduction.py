@@ -1,9 +1,10 @@
 """`Sum`, `Mean` and `MeanMetricWrapper`: float32 accumulators of (weighted) values, as tf.keras 2's Reduce.
 
 A metric of per-sample values (accuracy, mse, ...) is a `MeanMetricWrapper`: each batch adds the sum of the
-values its function returns and their number. As in tf.keras 2, `y_true` of shape (n,) against `y_pred` of
-shape (n, 1) is squeezed first, so such a function returns one value per batch and the result is then a mean
-of batch means (tf.keras 2 does exactly this for `accuracy` on binary (n,) targets).
+values its function returns and their number. As in tf.keras 2's metric objects, `y_true` of shape (n,)
+against `y_pred` of shape (n, 1) is squeezed first, so such a function returns one value per batch and the
+result is then a mean of batch means. tf.keras 2's `fit` gives the targets a trailing axis before calling
+its metrics (`losses.match_dtype_and_rank`), and so gets per-sample values there.
 """
 import numpy as np
 
