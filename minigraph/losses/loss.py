@@ -57,6 +57,8 @@ def as_pred(y_pred, dtype=None):
     """y_pred as an op argument: Traced/Variable stay (differentiable), anything else becomes a float array."""
     if is_tensor(y_pred):
         return y_pred if dtype is None or y_pred.dtype == dtype else ops.cast(y_pred, dtype)
+    if isinstance(y_pred, np.ndarray) and y_pred.dtype.kind == "f" and (dtype is None or y_pred.dtype == dtype):
+        return y_pred  # as it is: an evaluation output may carry its logits (autodiff.keeping_logits)
     return ops.convert(y_pred, dtype)
 
 
