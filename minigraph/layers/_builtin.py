@@ -160,9 +160,13 @@ class BuiltinLayer(Layer):
                              f"computation): {', '.join(f'{k}={config[k]!r}' for k in unknown)}")
         config = {k: v for k, v in config.items() if k in accepted}
         for key, value in config.items():
+            custom = isinstance(value, str) and bool(custom_objects) and value in custom_objects
             for suffix, deserialize in _DESERIALIZERS:
-                if key.endswith(suffix) and isinstance(value, dict):
-                    config[key] = deserialize(value, custom_objects)
+                if key.endswith(suffix) and (isinstance(value, dict) or custom):
+                    try:
+                        config[key] = deserialize(value, custom_objects)
+                    except ValueError as err:
+                        raise ValueError(f"{cls.__name__} '{config.get('name')}': {key}: {err}") from None
         if custom_objects and isinstance(config.get("activation"), str):
             config["activation"] = custom_objects.get(config["activation"], config["activation"])
         return cls(**config)
