@@ -4,11 +4,13 @@
     from minigraph import layers
 """
 from minigraph import activations, backend, callbacks, constraints, initializers, layers, losses, metrics, models
-from minigraph import ops, optimizers, regularizers, utils
+from minigraph import ops, optimizers, random, regularizers, utils
 from minigraph.engine.sequential import Sequential
 from minigraph.engine.training import Functional, Model
+from minigraph.autodiff import Variable
 from minigraph.layers.input_layer import Input
 
 __version__ = "0.1.0"
-__all__ = ["Input", "Model", "Functional", "Sequential", "layers", "models", "ops", "optimizers", "losses",
-           "metrics", "callbacks", "activations", "initializers", "regularizers", "constraints", "backend", "utils"]
+__all__ = ["Input", "Variable", "Model", "Functional", "Sequential", "layers", "models", "ops", "optimizers",
+           "losses", "metrics", "callbacks", "activations", "initializers", "regularizers", "constraints", "backend",
+           "random", "utils"]

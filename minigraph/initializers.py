@@ -1,22 +1,26 @@
 """keras.initializers: Keras's names, defaults, configs and fan computation.
 
-Seeds work as in Keras 3: an initializer draws from its own seed, so calling one instance twice gives the
-same values. Without a seed it takes one from the global generator when it is created, which
-`keras.utils.set_random_seed` (`set_seed` here) seeds. Values are drawn directly in the requested dtype.
+Seeds work as in Keras 3: an initializer seeded with an int (or unseeded: then it takes an int from Python's
+`random` when it is made, which `keras.utils.set_random_seed` seeds) gives the same values on every call; one
+seeded with a `keras.random.SeedGenerator` gives new values on each call. The draws are keras.random's, made
+directly in the requested dtype.
 """
 import math
 import numbers
+import random as python_random
 
 import numpy as np
 
+from minigraph import random
 from minigraph.identifiers import ObjectTable
 
-_rng = np.random.default_rng()  # the global generator: unseeded initializers' seeds, Dropout's masks
-_SEED_LIMIT = 10**9
+_rng = np.random.default_rng()  # Dropout's masks without a seed
+_SEED_LIMIT = 10**9  # Keras 3 draws an unseeded initializer's seed in [1, 1e9]
 
 
 def set_seed(seed):
-    """Seed the global generator (keras.utils.set_random_seed calls this)."""
+    """Seed the generator Dropout draws its masks from (keras.utils.set_random_seed calls this; it seeds
+    Python's `random` too, from which unseeded initializers take their seeds)."""
     global _rng
     _rng = np.random.default_rng(seed)
 
@@ -118,14 +122,19 @@ class Identity(Initializer):
 
 # ----------------------------------------------------------------------------------------------- random
 class RandomInitializer(Initializer):
-    """An initializer with a seed: its own, or one drawn from the global generator when it is created."""
+    """An initializer with a seed, as in Keras 3: an int (the same values on every call), a
+    `keras.random.SeedGenerator` (new values on each call), or None: then an int drawn from Python's `random`
+    when the initializer is made, so `keras.utils.set_random_seed` makes it repeat."""
 
     def __init__(self, seed=None):
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise ValueError(f"{type(self).__name__}: seed must be an integer or None, got {seed!r}")
+        if isinstance(seed, dict):  # a SeedGenerator's config, as Keras 3 writes it
+            seed = random.SeedGenerator.from_config(seed.get("config", seed))
+        if seed is not None and not isinstance(seed, random.SeedGenerator) and (
+                isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise ValueError(f"{type(self).__name__}: seed must be an integer, a keras.random.SeedGenerator or "
+                             f"None, got {seed!r}")
         self.seed = seed
-        # numpy seeds are non-negative; a negative Keras seed maps to one (values differ from TF anyway)
-        self._seed_in_use = int(seed) % 2**64 if seed is not None else int(_rng.integers(1, _SEED_LIMIT))
+        self._seed_in_use = python_random.randint(1, _SEED_LIMIT) if seed is None else seed
 
     def __call__(self, shape, dtype=None):
         shape = _shape(self, shape)
@@ -133,31 +142,19 @@ class RandomInitializer(Initializer):
         if dtype.kind != "f":
             raise ValueError(f"{type(self).__name__}: draws random floats; dtype {dtype.name!r} is not a "
                              f"floating dtype")
-        # numpy's generators draw float32 and float64 directly; half precision is drawn in float32
-        draw_dtype = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float32)
-        values = self._draw(np.random.default_rng(self._seed_in_use), shape, draw_dtype)
-        return values.astype(dtype, copy=False)
+        return self._draw(shape, dtype, self._seed_in_use)
 
-    def _draw(self, rng, shape, dtype):
-        """Values of `shape` in `dtype` (float32 or float64) from the generator `rng`."""
+    def _draw(self, shape, dtype, seed):
+        """Values of `shape` in `dtype`, drawn with keras.random from `seed`."""
         raise NotImplementedError
 
+    def _seed_config(self):
+        if isinstance(self.seed, random.SeedGenerator):
+            return {"class_name": "SeedGenerator", "config": self.seed.get_config()}
+        return self.seed
+
     def get_config(self):
-        return {"seed": self.seed}
-
-
-def _uniform(rng, shape, low, high, dtype):
-    return dtype.type(low) + dtype.type(high - low) * rng.random(shape, dtype=dtype)
-
-
-def _truncated_normal(rng, shape, mean, stddev, dtype):
-    """Normal values; those more than two standard deviations from the mean are drawn again."""
-    z = rng.standard_normal(shape, dtype=dtype)
-    outside = np.abs(z) > 2
-    while outside.any():
-        z[outside] = rng.standard_normal(int(outside.sum()), dtype=dtype)
-        outside = np.abs(z) > 2
-    return dtype.type(mean) + dtype.type(stddev) * z
+        return {"seed": self._seed_config()}
 
 
 class RandomNormal(RandomInitializer):
@@ -165,11 +162,11 @@ class RandomNormal(RandomInitializer):
         self.mean, self.stddev = mean, stddev
         super().__init__(seed)
 
-    def _draw(self, rng, shape, dtype):
-        return dtype.type(self.mean) + dtype.type(self.stddev) * rng.standard_normal(shape, dtype=dtype)
+    def _draw(self, shape, dtype, seed):
+        return random.normal(shape, self.mean, self.stddev, dtype=dtype, seed=seed)
 
     def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self._seed_config()}
 
 
 class TruncatedNormal(RandomInitializer):
@@ -179,11 +176,11 @@ class TruncatedNormal(RandomInitializer):
         self.mean, self.stddev = mean, stddev
         super().__init__(seed)
 
-    def _draw(self, rng, shape, dtype):
-        return _truncated_normal(rng, shape, self.mean, self.stddev, dtype)
+    def _draw(self, shape, dtype, seed):
+        return random.truncated_normal(shape, self.mean, self.stddev, dtype=dtype, seed=seed)
 
     def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self._seed_config()}
 
 
 class RandomUniform(RandomInitializer):
@@ -191,11 +188,11 @@ class RandomUniform(RandomInitializer):
         self.minval, self.maxval = minval, maxval
         super().__init__(seed)
 
-    def _draw(self, rng, shape, dtype):
-        return _uniform(rng, shape, self.minval, self.maxval, dtype)
+    def _draw(self, shape, dtype, seed):
+        return random.uniform(shape, self.minval, self.maxval, dtype=dtype, seed=seed)
 
     def get_config(self):
-        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self._seed_config()}
 
 
 # std of a unit normal truncated at +-2: dividing by it gives the truncated draw the requested variance
@@ -226,16 +223,16 @@ class VarianceScaling(RandomInitializer):
         self.input_axes, self.output_axes = input_axes, output_axes
         super().__init__(seed)
 
-    def _draw(self, rng, shape, dtype):
+    def _draw(self, shape, dtype, seed):
         fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
         variance = self.scale / max(1.0, n)
         if self.distribution == "truncated_normal":
-            return _truncated_normal(rng, shape, 0.0, math.sqrt(variance) / _TRUNCATED_STD, dtype)
+            return random.truncated_normal(shape, 0.0, math.sqrt(variance) / _TRUNCATED_STD, dtype=dtype, seed=seed)
         if self.distribution == "untruncated_normal":
-            return dtype.type(math.sqrt(variance)) * rng.standard_normal(shape, dtype=dtype)
+            return random.normal(shape, 0.0, math.sqrt(variance), dtype=dtype, seed=seed)
         limit = math.sqrt(3.0 * variance)
-        return _uniform(rng, shape, -limit, limit, dtype)
+        return random.uniform(shape, -limit, limit, dtype=dtype, seed=seed)
 
     def _axes_config(self):
         # tf_keras has no fan axes; they are written only when set
@@ -244,8 +241,8 @@ class VarianceScaling(RandomInitializer):
         return {"input_axes": list(self.input_axes), "output_axes": list(self.output_axes)}
 
     def get_config(self):
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, "seed": self.seed,
-                **self._axes_config()}
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
+                "seed": self._seed_config(), **self._axes_config()}
 
 
 class _VarianceScalingPreset(VarianceScaling):
@@ -256,7 +253,7 @@ class _VarianceScalingPreset(VarianceScaling):
         super().__init__(*self._PRESET, seed=seed, input_axes=input_axes, output_axes=output_axes)
 
     def get_config(self):
-        return {"seed": self.seed, **self._axes_config()}
+        return {"seed": self._seed_config(), **self._axes_config()}
 
 
 class GlorotUniform(_VarianceScalingPreset):
@@ -297,19 +294,20 @@ class Orthogonal(RandomInitializer):
         self.gain = gain
         super().__init__(seed)
 
-    def _draw(self, rng, shape, dtype):
+    def _draw(self, shape, dtype, seed):
         if len(shape) < 2:
             raise ValueError(f"Orthogonal: the shape must have at least 2 dimensions, got {shape}")
         rows, cols = int(np.prod(shape[:-1])), shape[-1]
-        a = rng.standard_normal((max(rows, cols), min(rows, cols)), dtype=dtype)
-        q, r = np.linalg.qr(a)
+        a = random.normal((max(rows, cols), min(rows, cols)), dtype=dtype, seed=seed)
+        # QR in float32 or float64 (numpy's LAPACK has no half precision)
+        q, r = np.linalg.qr(a if a.dtype in (np.float32, np.float64) else a.astype(np.float32))
         q = q * np.sign(np.diag(r))  # makes the factorisation unique, so q is uniformly distributed
         if rows < cols:
             q = q.T
-        return (dtype.type(self.gain) * q).reshape(shape)
+        return (q.dtype.type(self.gain) * q).reshape(shape).astype(dtype, copy=False)
 
     def get_config(self):
-        return {"gain": self.gain, "seed": self.seed}
+        return {"gain": self.gain, "seed": self._seed_config()}
 
 
 # ----------------------------------------------------------------------------------------------- lookup

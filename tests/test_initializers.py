@@ -239,6 +239,16 @@ def test_random_initializers_draw_in_the_requested_dtype(name):
         init((2, 2), dtype="int32")
 
 
+def test_numpy_dtype_objects_are_not_taken_for_the_names_float_and_int():
+    """np.dtype('float64') == 'float' in numpy; standardize_dtype must still give float64, not floatx."""
+    from minigraph import ops, random
+    assert ops.cast(np.ones(2, np.float32), np.dtype("float64")).dtype == np.float64
+    assert ops.cast(np.ones(2), np.dtype("int64")).dtype == np.int64
+    assert ops.cast(np.ones(2), "float").dtype == np.float32 and ops.cast(np.ones(2), float).dtype == np.float32
+    assert random.normal((2,), dtype=np.dtype("float64"), seed=1).dtype == np.float64
+    assert initializers.HeNormal(seed=1)((3, 2), dtype=np.dtype("float64")).dtype == np.float64
+
+
 # ----------------------------------------------------------------------------------------------- seeds
 def test_seeded_instances_are_reproducible_and_seeds_differ():
     a = initializers.GlorotUniform(seed=7)
@@ -248,6 +258,20 @@ def test_seeded_instances_are_reproducible_and_seeds_differ():
     assert not np.array_equal(initializers.GlorotUniform(seed=8)((5, 4)), first)
     with pytest.raises(ValueError, match="RandomNormal.*seed.*1.5"):
         initializers.RandomNormal(seed=1.5)
+
+
+def test_seed_generator_seeds_give_new_values_each_call_as_keras_3():
+    from minigraph import random
+    init = initializers.RandomUniform(seed=random.SeedGenerator(4))
+    first, second = init((5,)), init((5,))
+    assert not np.array_equal(first, second)
+    again = initializers.RandomUniform(seed=random.SeedGenerator(4))
+    np.testing.assert_array_equal(again((5,)), first)
+    np.testing.assert_array_equal(again((5,)), second)
+    config = json.loads(json.dumps(initializers.serialize(init)))
+    assert config["config"]["seed"]["class_name"] == "SeedGenerator"
+    assert config["config"]["seed"]["config"]["seed"] == 4
+    np.testing.assert_array_equal(initializers.deserialize(config)((5,)), first)  # the stream from its start
 
 
 def test_unseeded_instances_follow_set_random_seed():

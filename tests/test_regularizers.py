@@ -269,6 +269,9 @@ def test_each_penalty_of_the_keras_model_from_the_regularizer_objects():
             if regularizer is not None:
                 penalties.append(regularizer(weight))
     np.testing.assert_allclose(np.array(penalties, dtype=np.float32), reference["reg_losses0"], rtol=2e-6)
+    # Keras's evaluate: the mse plus every penalty (one batch of all 16 samples)
+    mse = np.mean((model.predict(x) - reference["y0"]) ** 2)
+    np.testing.assert_allclose(mse + np.sum(penalties, dtype=np.float32), reference["total_loss0"], rtol=1e-6)
 
 
 @pytest.mark.parametrize("make, kernel_shape", [

@@ -144,7 +144,7 @@ def test_verbose_output_formats(capsys):
     (lambda m, x, y: m.fit(x.astype(complex), y, verbose=0), "input 'bad_data_in' must be numeric.*complex128"),
     (lambda m, x, y: m.fit(x.astype(object), y, verbose=0), "input 'bad_data_in' must be numeric.*object"),
     (lambda m, x, y: m.fit(np.zeros((64, 4), "datetime64[s]"), y, verbose=0), "must be numeric.*datetime64"),
-    (lambda m, x, y: m.fit(None, y, verbose=0), "input 'bad_data_in' must be numeric.*object"),
+    (lambda m, x, y: m.fit(None, y, verbose=0), "fit: x .* is required"),
     (lambda m, x, y: m.fit(x, y.astype(str), verbose=0), "target for output 'bad_data_dense' must be numeric"),
     (lambda m, x, y: m.fit(x, y.astype(complex), verbose=0), "target .* must be numeric.*complex128"),
     (lambda m, x, y: m.fit(x, y.astype(object), verbose=0), "target .* must be numeric.*object"),

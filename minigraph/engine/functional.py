@@ -9,7 +9,8 @@ import collections
 import numpy as np
 
 from minigraph import registry
-from minigraph.layers.base import KerasTensor, Layer, Node, flatten, shape_str, unique_name
+from minigraph.layers.base import (KerasTensor, Layer, Node, _call_state, call_context, flatten, map_structure,
+                                   shape_str, to_snake_case, unique_name)
 from minigraph.layers.input_layer import InputLayer
 
 
@@ -81,18 +82,64 @@ def map_graph(inputs, outputs):
     return set(node_depth), nodes_by_depth, layers
 
 
-class Network(Layer):
-    """A layer whose computation is a graph of other layers (Keras' Functional)."""
+class _Slot:
+    """Where the graph walk keeps one tensor's value (a leaf of a node's argument template)."""
 
-    _is_graph_network = True
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = index
+
+
+class _Step:
+    """One node of the execution plan: which values go in (by slot), which come out, what is freed."""
+
+    __slots__ = ("layer", "single", "args", "kwargs", "training", "outs", "frees", "mask_in", "mask_outs")
+
+    def __init__(self, node, slot):
+        self.layer = node.layer
+        kwargs = dict(node.call_kwargs)
+        self.training = kwargs.pop("training", None)  # given at the call: it overrides the outer flag
+        kwargs.pop("mask", None)  # masks travel beside the values (mask slots)
+        fill = lambda t: _Slot(slot[id(t)]) if isinstance(t, KerasTensor) else t  # noqa: E731
+        self.single = slot[id(node.call_args[0])] if node.single_input else None
+        self.args = map_structure(fill, node.call_args)
+        self.kwargs = map_structure(fill, kwargs)
+        self.outs = [slot.setdefault(id(t), len(slot)) for t in node.outputs]
+        self.frees = ()
+        first = node.call_args[0] if node.call_args else None
+        self.mask_in = map_structure(fill, first) if any(t.has_mask for t in flatten(first)
+                                                         if isinstance(t, KerasTensor)) else None
+        self.mask_outs = self.outs if any(t.has_mask for t in node.outputs) else None
+
+
+def _filled(template, values):
+    return map_structure(lambda leaf: values[leaf.index] if isinstance(leaf, _Slot) else leaf, template)
+
+
+class Network(Layer):
+    """A layer made of other layers: a graph of them (Keras' Functional), or, for a subclassed model, the
+    layers its attributes hold and its own `call`."""
+
+    _UNTRACKED = Layer._UNTRACKED | {"_layers", "_input_layers", "_output_coordinates", "_input_coordinates",
+                                     "_nested_inputs", "_nested_outputs", "inputs", "outputs", "_network_nodes",
+                                     "_nodes_by_depth", "_plan", "_symbolic_losses", "_symbolic_metrics"}
+    _checks_eager_shapes = False
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
-        super().__init__(name=name or unique_name("model"), trainable=trainable, **kwargs)
+        super().__init__(name=name or unique_name(to_snake_case(type(self).__name__) if type(self).__name__
+                                                  not in ("Model", "Functional") else "model"),
+                         trainable=trainable, **kwargs)
+        self._is_graph_network = False
+        self._symbolic_losses = []  # model.add_loss(tensor): extra graph outputs added to the losses
+        self._symbolic_metrics = []  # model.add_metric(tensor, name): (name, tensor)
         if inputs is not None:
             self._init_graph(inputs, outputs)
 
     # ------------------------------------------------------------------ construction
     def _init_graph(self, inputs, outputs):
+        if outputs is None:
+            raise ValueError(f"Model '{self.name}' needs outputs: Model(inputs, outputs)")
         if isinstance(inputs, dict):
             inputs = list(inputs.values())
         self._nested_inputs, self._nested_outputs = inputs, outputs
@@ -109,73 +156,82 @@ class Network(Layer):
         self._input_layers = [t.node.layer for t in self.inputs]
         self._output_coordinates = [t._keras_history for t in self.outputs]
         self._input_coordinates = [t._keras_history for t in self.inputs]
-        self._plan = self._make_plan()
+        self._is_graph_network = True
+        self._make_plan()
         self.built = True
-        Node(self, self.inputs, self.outputs, internal=True)  # node 0: the model's own graph
+        Node(self, (self._nested_inputs,), {}, self.outputs, self._nested_outputs, internal=True)  # node 0
 
     def _make_plan(self):
-        """Execution plan: (layer, input slots, takes_list, output slots, kwargs, slots to free) per node."""
+        """The execution plan: the nodes in dependency order, each reading and writing value slots, and
+        freeing each intermediate after its last use, so inference keeps only what it still needs."""
         slot = {}
         for t in self.inputs:
             slot.setdefault(id(t), len(slot))
-        steps = []
-        for depth in sorted(self._nodes_by_depth, reverse=True):
-            for node in self._nodes_by_depth[depth]:
-                if node.is_input:
-                    continue
-                ins = [slot[id(t)] for t in node.inputs]
-                outs = []
-                for t in node.outputs:
-                    outs.append(slot.setdefault(id(t), len(slot)))
-                steps.append([node.layer, ins, node.input_structure == "list", outs, node.call_kwargs])
-        # free each intermediate after its last use so inference keeps only what it still needs
-        keep = {slot[id(t)] for t in self.outputs}
+        extra = self._symbolic_losses + [t for _, t in self._symbolic_metrics]
+        nodes = self._nodes_by_depth
+        if extra:  # the losses' own nodes, walked the same way
+            _, nodes, _ = map_graph(self.inputs, self.outputs + extra)
+        steps = [_Step(node, slot) for depth in sorted(nodes, reverse=True) for node in nodes[depth]
+                 if not node.is_input]
+        keep = {slot[id(t)] for t in self.outputs + extra}
         last_use = {}
         for i, step in enumerate(steps):
-            for s in step[1]:
-                last_use[s] = i
+            for s in flatten((step.args, step.kwargs, step.mask_in)):
+                if isinstance(s, _Slot):
+                    last_use[s.index] = i
         frees = [[] for _ in steps]
         for s, i in last_use.items():
             if s not in keep:
                 frees[i].append(s)
+        for step, free in zip(steps, frees):
+            step.frees = tuple(free)
         self._n_slots = len(slot)
         self._input_slots = [slot[id(t)] for t in self.inputs]
         self._output_slots = [slot[id(t)] for t in self.outputs]
-        return [tuple(step) + (tuple(free),) for step, free in zip(steps, frees)]
+        self._loss_slots = [slot[id(t)] for t in self._symbolic_losses]
+        self._metric_slots = [(name, slot[id(t)]) for name, t in self._symbolic_metrics]
+        self._uses_masks = any(step.mask_in is not None or step.mask_outs is not None for step in steps)
+        self._plan = steps
+
+    def add_loss(self, loss):
+        """model.add_loss(tensor) on a functional model's symbolic tensors; otherwise Layer.add_loss."""
+        if isinstance(loss, KerasTensor) and self._is_graph_network:
+            self._symbolic_losses.append(loss)
+            self._make_plan()
+        else:
+            super().add_loss(loss)
+
+    def add_metric(self, value, name=None, aggregation=None):
+        if isinstance(value, KerasTensor) and self._is_graph_network:
+            if name is None:
+                raise ValueError(f"Model '{self.name}': add_metric needs a name")
+            self._symbolic_metrics.append((name, value))
+            self._make_plan()
+        else:
+            super().add_metric(value, name=name, aggregation=aggregation)
 
     # ------------------------------------------------------------------ views
     @property
     def layers(self):
-        return list(self._layers)
+        if self._is_graph_network:
+            return list(self._layers)
+        return self._sublayers()
+
+    def _sublayers(self):
+        if self._is_graph_network:
+            return [layer for layer in self._layers if layer is not self]
+        return super()._sublayers()
 
     def get_layer(self, name=None, index=None):
+        layers = self.layers
         if index is not None:
-            if not 0 <= index < len(self._layers):
-                raise ValueError(f"Model '{self.name}' has {len(self._layers)} layers; index {index} is out of range")
-            return self._layers[index]
-        for layer in self._layers:
+            if not 0 <= index < len(layers):
+                raise ValueError(f"Model '{self.name}' has {len(layers)} layers; index {index} is out of range")
+            return layers[index]
+        for layer in layers:
             if layer.name == name:
                 return layer
-        raise ValueError(f"No such layer: {name}. Existing layers are: {[lay.name for lay in self._layers]}.")
-
-    def _dedup(self, attr):
-        seen, out = set(), []
-        for layer in self._layers:
-            for w in getattr(layer, attr):
-                if id(w) not in seen:
-                    seen.add(id(w))
-                    out.append(w)
-        return out
-
-    @property
-    def trainable_weights(self):
-        return self._dedup("trainable_weights") if self.trainable else []
-
-    @property
-    def non_trainable_weights(self):
-        if self.trainable:
-            return self._dedup("non_trainable_weights")
-        return self._dedup("weights")  # Keras: each layer's variables in turn (the order h5 files hold them in)
+        raise ValueError(f"No such layer: {name}. Existing layers are: {[lay.name for lay in layers]}.")
 
     @property
     def input_names(self):
@@ -187,9 +243,24 @@ class Network(Layer):
 
     # ------------------------------------------------------------------ running
     def build(self, input_shape):
+        if self._is_graph_network:
+            self.built = True
+            return
+        if input_shape is None:
+            raise ValueError(f"Model '{self.name}': build() needs an input shape")
+        # a subclassed model creates its weights by running its call once on zeros of that shape
         self.built = True
+        self._shapes_by_running(input_shape)
+
+    def _maybe_build(self, input_shape):
+        if not self._is_graph_network and type(self).build is Network.build:
+            self.built = True  # the call about to run creates the weights: no need for a dry run first
+            return
+        super()._maybe_build(input_shape)
 
     def compute_output_shape(self, input_shape):
+        if not self._is_graph_network:
+            return self._shapes_by_running(input_shape)
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
         self._check_input_shapes(shapes)
         out = [t.shape for t in self.outputs]
@@ -207,24 +278,54 @@ class Network(Layer):
                 raise ValueError(f"Input '{t.node.layer.name}' of model '{self.name}' is incompatible: expected "
                                  f"shape {shape_str(expected)}, found shape {shape_str(tuple(shape))}")
 
-    def call(self, inputs, training=None):
-        flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    def call(self, inputs, training=None, mask=None):
+        if not self._is_graph_network:
+            raise NotImplementedError(f"Model '{self.name}' ({type(self).__name__}) has no graph: a subclassed "
+                                      f"model defines call(self, inputs, training=None)")
+        if training is None:
+            training = bool(_call_state.training)
         if isinstance(inputs, dict):
             flat = [inputs[name] for name in self.input_names]
+        else:
+            flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         values = [None] * self._n_slots
+        masks = [None] * self._n_slots if self._uses_masks else None
         for s, x in zip(self._input_slots, flat):
             values[s] = x
-        for layer, ins, takes_list, outs, kwargs, frees in self._plan:
-            args = [values[s] for s in ins] if takes_list else values[ins[0]]
-            result = layer._call_eager(args, training, kwargs)
-            if len(outs) == 1:
-                values[outs[0]] = result
-            else:
-                for s, r in zip(outs, result):
-                    values[s] = r
-            for s in frees:
-                values[s] = None
+        if masks is not None and mask is not None:
+            for s, m in zip(self._input_slots, flatten(mask)):
+                masks[s] = m
+        with call_context(training):
+            for step in self._plan:
+                if step.single is not None:
+                    args, kwargs = (values[step.single],), {}
+                else:
+                    args, kwargs = _filled(step.args, values), _filled(step.kwargs, values)
+                flag = training if step.training is None else step.training
+                step_mask = None if step.mask_in is None else _filled(step.mask_in, masks)
+                if step_mask is not None and all(m is None for m in flatten(step_mask)):
+                    step_mask = None
+                result = step.layer._call_eager(args, kwargs, flag, step_mask)
+                outs = step.outs
+                if len(outs) == 1:
+                    values[outs[0]] = result if not isinstance(result, (list, tuple, dict)) else flatten(result)[0]
+                else:
+                    for s, r in zip(outs, flatten(result)):
+                        values[s] = r
+                if step.mask_outs is not None:
+                    out_mask = step.layer.compute_mask(args[0], step_mask)
+                    out_masks = flatten(out_mask) if isinstance(out_mask, (list, tuple)) else [out_mask] * len(outs)
+                    for s, m in zip(step.mask_outs, out_masks):
+                        masks[s] = m
+                for s in step.frees:
+                    values[s] = None
+        for s in self._loss_slots:
+            self._losses.append(values[s])
+        for name, s in self._metric_slots:
+            self._metric_values.append((name, values[s]))
         results = [values[s] for s in self._output_slots]
+        if masks is not None:
+            self._last_output_masks = [masks[s] for s in self._output_slots]
         return results if isinstance(self._nested_outputs, (list, tuple)) else results[0]
 
     # ------------------------------------------------------------------ serialization
@@ -232,7 +333,7 @@ class Network(Layer):
         """Keras' node_conversion_map: a node's index counted only over this model's nodes."""
         conversion = {}
         for layer in self._layers:
-            kept = 1 if isinstance(layer, Network) and layer._layers else 0  # a nested model's node 0 is its own
+            kept = 1 if getattr(layer, "_is_graph_network", False) else 0  # a nested model's node 0 is its own
             for index, node in enumerate(layer._inbound_nodes):
                 if node in self._network_nodes:
                     conversion[(layer.name, index)] = kept
@@ -240,15 +341,16 @@ class Network(Layer):
         return conversion
 
     def get_config(self):
+        if not self._is_graph_network:
+            raise NotImplementedError(
+                f"Model '{self.name}' ({type(self).__name__}) is a subclassed model: its architecture is the "
+                f"Python code of its call(), which no config describes. Define get_config() (and from_config) "
+                f"to serialize it, or save its weights with save_weights().")
         conversion = self._node_index_map()
         layer_configs = []
         for layer in self._layers:
-            inbound = []
-            for node in layer._inbound_nodes:
-                if node in self._network_nodes and not node.is_input:
-                    inbound.append([[t.node.layer.name, conversion[(t.node.layer.name, idx)], ti, {}]
-                                    for t in node.inputs
-                                    for (_, idx, ti) in [t._keras_history]])
+            inbound = [serialize_node(node, conversion) for node in layer._inbound_nodes
+                       if node in self._network_nodes and not node.is_input]
             layer_configs.append({"class_name": registry_name(layer), "config": layer.get_config(),
                                   "name": layer.name, "inbound_nodes": inbound})
 
@@ -260,6 +362,8 @@ class Network(Layer):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        if "layers" not in config or "input_layers" not in config:  # a subclassed model's own config
+            return cls(**config)
         inputs, outputs, name = rebuild_graph(config, custom_objects)
         model = cls(inputs=inputs, outputs=outputs, name=name)
         if config.get("trainable") is False:
@@ -269,6 +373,101 @@ class Network(Layer):
 
 def registry_name(layer):
     return "Functional" if type(layer).__name__ in ("Model", "Functional") else type(layer).__name__
+
+
+def _tensor_reference(t, conversion):
+    layer, index, tensor_index = t._keras_history
+    return [layer.name, conversion[(layer.name, index)], tensor_index]
+
+
+def serialize_node(node, conversion, form="keras2"):
+    """One inbound node of a layer config.
+
+    keras2: Keras 2's list form. Each tensor of the first argument is [layer, node, tensor, kwargs], where
+    kwargs holds the call's other arguments (further positional ones by their parameter names), tensors
+    among them as [layer, node, tensor].
+    keras3: {"args": [...], "kwargs": {...}} with every tensor as a __keras_tensor__ object whose node index
+    counts a nested model's calls from 0.
+    """
+    args, kwargs = node.call_args, dict(node.call_kwargs)
+    if form == "keras3":
+        def ref3(t):
+            if not isinstance(t, KerasTensor):
+                return t.tolist() if isinstance(t, np.ndarray) else t
+            name, index, tensor_index = _tensor_reference(t, conversion)
+            if getattr(t.node.layer, "_is_graph_network", False):
+                index -= 1
+            return {"class_name": "__keras_tensor__",
+                    "config": {"shape": list(t.shape), "dtype": t.dtype.name,
+                               "keras_history": [name, index, tensor_index]}}
+        return {"args": map_structure(ref3, list(args)), "kwargs": map_structure(ref3, kwargs)}
+    if len(args) > 1:
+        params = [p for p in node.layer._signature[0].values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        kwargs = {**{p.name: a for p, a in zip(params[1:], args[1:])}, **kwargs}
+
+    def plain(t):
+        if isinstance(t, KerasTensor):
+            return _tensor_reference(t, conversion)
+        return t.tolist() if isinstance(t, np.ndarray) else t
+    kwargs = map_structure(plain, kwargs)
+
+    def entry(t):
+        if isinstance(t, KerasTensor):
+            return _tensor_reference(t, conversion) + [kwargs]
+        return [plain(t), -1, 0, kwargs]
+    first = args[0] if args else []
+    data = map_structure(entry, first)
+    return [data] if not isinstance(first, (list, tuple, dict)) else data
+
+
+def _is_entry(data):
+    """A Keras 2 node entry or tensor reference: [layer name, node index, tensor index(, kwargs)]."""
+    return (isinstance(data, list) and len(data) in (3, 4) and isinstance(data[0], str)
+            and isinstance(data[1], int) and isinstance(data[2], int))
+
+
+def _map_entries(fn, data):
+    if _is_entry(data):
+        return fn(data)
+    if isinstance(data, list):
+        return [_map_entries(fn, x) for x in data]
+    if isinstance(data, dict):
+        return {k: _map_entries(fn, v) for k, v in data.items()}
+    return data
+
+
+def _call_of(node_data, tensor):
+    """(args, kwargs) of a config's inbound node, tensors looked up with tensor(name, node, index, keras3)."""
+    if isinstance(node_data, dict) and ("args" in node_data or "kwargs" in node_data):
+        def resolve(item):
+            if isinstance(item, dict):
+                if item.get("class_name") == "__keras_tensor__":
+                    history = item["config"]["keras_history"]
+                    return tensor(history[0], history[1], history[2], True)
+                return {k: resolve(v) for k, v in item.items()}
+            if isinstance(item, list):
+                return [resolve(x) for x in item]
+            return item
+        return tuple(resolve(node_data.get("args", []))), resolve(node_data.get("kwargs", {}))
+    kwargs = {}
+
+    def first_arg(entry):
+        nonlocal kwargs
+        if len(entry) > 3 and entry[3]:
+            kwargs = entry[3]
+        if entry[1] == -1:  # a constant in place of a tensor
+            return entry[0]
+        return tensor(entry[0], entry[1], entry[2], False)
+    first = _map_entries(first_arg, node_data)
+    if isinstance(first, list) and len(first) == 1:
+        first = first[0]
+    kwargs = _map_entries(lambda ref: tensor(ref[0], ref[1], ref[2], False), kwargs)
+    return (first,), kwargs
+
+
+class _Pending(Exception):
+    """A tensor a node needs has not been made yet: replay that node later."""
 
 
 def rebuild_graph(config, custom_objects=None):
@@ -281,50 +480,55 @@ def rebuild_graph(config, custom_objects=None):
         for node_data in layer_data.get("inbound_nodes", []):
             pending.append((layer, node_data))
 
-    def tensor(layer_name, node_index, tensor_index):
+    def tensor(layer_name, node_index, tensor_index, counted_from_zero=False):
+        if layer_name not in created:
+            raise ValueError(f"Model config '{config.get('name')}' refers to a layer '{layer_name}' it does not "
+                             f"define")
         layer = created[layer_name]
+        if counted_from_zero and getattr(layer, "_is_graph_network", False):
+            node_index += 1
         nodes = layer._inbound_nodes
         if node_index >= len(nodes):
-            return None
+            raise _Pending()
         return nodes[node_index].outputs[tensor_index]
 
     stalled = 0
     while pending:  # replay calls in an order where every input already exists
         layer, node_data = pending.popleft()
-        entries = _node_entries(node_data)
-        args = [tensor(e[0], e[1], e[2]) for e in entries]
-        if any(a is None for a in args):
+        try:
+            args, kwargs = _call_of(node_data, tensor)
+        except _Pending:
             pending.append((layer, node_data))
             stalled += 1
             if stalled > len(pending):
                 raise ValueError(f"Model config '{config.get('name')}' cannot be rebuilt: layer '{layer.name}' "
-                                 f"waits on inputs that are never created")
+                                 f"waits on inputs that are never created") from None
             continue
         stalled = 0
-        kwargs = entries[0][3] if len(entries[0]) > 3 and entries[0][3] else {}
-        layer(args if len(args) > 1 else args[0], **kwargs)
+        layer(*args, **kwargs)
 
     def coordinates(spec):
         if spec and not isinstance(spec[0], (list, tuple)):
             spec = [spec]
-        return [tensor(*entry[:3]) for entry in spec]
+        try:
+            return [tensor(*entry[:3]) for entry in spec]
+        except _Pending:
+            raise ValueError(f"Model config '{config.get('name')}' names an input or output that its layers "
+                             f"never produce") from None
     ins = coordinates(config["input_layers"])
     outs = coordinates(config["output_layers"])
     return (ins if len(ins) > 1 else ins[0]), (outs if len(outs) > 1 else outs[0]), config.get("name")
 
 
-def _node_entries(node_data):
-    """Inbound-node entries in Keras 2's list form, or in Keras 2.13+'s dict form ({'args': ...})."""
-    if isinstance(node_data, dict):
-        args = node_data.get("args", [])
-        flat = flatten(args)
-        entries = []
-        for item in flat:
-            if isinstance(item, dict) and item.get("class_name") == "__keras_tensor__":
-                history = item["config"]["keras_history"]
-                entries.append([history[0], history[1], history[2], {}])
-        return entries
-    return node_data
+def _numeric_array(value, what):
+    """value as a numpy array of real numbers; floating data becomes float32 (the models compute in it)."""
+    try:
+        arr = np.asarray(value)
+    except ValueError as err:
+        raise ValueError(f"{what} is not a rectangular array ({err})") from None
+    if arr.dtype == object or arr.dtype.kind not in "fiub":
+        raise ValueError(f"{what} must be numeric, got dtype {arr.dtype}")
+    return arr.astype(np.float32) if arr.dtype.kind == "f" and arr.dtype != np.float32 else arr
 
 
 def as_numpy_inputs(model, x):

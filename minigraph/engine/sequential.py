@@ -9,12 +9,10 @@ from minigraph.layers.input_layer import Input, InputLayer
 
 @registry.register
 class Sequential(Functional):
+    _UNTRACKED = Functional._UNTRACKED | {"_stack", "_graph_nodes", "_input_shape_given", "_input_name"}
+
     def __init__(self, layers=None, name=None, trainable=True):
-        Layer.__init__(self, name=name or unique_name("sequential"), trainable=trainable)
-        self.optimizer = None
-        self.compiled = False
-        self.stop_training = False
-        self.history = None
+        super().__init__(name=name or unique_name("sequential"), trainable=trainable)
         self._stack = []  # the layers, in order, without the input layer
         self._input_shape_given = None
         self._input_name = None  # an InputLayer added first keeps its name (Keras does; configs round-trip)
@@ -62,9 +60,13 @@ class Sequential(Functional):
         self._graph_nodes = [node for layer in self._stack for node in layer._inbound_nodes
                              if node in self._network_nodes]
 
-    def build(self, input_shape):
-        if not self.built:
-            self._build_graph(input_shape)
+    def build(self, input_shape=None):
+        if input_shape is None:
+            input_shape = self._input_shape_given
+        if input_shape is None:
+            raise ValueError(f"Sequential '{self.name}': build() needs an input shape, e.g. build((None, 784))")
+        if not self.built:  # the batch size stays free: data of any batch size runs
+            self._build_graph((None,) + tuple(input_shape[1:]))
 
     def _prepare_inputs(self, x):
         if not self.built:
@@ -75,6 +77,9 @@ class Sequential(Functional):
 
     @property
     def layers(self):
+        return list(self._stack)
+
+    def _sublayers(self):
         return list(self._stack)
 
     def get_config(self):

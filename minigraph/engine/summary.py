@@ -16,8 +16,8 @@ def _row(fields, positions):
 
 
 def _is_sequential_like(model):
-    if type(model).__name__ == "Sequential":
-        return True
+    if type(model).__name__ == "Sequential" or not model._is_graph_network:
+        return True  # a subclassed model's table lists its layers, as tf.keras 2 does
     relevant = []
     for nodes in model._nodes_by_depth.values():
         if len(nodes) > 1 or (len(nodes) == 1 and len(nodes[0].inputs) > 1):
@@ -29,7 +29,9 @@ def _is_sequential_like(model):
     return True
 
 
-def _output_shape(layer):
+def _output_shape(layer, model):
+    if not model._is_graph_network:
+        return "multiple"  # its layers were called eagerly: no graph records their shapes
     try:
         shape = layer.output_shape
     except AttributeError:
@@ -49,12 +51,13 @@ def summary_lines(model, line_length=None, positions=None):
         header = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
     if positions[-1] <= 1:
         positions = [int(line_length * p) for p in positions]
-    relevant = {node for nodes in model._nodes_by_depth.values() for node in nodes}
+    relevant = ({node for nodes in model._nodes_by_depth.values() for node in nodes}
+                if model._is_graph_network else set())
 
     lines = [f'Model: "{model.name}"', "_" * line_length, _row(header, positions), "=" * line_length]
     layers = model.layers
     for i, layer in enumerate(layers):
-        fields = [f"{layer.name} ({registry_name(layer)})", _output_shape(layer), layer.count_params()]
+        fields = [f"{layer.name} ({registry_name(layer)})", _output_shape(layer, model), layer.count_params()]
         if sequential_like:
             lines.append(_row(fields, positions))
         else:

@@ -8,59 +8,121 @@ import numpy as np
 from minigraph import callbacks as callbacks_module
 from minigraph import losses as losses_module
 from minigraph import metrics as metrics_module
-from minigraph import optimizers, registry
+from minigraph import ops, optimizers, registry
 from minigraph.autodiff import Tape, Traced
-from minigraph.engine.functional import Network, as_numpy_inputs
+from minigraph.engine.functional import Network, _numeric_array, as_numpy_inputs
 from minigraph.engine.summary import print_summary
 from minigraph.kernels import workspace  # batch arrays come from its caching pool (csrc/workspace.pyx)
-from minigraph.layers.base import KerasTensor, flatten
+from minigraph.layers.base import KerasTensor, Layer, _call_state, call_context, flatten, map_structure, pack_as
 
 
 class Model(Network):
-    """`keras.Model(inputs, outputs, name=None)`: an instance of Functional, as in tf.keras."""
+    """`keras.Model(inputs, outputs, name=None)`: an instance of Functional, as in tf.keras. Subclassed,
+    `class M(keras.Model)` with its own `__init__` and `call(inputs, training=None)`, built on its first
+    call or by `build(input_shape)`."""
+
+    _UNTRACKED = Network._UNTRACKED | {"optimizer", "_metrics", "_loss_fns", "_added_metrics", "history",
+                                       "_input_structure", "_compile_specs"}
 
     def __new__(cls, *args, **kwargs):
         return super().__new__(Functional if cls is Model else cls)
 
-    def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
-        if inputs is None and "inputs" not in kwargs and type(self) in (Model, Functional):
+    def __init__(self, *args, **kwargs):
+        positional = dict(zip(("inputs", "outputs", "name"), args))
+        overlap = set(positional) & set(kwargs)
+        if overlap or len(args) > 3:
+            raise TypeError(f"Model() got multiple values for {sorted(overlap)}" if overlap
+                            else "Model() takes at most 3 positional arguments (inputs, outputs, name)")
+        kwargs.update(positional)
+        inputs, outputs = kwargs.pop("inputs", None), kwargs.pop("outputs", None)
+        if inputs is None and type(self) in (Model, Functional):
             raise ValueError("keras.Model needs inputs and outputs: Model(inputs, outputs)")
-        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.optimizer = None
         self.compiled = False
         self.stop_training = False
         self.history = None
+        self._added_metrics = {}  # add_metric name -> [sum, count] over the epoch
 
-    def summary(self, line_length=None, positions=None, print_fn=None):
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False):
+        if not self.built:
+            raise ValueError(f"This model ('{self.name}') has not yet been built. Build the model first by calling "
+                             f"`build()` or by calling the model on a batch of data.")
+        if expand_nested or show_trainable:
+            raise NotImplementedError("summary: expand_nested and show_trainable are not implemented")
         print_summary(self, line_length, positions, print_fn)
 
-    def __call__(self, inputs, training=None, **kwargs):
-        if any(isinstance(t, (KerasTensor, Traced)) for t in flatten(inputs)):
-            return super().__call__(inputs, training=training, **kwargs)
-        xs = self._prepare_inputs(inputs)  # user data: checked against the model's inputs once
-        return self.call(xs if len(xs) > 1 else xs[0], training=training)
-
-    def _call_eager(self, inputs, training=None, kwargs=None):
-        return self.call(inputs, training=training)
+    def __call__(self, *args, **kwargs):
+        if (not self._is_graph_network or len(args) != 1 or set(kwargs) - {"training", "mask"}
+                or any(isinstance(t, (KerasTensor, Traced)) for t in flatten(args))):
+            return super().__call__(*args, **kwargs)
+        xs = self._prepare_inputs(args[0])  # user data: checked against the model's inputs once
+        training = kwargs.get("training")
+        if _call_state.depth == 0:
+            self._clear_losses()
+        with call_context(training if training is not None else _call_state.training):
+            return self.call(xs if len(xs) > 1 else xs[0], training=training, mask=kwargs.get("mask"))
 
     def _prepare_inputs(self, x):
-        return as_numpy_inputs(self, x)
+        if self._is_graph_network:
+            return as_numpy_inputs(self, x)
+        if isinstance(x, np.ndarray) or not isinstance(x, (list, tuple, dict)):
+            structure = 0
+        else:
+            structure = x
+        self._input_structure = map_structure(lambda _: 0, structure)
+        return [_numeric_array(v, f"Model '{self.name}': input") for v in flatten(x)]
+
+    def _run(self, xs, training):
+        """The model's outputs, as a list, on prepared inputs."""
+        if self._is_graph_network:
+            with call_context(training):
+                out = self.call(xs if len(xs) > 1 else xs[0], training=training)
+            return out if isinstance(out, list) else [out]
+        out = Layer.__call__(self, pack_as(self._input_structure, xs), training=training)
+        flat = flatten(out)
+        self._n_subclass_outputs = len(flat)
+        return flat
+
+    @property
+    def output_names(self):
+        if self._is_graph_network:
+            return super().output_names
+        n = getattr(self, "_n_subclass_outputs", None)
+        if n is None:
+            raise RuntimeError(f"Model '{self.name}' has not been called yet: its outputs are not known")
+        return [f"output_{i + 1}" for i in range(n)]
 
     # ------------------------------------------------------------------ compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
+                run_eagerly=None, steps_per_execution=None, jit_compile=None, pss_evaluation_shards=0,
+                auto_scale_loss=True):
+        """Keras' compile. run_eagerly, jit_compile and auto_scale_loss change how TensorFlow runs a step,
+        not what it computes: accepted. steps_per_execution must be 1."""
+        if steps_per_execution not in (None, 1):
+            raise ValueError(f"compile: steps_per_execution={steps_per_execution!r} is not supported (only 1)")
+        if weighted_metrics is not None:
+            raise NotImplementedError("compile: weighted_metrics is not supported yet")
         self.optimizer = optimizers.get(optimizer)
-        names = self.output_names
         self._loss_config = loss
         self._metrics_config = metrics
         self._loss_weights_config = loss_weights
         self.loss = loss
-        self._loss_fns = [None if spec is None else losses_module.get(spec)
-                          for spec in _per_output(loss, names, "loss")]
-        weights = _per_output(loss_weights, names, "loss_weights") if loss_weights is not None else [1.0] * len(names)
-        self._loss_weights = [1.0 if w is None else float(w) for w in weights]
-        self._metric_specs = _per_output_metrics(metrics, names)
+        self._loss_fns = None
         self._metrics = None  # resolved on first data: 'accuracy' depends on the target's shape
         self.compiled = True
+        if self._is_graph_network:
+            self._resolve_compile()
+
+    def _resolve_compile(self):
+        """The per-output losses, loss weights and metric specs, once the outputs are known."""
+        names = self.output_names
+        self._loss_fns = [None if spec is None else losses_module.get(spec)
+                          for spec in _per_output(self._loss_config, names, "loss")]
+        weights = self._loss_weights_config
+        weights = _per_output(weights, names, "loss_weights") if weights is not None else [1.0] * len(names)
+        self._loss_weights = [1.0 if w is None else float(w) for w in weights]
+        self._metric_specs = _per_output_metrics(self._metrics_config, names)
 
     def _require_compiled(self, what):
         if not self.compiled:
@@ -69,7 +131,7 @@ class Model(Network):
     def _resolve_metrics(self, ys, outs):
         if self._metrics is not None:
             return
-        multi = len(self.outputs) > 1
+        multi = len(outs) > 1
         resolved = []
         for i, specs in enumerate(self._metric_specs):
             for spec in specs:
@@ -79,8 +141,8 @@ class Model(Network):
         self._metrics = resolved
 
     # ------------------------------------------------------------------ one batch
-    def _losses(self, ys, outs):
-        """Per-output losses (tape-aware), and their weighted total."""
+    def _compute_loss(self, ys, outs):
+        """Per-output losses (tape-aware), and their weighted total plus the losses the layers added."""
         per_output = []
         total = None
         for fn, w, y, out in zip(self._loss_fns, self._loss_weights, ys, outs):
@@ -90,36 +152,53 @@ class Model(Network):
             per_output.append(value)
             term = value if w == 1.0 else value * w
             total = term if total is None else total + term
+        for value in self.losses:  # each summed to a scalar, as Keras 3 aggregates added losses
+            value = ops.sum(value) if np.ndim(getattr(value, "data", value)) else value
+            total = value if total is None else total + value
+        if total is None:
+            raise ValueError(f"Model '{self.name}': no loss to compute. Provide a `loss` argument in `compile()`, "
+                             f"or add losses in the model with add_loss().")
         return total, per_output
 
     def _batch_logs(self, total, per_output, ys, outs):
         logs = {"loss": float(np.asarray(getattr(total, "data", total)))}
-        if len(self.outputs) > 1:
+        if len(outs) > 1:
             names = [n for n, fn in zip(self.output_names, self._loss_fns) if fn is not None]
             for name, value in zip(names, per_output):
                 logs[f"{name}_loss"] = float(np.asarray(getattr(value, "data", value)))
         self._resolve_metrics(ys, outs)
         for i, metric, _ in self._metrics:
-            metric.update_state(ys[i], np.asarray(getattr(outs[i], "data", outs[i])))
+            if ys[i] is not None:
+                metric.update_state(ys[i], np.asarray(getattr(outs[i], "data", outs[i])))
+        for layer in self._flatten_layers():
+            for name, value in layer._metric_values:
+                acc = self._added_metrics.setdefault(name, [0.0, 0])
+                acc[0] += float(np.mean(np.asarray(getattr(value, "data", value))))
+                acc[1] += 1
         return logs
 
     def _train_batch(self, xs, ys):
-        variables = self.trainable_weights
+        self._clear_losses()
         with Tape() as tape:
             outs = self._run(xs, training=True)
-            total, per_output = self._losses(ys, outs)
+            if self._loss_fns is None:
+                self._resolve_compile()
+            total, per_output = self._compute_loss(ys, outs)
+        variables = self.trainable_weights
         grads = tape.gradient(total, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
+        for var in variables:
+            if var.constraint is not None:
+                var.assign(var.constraint(var.value))
         return self._batch_logs(total, per_output, ys, outs)
 
     def _test_batch(self, xs, ys):
+        self._clear_losses()
         outs = self._run(xs, training=False)
-        total, per_output = self._losses(ys, outs)
+        if self._loss_fns is None:
+            self._resolve_compile()
+        total, per_output = self._compute_loss(ys, outs)
         return self._batch_logs(total, per_output, ys, outs)
-
-    def _run(self, xs, training):
-        out = self.call(xs if len(xs) > 1 else xs[0], training=training)
-        return out if isinstance(out, list) else [out]
 
     # ------------------------------------------------------------------ data
     def _targets(self, y, n):
@@ -151,6 +230,8 @@ class Model(Network):
         return out
 
     def _check_targets(self, ys):
+        if not self._is_graph_network:
+            return  # a subclassed model's output shapes are known only from its call
         for t, y, fn in zip(self.outputs, ys, self._loss_fns):
             if fn is None or isinstance(fn, losses_module.SparseCategoricalCrossentropy):
                 continue  # sparse targets are class indices: their shape differs from the output's
@@ -164,8 +245,8 @@ class Model(Network):
 
     def _data(self, x, y, what):
         """Inputs and targets of a training or evaluation call, checked: (xs, ys, n samples)."""
-        if y is None:
-            raise ValueError(f"{what}: y (the targets) is required")
+        if x is None:
+            raise ValueError(f"{what}: x (the input data) is required")
         xs = self._prepare_inputs(x)
         n = len(xs[0])
         for arr in xs[1:]:
@@ -174,6 +255,14 @@ class Model(Network):
                                  f"Make sure all arrays contain the same number of samples.")
         if n == 0:
             raise ValueError(f"{what}: x is empty (0 samples)")
+        if self._loss_fns is None:  # a subclassed model: one sample shows its outputs
+            self._run([a[:1] for a in xs], training=False)
+            self._resolve_compile()
+        if y is None:
+            if any(fn is not None for fn in self._loss_fns):
+                raise ValueError(f"{what}: y (the targets) is required: model '{self.name}' was compiled with a "
+                                 f"loss")
+            return xs, [None] * len(self._loss_fns), n
         return xs, self._targets(y, n), n
 
     def _validation(self, xs, ys, n, validation_split, validation_data):
@@ -192,13 +281,19 @@ class Model(Network):
         split = int(math.floor(n * (1.0 - validation_split)))  # the last samples validate, unshuffled
         if split == 0:
             raise ValueError(f"fit: validation_split={validation_split} leaves no training sample out of {n}")
-        val = ([a[split:] for a in xs], [a[split:] for a in ys], n - split)
-        return [a[:split] for a in xs], [a[:split] for a in ys], split, val
+        val = ([a[split:] for a in xs], _rows(ys, slice(split, None)), n - split)
+        return [a[:split] for a in xs], _rows(ys, slice(None, split)), split, val
 
     # ------------------------------------------------------------------ loops
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, initial_epoch=0, steps_per_epoch=None, **kwargs):
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
+            max_queue_size=10, workers=1, use_multiprocessing=False):
         self._require_compiled("fit")
+        _not_yet(fit=dict(class_weight=class_weight, sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
+                          validation_steps=validation_steps, validation_batch_size=validation_batch_size))
+        _check_one("fit", validation_freq=validation_freq, workers=workers)
+        verbose = 1 if verbose == "auto" else verbose
         batch_size = _check_batch_size(batch_size)
         _check_count("epochs", epochs)
         _check_count("initial_epoch", initial_epoch)
@@ -241,7 +336,7 @@ class Model(Network):
             if callbacks is not None:
                 callbacks.on_train_batch_begin(step)
             with workspace.pooled():  # the batch's arrays, not the callbacks' (user code)
-                bx, by = [a[idx] for a in xs], [a[idx] for a in ys]
+                bx, by = [a[idx] for a in xs], _rows(ys, idx)
                 count = len(bx[0])
                 logs = self._train_batch(bx, by) if train else self._test_batch(bx, by)
             for k, v in logs.items():
@@ -260,12 +355,19 @@ class Model(Network):
     def _reset_metrics(self):
         for _, metric, _ in self._metrics or []:
             metric.reset_state()
+        self._added_metrics.clear()
 
     def _metric_results(self):
-        return {name: float(metric.result()) for _, metric, name in self._metrics or []}
+        results = {name: float(metric.result()) for _, metric, name in self._metrics or []}
+        results.update((name, total / count) for name, (total, count) in self._added_metrics.items())
+        return results
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose=1, return_dict=False, **kwargs):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, max_queue_size=10, workers=1, use_multiprocessing=False, return_dict=False):
         self._require_compiled("evaluate")
+        _not_yet(evaluate=dict(sample_weight=sample_weight, steps=steps, callbacks=callbacks))
+        _check_one("evaluate", workers=workers)
+        verbose = 1 if verbose == "auto" else verbose
         batch_size = _check_batch_size(batch_size)
         xs, ys, n = self._data(x, y, "evaluate")
         logs, elapsed = self._loop(xs, ys, n, batch_size, None, train=False, verbose=verbose)
@@ -276,7 +378,10 @@ class Model(Network):
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def predict(self, x, batch_size=None, verbose=0, **kwargs):
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, max_queue_size=10,
+                workers=1, use_multiprocessing=False):
+        _not_yet(predict=dict(steps=steps, callbacks=callbacks))
+        _check_one("predict", workers=workers)
         batch_size = _check_batch_size(batch_size)
         xs = self._prepare_inputs(x)
         n = len(xs[0])
@@ -289,20 +394,25 @@ class Model(Network):
             out = parts[0] if len(parts) == 1 else [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
         return out if len(out) > 1 else out[0]
 
-    def train_on_batch(self, x, y, return_dict=False, **kwargs):
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, reset_metrics=True,
+                       return_dict=False):
         self._require_compiled("train_on_batch")
+        _not_yet(train_on_batch=dict(sample_weight=sample_weight, class_weight=class_weight))
         with workspace.pooled():
             xs, ys, _ = self._data(x, y, "train_on_batch")
-            self._reset_metrics()
+            if reset_metrics:
+                self._reset_metrics()
             logs = self._train_batch(xs, ys)
         logs.update(self._metric_results())
         return logs if return_dict else _scalar_or_list(logs)
 
-    def test_on_batch(self, x, y, return_dict=False, **kwargs):
+    def test_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True, return_dict=False):
         self._require_compiled("test_on_batch")
+        _not_yet(test_on_batch=dict(sample_weight=sample_weight))
         with workspace.pooled():
             xs, ys, _ = self._data(x, y, "test_on_batch")
-            self._reset_metrics()
+            if reset_metrics:
+                self._reset_metrics()
             logs = self._test_batch(xs, ys)
         logs.update(self._metric_results())
         return logs if return_dict else _scalar_or_list(logs)
@@ -349,6 +459,26 @@ _TINY_BATCH = workspace.THRESHOLD // 4
 @registry.register
 class Functional(Model):
     """The concrete class of `keras.Model(inputs, outputs)` (its config class name in files)."""
+
+
+def _rows(arrays, idx):
+    """The rows idx of each array (None stays None: an output without targets)."""
+    return [None if a is None else a[idx] for a in arrays]
+
+
+def _not_yet(**calls):
+    """Refuse, naming them, arguments Keras has that change the result and minigraph does not implement yet."""
+    for call, arguments in calls.items():
+        given = sorted(k for k, v in arguments.items() if v is not None)
+        if given:
+            raise NotImplementedError(f"{call}: {', '.join(given)} {'is' if len(given) == 1 else 'are'} not "
+                                      f"supported yet")
+
+
+def _check_one(call, **arguments):
+    for name, value in arguments.items():
+        if value != 1:
+            raise NotImplementedError(f"{call}: {name}={value!r} is not supported yet (only 1)")
 
 
 def _per_output(spec, names, what):

@@ -6,19 +6,24 @@ max((out - 1) * s + k - n, 0), and when it is odd the extra pixel goes after (bo
 import operator
 
 
-def normalize_pair(value, name):
-    """An int or a pair of ints as a tuple of two ints (Keras' normalize_tuple).
+def normalize_tuple(value, n, name):
+    """An int or a tuple of n ints as a tuple of n ints (Keras' normalize_tuple).
 
     Only true integers pass (operator.index): 1.5 is not silently truncated, '2' and True are refused.
     """
-    items = (value, value) if _is_integer(value) else value
+    items = (value,) * n if _is_integer(value) else value
     try:
-        pair = tuple(operator.index(v) for v in items if not isinstance(v, bool))
-        if len(pair) != 2 or len(items) != 2:
+        out = tuple(operator.index(v) for v in items if not isinstance(v, bool))
+        if len(out) != n or len(items) != n:
             raise TypeError
     except TypeError:
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}") from None
-    return pair
+        what = "a pair of ints" if n == 2 else f"a tuple of {n} int{'s' if n > 1 else ''}"
+        raise ValueError(f"{name} must be an int or {what}, got {value!r}") from None
+    return out
+
+
+def normalize_pair(value, name):
+    return normalize_tuple(value, 2, name)
 
 
 def _is_integer(value):

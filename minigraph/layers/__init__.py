@@ -2,15 +2,20 @@
 from minigraph.layers.base import Layer, KerasTensor, Node
 from minigraph.layers.input_layer import Input, InputLayer
 from minigraph.layers.core import Dense, Activation, Dropout, Flatten, Reshape
-from minigraph.layers.convolutional import Conv2D, Conv2DTranspose
-from minigraph.layers.pooling import MaxPooling2D, GlobalMaxPooling2D, GlobalAveragePooling2D
+from minigraph.layers.convolutional import Conv1D, Conv2D, Conv2DTranspose
+from minigraph.layers.pooling import (MaxPooling1D, MaxPooling2D, GlobalMaxPooling1D, GlobalAveragePooling1D,
+                                      GlobalMaxPooling2D, GlobalAveragePooling2D)
 from minigraph.layers.reshaping import UpSampling2D
 from minigraph.layers.merge import (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate,
                                     add, subtract, multiply, average, maximum, minimum, concatenate)
 
 # Keras' aliases
+Convolution1D = Conv1D
 Convolution2D = Conv2D
 Convolution2DTranspose = Conv2DTranspose
+MaxPool1D = MaxPooling1D
 MaxPool2D = MaxPooling2D
+GlobalMaxPool1D = GlobalMaxPooling1D
+GlobalAvgPool1D = GlobalAveragePooling1D
 GlobalMaxPool2D = GlobalMaxPooling2D
 GlobalAvgPool2D = GlobalAveragePooling2D

@@ -39,9 +39,6 @@ def _is_integral(v):
     return isinstance(v, numbers.Integral) or (math.isfinite(v) and float(v).is_integer())
 
 
-# Until Layer.__init__ takes activity_regularizer (issue 10), the layers keep it themselves.
-_LAYER_TAKES_ACTIVITY_REGULARIZER = "activity_regularizer" in inspect.signature(Layer.__init__).parameters
-
 # how from_config turns a nested {"class_name", "config"} back into an object, by the key's suffix
 _DESERIALIZERS = (("_initializer", initializers.deserialize), ("_regularizer", regularizers.deserialize),
                   ("_constraint", constraints.deserialize))
@@ -60,11 +57,7 @@ class BuiltinLayer(Layer):
             activity_regularizer = regularizers.get(activity_regularizer)
         except ValueError as err:
             raise ValueError(f"{who}: argument activity_regularizer: {err}") from None
-        if _LAYER_TAKES_ACTIVITY_REGULARIZER:
-            kwargs["activity_regularizer"] = activity_regularizer
-        super().__init__(**kwargs)
-        if not _LAYER_TAKES_ACTIVITY_REGULARIZER:
-            self.activity_regularizer = activity_regularizer
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
 
     # ------------------------------------------------------------------ errors and argument checks
     def _error(self, message):
@@ -77,19 +70,26 @@ class BuiltinLayer(Layer):
             raise self._error(f"argument {arg} must be a positive integer, got {value!r}")
         return int(value)
 
-    def _pair(self, value, arg, minimum=1):
+    def _tuple(self, value, arg, rank=2, minimum=1):
+        """An int or a tuple of `rank` ints (window sizes, strides, rates), each at least `minimum`."""
         items = tuple(value) if isinstance(value, (list, tuple, np.ndarray)) else (value,)
-        if not all(_is_integral(v) for v in items):  # normalize_pair would truncate (2, 1.5) to (2, 1)
-            raise self._error(f"{arg} must be an int or a pair of ints, got {value!r}")
+        if not all(_is_integral(v) for v in items):  # normalize_tuple would truncate (2, 1.5) to (2, 1)
+            what = "a pair of ints" if rank == 2 else f"a tuple of {rank} int{'s' if rank > 1 else ''}"
+            raise self._error(f"{arg} must be an int or {what}, got {value!r}")
         try:
-            pair = shapes.normalize_pair(value, arg)
+            ints = tuple(int(v) for v in items)
+            out = shapes.normalize_tuple(ints if isinstance(value, (list, tuple, np.ndarray)) else ints[0],
+                                         rank, arg)
         except ValueError as err:
             raise self._error(str(err)) from None
-        if min(pair) < minimum:
+        if min(out) < minimum:
             raise self._error(f"argument {arg} must be >= {minimum}, got {value!r}")
-        if max(pair) >= 2**31:  # the kernels index in C integers
+        if max(out) >= 2**31:  # the kernels index in C integers
             raise self._error(f"argument {arg} must be < 2**31, got {value!r}")
-        return pair
+        return out
+
+    def _pair(self, value, arg, minimum=1):
+        return self._tuple(value, arg, 2, minimum)
 
     def _padding(self, value):
         try:
@@ -122,15 +122,18 @@ class BuiltinLayer(Layer):
                               f"{shape_str(shape)}")
         return shape
 
-    def _window_output_hw(self, shape, window, strides, padding, arg):
-        """Output (height, width) of a sliding window over an NHWC shape; under 'valid' a window larger than
-        the input is an error rather than an empty output."""
-        hw = shape[1:3]
-        if padding == "valid" and any(n is not None and n < k for n, k in zip(hw, window)):
-            raise self._error(f"{arg} {window} is larger than the input's spatial size {hw} with padding='valid' "
-                              f"(input shape {shape_str(shape)})")
-        return tuple(None if n is None else shapes.conv_output_length(n, k, s, padding)
-                     for n, k, s in zip(hw, window, strides))
+    def _window_output_dims(self, shape, window, strides, padding, arg):
+        """Output spatial sizes of a sliding window over a channels_last shape (batch, *spatial, channels),
+        one per entry of `window`; under 'valid' a window larger than the input is an error rather than an
+        empty output. 'causal' (1-D convolutions) pads before the data only, so it keeps the length as
+        'same' does at stride 1."""
+        dims = shape[1:1 + len(window)]
+        if padding == "valid" and any(n is not None and n < k for n, k in zip(dims, window)):
+            raise self._error(f"{arg} {window} is larger than the input's spatial size {dims} with "
+                              f"padding='valid' (input shape {shape_str(shape)})")
+        mode = "same" if padding == "causal" else padding
+        return tuple(None if n is None else shapes.conv_output_length(n, k, s, mode)
+                     for n, k, s in zip(dims, window, strides))
 
     def _check_defined(self, input_shape, axis, what):
         if input_shape[axis] is None:

@@ -1,8 +1,12 @@
-"""The Layer base class, symbolic tensors and graph nodes.
+"""The Layer base class: calling, building, weights and their tracking, losses and metrics from layers.
 
-A layer called on numpy arrays computes at once. Called on symbolic `KerasTensor`s it adds a `Node` to
-the graph and returns new symbolic tensors whose shapes come from `compute_output_shape`. Models are
-built from those nodes (see `minigraph.engine`).
+A layer called on numpy arrays (or traced values) computes at once. Called on symbolic `KerasTensor`s it
+adds a `Node` to the graph and returns new symbolic tensors. Models are built from those nodes (see
+`minigraph.engine`).
+
+Calls follow Keras: `layer(*args, **kwargs)` with tensors in any argument, nested in lists, tuples or
+dicts; `training` and `mask` reach `call` only when its signature takes them, and `training=None` takes
+the value of the outer call (fit: True; predict, evaluate and model(x): False).
 """
 import inspect
 import re
@@ -12,6 +16,8 @@ import numpy as np
 
 from minigraph import initializers
 from minigraph.autodiff import Traced, Variable
+from minigraph.layers.symbolic import (DType, KerasTensor, Node, flatten, map_structure, pack_as,  # noqa: F401
+                                       shape_str)
 
 _name_lock = threading.Lock()
 _name_counts = {}
@@ -42,104 +48,62 @@ def to_snake_case(name):
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
 
 
-def flatten(structure):
-    if isinstance(structure, (list, tuple)):
-        return [x for item in structure for x in flatten(item)]
-    if isinstance(structure, dict):
-        return [x for key in structure for x in flatten(structure[key])]
-    return [structure]
+class _CallState(threading.local):
+    """The training flag of the outermost call in progress on this thread (None outside any call)."""
+
+    def __init__(self):
+        self.training = None
+        self.depth = 0
 
 
-def shape_str(shape):
-    return str(tuple(shape)) if shape is not None else "None"
+_call_state = _CallState()
 
 
-class DType:
-    """A dtype that prints as TensorFlow's (<dtype: 'float32'>) and compares equal to numpy's."""
+class call_context:
+    """`with call_context(training):` runs layers as inside a model call with that training flag."""
 
-    def __init__(self, dtype):
-        self.as_numpy_dtype = np.dtype(dtype)
+    def __init__(self, training):
+        self.training = training
 
-    @property
-    def name(self):
-        return self.as_numpy_dtype.name
+    def __enter__(self):
+        self.saved = _call_state.training, _call_state.depth
+        _call_state.training = bool(self.training)
+        _call_state.depth += 1
+        return self
 
-    def __eq__(self, other):
-        try:
-            return self.as_numpy_dtype == np.dtype(getattr(other, "as_numpy_dtype", other))
-        except TypeError:
-            return False
-
-    def __hash__(self):
-        return hash(self.as_numpy_dtype)
-
-    def __repr__(self):
-        return f"<dtype: '{self.name}'>"
-
-    __str__ = __repr__
+    def __exit__(self, *exc):
+        _call_state.training, _call_state.depth = self.saved
+        return False
 
 
-class KerasTensor:
-    """A symbolic tensor: a shape (batch dimension None), a dtype, and the node that makes it."""
-
-    def __init__(self, shape, dtype="float32", node=None, tensor_index=0, name=None):
-        self.shape = tuple(None if d is None else int(d) for d in shape)
-        self.dtype = DType(getattr(dtype, "as_numpy_dtype", dtype))
-        self.node = node
-        self.tensor_index = tensor_index
-        self.name = name
-
-    @property
-    def _keras_history(self):
-        layer = self.node.layer
-        return layer, layer._inbound_nodes.index(self.node), self.tensor_index
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-    def __repr__(self):
-        return f"<KerasTensor shape={self.shape} dtype={self.dtype.name} name={self.name}>"
-
-    def __hash__(self):
-        return id(self)
-
-    def __eq__(self, other):
-        return self is other
+def _is_tracked_value(value):
+    """Layers and Variables, and containers of them (an empty one too: its items may come later)."""
+    if isinstance(value, (Layer, Variable)):
+        return True
+    if isinstance(value, (list, tuple, dict)):
+        return not value or next(_walk(value), None) is not None
+    return False
 
 
-class Node:
-    """One call of a layer on symbolic tensors: which tensors went in, which came out."""
+def _walk(value, seen_depth=0):
+    """The Layers and Variables inside an attribute's value, in order (lists, tuples and dict values)."""
+    if isinstance(value, (Layer, Variable)):
+        yield value
+    elif isinstance(value, (list, tuple)) and seen_depth < 8:
+        for item in value:
+            yield from _walk(item, seen_depth + 1)
+    elif isinstance(value, dict) and seen_depth < 8:
+        for item in value.values():
+            yield from _walk(item, seen_depth + 1)
 
-    def __init__(self, layer, inputs, outputs, call_kwargs=None, input_structure=None, internal=False):
-        """internal=True is a model's own node 0 (its inputs to its outputs): it does not re-own them."""
-        self.layer = layer
-        self.inputs = list(inputs)  # flat list of KerasTensors
-        self.input_structure = input_structure  # 'single' or 'list'
-        self.outputs = list(outputs)
-        self.call_kwargs = call_kwargs or {}
-        self.internal = internal
-        layer._inbound_nodes.append(self)
-        if internal:
-            return
-        for i, t in enumerate(self.outputs):
-            t.node = self
-            t.tensor_index = i
-        for t in self.inputs:
-            if t.node is not None:
-                t.node.layer._outbound_nodes.append(self)
 
-    @property
-    def is_input(self):
-        return not self.inputs
-
-    @property
-    def parent_nodes(self):
-        return [t.node for t in self.inputs]
-
-    def iterate_inbound(self):
-        """(layer, node_index, tensor_index) for each input tensor, as in Keras' inbound_nodes."""
-        return [t._keras_history for t in self.inputs]
+def _dedup(items):
+    seen, out = set(), []
+    for item in items:
+        if id(item) not in seen:
+            seen.add(id(item))
+            out.append(item)
+    return out
 
 
 class Layer:
@@ -147,51 +111,202 @@ class Layer:
 
     # Keras' constructor keywords that every layer accepts
     _BASE_KWARGS = ("input_shape", "batch_input_shape", "batch_size", "input_dim", "dtype", "name",
-                    "trainable", "dynamic", "autocast", "input_length")
+                    "trainable", "dynamic", "autocast", "input_length", "activity_regularizer", "weights")
+    # attributes of the machinery itself, never tracked as sublayers or weights
+    _UNTRACKED = frozenset(("_inbound_nodes", "_outbound_nodes", "_own_variables", "_tracked_attributes",
+                            "_losses", "_loss_callables", "_regularized", "_metric_values", "_initial_weights",
+                            "_trainable", "_call_signature", "_build_input_shape"))
+    supports_masking = False
+    # integer inputs reach `call` as float32 (Keras casts them for float layers); Embedding keeps them
+    _casts_integer_inputs = True
+    # an eager call first checks the input against a compute_output_shape the layer defines (models check
+    # their own inputs)
+    _checks_eager_shapes = False
 
-    def __init__(self, trainable=True, name=None, dtype=None, **kwargs):
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        state = self.__dict__
+        state["_own_variables"] = []  # add_weight's and attribute-assigned Variables, in creation order
+        state["_tracked_attributes"] = []  # names of attributes holding layers or variables, first assignment first
+        state["_losses"] = []  # add_loss values of the current call
+        state["_loss_callables"] = []  # zero-argument add_loss callables, evaluated on each .losses
+        state["_regularized"] = []  # (variable, regularizer) from add_weight(regularizer=...)
+        state["_metric_values"] = []  # (name, value) from add_metric in the current call
+        state["_inbound_nodes"] = []
+        state["_outbound_nodes"] = []
+        state["_trainable"] = True
+        state["built"] = False
+        return self
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "compute_output_shape" in cls.__dict__ and "_checks_eager_shapes" not in cls.__dict__:
+            cls._checks_eager_shapes = True
+
+    def __init__(self, trainable=True, name=None, dtype=None, activity_regularizer=None, weights=None, **kwargs):
         unknown = set(kwargs) - set(self._BASE_KWARGS)
         if unknown:
             raise TypeError(f"{type(self).__name__}: unknown keyword argument(s) {sorted(unknown)}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"{type(self).__name__}: name must be a non-empty string, got {name!r}")
         self.name = name or unique_name(to_snake_case(type(self).__name__))
-        self.trainable = trainable
-        self.dtype = np.dtype(dtype or "float32").name
-        self._trainable_weights = []
-        self._non_trainable_weights = []
-        self._inbound_nodes = []
-        self._outbound_nodes = []
-        self.built = False
+        self._trainable = bool(trainable)
+        self.dtype = _float_dtype_name(dtype, self)
+        self.activity_regularizer = _get_regularizer(activity_regularizer)
+        self._initial_weights = weights
         self._batch_input_shape = None
         if "batch_input_shape" in kwargs and kwargs["batch_input_shape"] is not None:
             self._batch_input_shape = tuple(kwargs["batch_input_shape"])
         elif "input_shape" in kwargs and kwargs["input_shape"] is not None:
-            self._batch_input_shape = (kwargs.get("batch_size"),) + tuple(kwargs["input_shape"])
+            shape = kwargs["input_shape"]
+            shape = (shape,) if isinstance(shape, int) else tuple(shape)
+            self._batch_input_shape = (kwargs.get("batch_size"),) + shape
         elif "input_dim" in kwargs and kwargs["input_dim"] is not None:
             self._batch_input_shape = (kwargs.get("batch_size"), kwargs["input_dim"])
-        self._call_takes_training = "training" in inspect.signature(self.call).parameters
+
+    # ------------------------------------------------------------------ attribute tracking
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+        if name in self._UNTRACKED or name.startswith("__") or not _is_tracked_value(value):
+            return
+        state = self.__dict__
+        if name not in state["_tracked_attributes"]:
+            state["_tracked_attributes"].append(name)
+        for item in _walk(value):
+            if isinstance(item, Variable) and all(item is not v for v in state["_own_variables"]):
+                state["_own_variables"].append(item)
+
+    def __delattr__(self, name):
+        object.__delattr__(self, name)
+        if name in self._tracked_attributes:
+            self._tracked_attributes.remove(name)
+
+    def _sublayers(self):
+        """The layers this one holds directly (attributes, and lists/dicts of them), first assigned first."""
+        found = []
+        for name in self._tracked_attributes:
+            found.extend(item for item in _walk(self.__dict__.get(name)) if isinstance(item, Layer))
+        return [layer for layer in _dedup(found) if layer is not self]
+
+    def _flatten_layers(self, include_self=True):
+        """This layer and every layer inside it, depth first, each once."""
+        out, stack, seen = [], [self], set()
+        while stack:
+            layer = stack.pop()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            out.append(layer)
+            stack.extend(reversed(layer._sublayers()))
+        return out if include_self else out[1:]
+
+    @property
+    def submodules(self):
+        return self._flatten_layers(include_self=False)
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        """As Keras: freezing (or unfreezing) a layer does the same to every layer inside it."""
+        for layer in self._flatten_layers():
+            layer._trainable = bool(value)
 
     # ------------------------------------------------------------------ weights
-    def add_weight(self, name, shape, dtype=None, initializer="glorot_uniform", trainable=True, **unused):
-        shape = tuple(int(d) for d in shape)
-        value = initializers.get(initializer)(shape, dtype=dtype or self.dtype)
-        var = Variable(np.asarray(value, dtype=dtype or self.dtype), name=f"{self.name}/{name}:0",
-                       trainable=trainable)
-        (self._trainable_weights if trainable else self._non_trainable_weights).append(var)
+    def add_weight(self, *args, shape=None, initializer=None, dtype=None, trainable=True, name=None,
+                   regularizer=None, constraint=None, **kwargs):
+        """Keras 3's add_weight(shape, initializer, dtype, trainable, ..., name); Keras 2's positional name
+        first (`add_weight("kernel", shape)`) works too. The initializer defaults to glorot_uniform for
+        floats and zeros otherwise."""
+        if args and isinstance(args[0], str):  # Keras 2: add_weight(name, shape, dtype, initializer, ...)
+            positional = dict(zip(("name", "shape", "dtype", "initializer", "regularizer", "trainable",
+                                   "constraint"), args))
+        else:
+            positional = dict(zip(("shape", "initializer", "dtype", "trainable"), args))
+        if len(args) > 7:
+            raise TypeError(f"Layer '{self.name}': add_weight takes at most 7 positional arguments")
+        given = dict(shape=shape, initializer=initializer, dtype=dtype, trainable=trainable, name=name,
+                     regularizer=regularizer, constraint=constraint)
+        for key, value in positional.items():
+            given[key] = value
+        unknown = set(kwargs) - {"use_resource", "synchronization", "aggregation", "autocast", "partitioner",
+                                 "caching_device", "experimental_autocast"}
+        if unknown:
+            raise TypeError(f"Layer '{self.name}': add_weight got unknown keyword argument(s) {sorted(unknown)}")
+        shape = () if given["shape"] is None else given["shape"]
+        try:
+            shape = tuple(int(d) for d in (shape if isinstance(shape, (list, tuple)) else (shape,)))
+        except (TypeError, ValueError):
+            raise ValueError(f"Layer '{self.name}': add_weight shape must be a tuple of ints, got "
+                             f"{given['shape']!r}") from None
+        if any(d < 0 for d in shape):
+            raise ValueError(f"Layer '{self.name}': add_weight shape must not be negative, got {shape}")
+        dtype = np.dtype(given["dtype"] or self.dtype)
+        init = given["initializer"]
+        if init is None:
+            init = "glorot_uniform" if dtype.kind == "f" else "zeros"
+        value = initializers.get(init)(shape, dtype=dtype)
+        name = given["name"] or self._fresh_weight_name()
+        var = Variable(np.asarray(value, dtype=dtype), name=f"{self.name}/{name}:0",
+                       trainable=given["trainable"] is not False, constraint=_get_constraint(given["constraint"]))
+        self._own_variables.append(var)
+        if given["regularizer"] is not None:
+            self._regularized.append((var, _get_regularizer(given["regularizer"])))
         return var
+
+    def _fresh_weight_name(self):
+        taken = {v.name for v in self._own_variables}
+        n = 0
+        while f"{self.name}/{'variable' if n == 0 else f'variable_{n}'}:0" in taken:
+            n += 1
+        return "variable" if n == 0 else f"variable_{n}"
+
+    @property
+    def _trainable_weights(self):
+        return [v for v in self._own_variables if v.trainable]
+
+    @property
+    def _non_trainable_weights(self):
+        return [v for v in self._own_variables if not v.trainable]
 
     @property
     def trainable_weights(self):
-        return list(self._trainable_weights) if self.trainable else []
+        if not self.trainable:
+            return []
+        weights = self._trainable_weights
+        for layer in self._sublayers():
+            weights = weights + layer.trainable_weights
+        return _dedup(weights)
 
     @property
     def non_trainable_weights(self):
         if self.trainable:
-            return list(self._non_trainable_weights)
-        return list(self._trainable_weights) + list(self._non_trainable_weights)
+            weights = self._non_trainable_weights
+            for layer in self._sublayers():
+                weights = weights + layer.non_trainable_weights
+        else:  # Keras: its own variables, then each inner layer's in turn (the order .h5 files hold them in)
+            weights = self._trainable_weights + self._non_trainable_weights
+            for layer in self._sublayers():
+                weights = weights + layer.weights
+        return _dedup(weights)
 
     @property
     def weights(self):
         return self.trainable_weights + self.non_trainable_weights
+
+    @property
+    def variables(self):
+        return self.weights
+
+    @property
+    def trainable_variables(self):
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self):
+        return self.non_trainable_weights
 
     def get_weights(self):
         return [w.value.copy() for w in self.weights]
@@ -210,7 +325,47 @@ class Layer:
             var.assign(value)
 
     def count_params(self):
+        if not self.built and not self.weights:
+            raise ValueError(f"You tried to call `count_params` on layer '{self.name}', but the layer isn't built. "
+                             f"You can build it manually via: `{self.name}.build(batch_input_shape)`.")
         return int(sum(int(np.prod(w.shape)) for w in self.weights))
+
+    # ------------------------------------------------------------------ losses and metrics
+    def add_loss(self, loss):
+        """A scalar added to the training loss: a value computed in `call`, or a zero-argument callable
+        evaluated each time the losses are collected."""
+        if isinstance(loss, KerasTensor):
+            raise ValueError(f"Layer '{self.name}': add_loss of a symbolic tensor is a functional model's call: "
+                             f"use model.add_loss(tensor) on the Model built from it")
+        if callable(loss) and not isinstance(loss, (np.ndarray, Traced, Variable)):
+            self._loss_callables.append(loss)
+        else:
+            self._losses.append(loss)
+
+    @property
+    def losses(self):
+        """The losses of this layer and every layer inside it: those added in the last call, then the
+        weight regularizers' and the callables', as Keras collects them."""
+        out = []
+        for layer in self._flatten_layers():
+            out.extend(layer._losses)
+            out.extend(regularizer(var) for var, regularizer in layer._regularized)
+            out.extend(fn() for fn in layer._loss_callables)
+        return out
+
+    def _clear_losses(self):
+        for layer in self._flatten_layers():
+            layer._losses.clear()
+            layer._metric_values.clear()
+
+    def add_metric(self, value, name=None, aggregation=None):
+        """tf.keras 2's add_metric: a value from `call` shown, averaged over the epoch, under `name`."""
+        if aggregation not in (None, "mean"):
+            raise ValueError(f"Layer '{self.name}': add_metric aggregation must be None or 'mean', "
+                             f"got {aggregation!r}")
+        if name is None:
+            raise ValueError(f"Layer '{self.name}': add_metric needs a name, e.g. add_metric(x, name='mean_x')")
+        self._metric_values.append((name, value))
 
     # ------------------------------------------------------------------ to override
     def build(self, input_shape):
@@ -219,23 +374,24 @@ class Layer:
     def call(self, inputs):
         return inputs
 
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the outputs: the input mask for layers that support masking, else none."""
+        return mask if self.supports_masking else None
+
     def compute_output_shape(self, input_shape):
         """Output shape(s) for symbolic input shape(s); by default found by running `call` on zeros."""
-        def concrete(shape):
-            return tuple(1 if d is None else d for d in shape)
-        if isinstance(input_shape, list):
-            dummy = [np.zeros(concrete(s), dtype=self.dtype) for s in input_shape]
-        else:
-            dummy = np.zeros(concrete(input_shape), dtype=self.dtype)
-        out = self.call(dummy)
-        def symbolic(arr):
-            return (None,) + tuple(np.shape(arr)[1:])
-        return [symbolic(o) for o in out] if isinstance(out, (list, tuple)) else symbolic(out)
+        return self._shapes_by_running(input_shape)
+
+    def compute_output_spec(self, *args, **kwargs):
+        """KerasTensors for the outputs of a call on these (symbolic) arguments."""
+        return self._specs_by_running(args, kwargs)
 
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = list(self._batch_input_shape)
+        if self.activity_regularizer is not None and type(self).get_config is Layer.get_config:
+            config["activity_regularizer"] = _serialize(self.activity_regularizer)
         return config
 
     @classmethod
@@ -243,43 +399,121 @@ class Layer:
         return cls(**config)
 
     # ------------------------------------------------------------------ calling
+    @property
+    def _signature(self):
+        sig = self.__dict__.get("_call_signature")
+        if sig is None:
+            params = inspect.signature(self.call).parameters
+            var_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
+            sig = (params, "training" in params or var_kw, "mask" in params or var_kw)
+            self.__dict__["_call_signature"] = sig
+        return sig
+
     def _maybe_build(self, input_shape):
         if not self.built:
+            self._build_input_shape = input_shape
             self.build(input_shape)
             self.built = True
+            if self._initial_weights is not None:
+                self.set_weights(self._initial_weights)
+                self._initial_weights = None
 
-    def __call__(self, inputs, training=None, **kwargs):
-        flat = flatten(inputs)
-        symbolic = [isinstance(t, KerasTensor) for t in flat]
-        if any(symbolic):
-            if not all(symbolic):
-                raise ValueError(f"Layer '{self.name}' was called on a mix of symbolic tensors and arrays")
-            return self._call_symbolic(inputs, flat, kwargs)
-        if not isinstance(inputs, (list, tuple)):
-            inputs = _as_array(inputs, self)
-        else:
-            inputs = [_as_array(x, self) for x in inputs]
-        shapes = _shapes_of(inputs)
-        self._maybe_build(shapes)
-        if type(self).compute_output_shape is not Layer.compute_output_shape:
-            self.compute_output_shape(_symbolic_shapes(shapes))  # validates, naming the layer and shapes
-        return self._call_eager(inputs, training, kwargs)
+    def __call__(self, *args, **kwargs):
+        if not args:
+            if "inputs" not in kwargs:
+                raise TypeError(f"Layer '{self.name}' was called without inputs")
+            args = (kwargs.pop("inputs"),)
+        training = kwargs.pop("training", None)
+        mask = kwargs.pop("mask", None)
+        flat = flatten((args, kwargs))
+        if any(isinstance(t, KerasTensor) for t in flat):
+            return self._call_symbolic(args, kwargs, training, mask)
+        first = map_structure(lambda x: _as_array(x, self), args[0])
+        args = (first,) + args[1:]
+        self._maybe_build(_shapes_of(first))
+        if self._checks_eager_shapes and len(args) == 1 and not kwargs:
+            self.compute_output_shape(_symbolic_shapes(_shapes_of(first)))  # validates, naming the layer
+        outer = _call_state.depth == 0
+        if outer:
+            self._clear_losses()
+        if training is None:
+            training = _call_state.training
+        with call_context(training):
+            return self._call_eager(args, kwargs, training, mask)
 
-    def _call_eager(self, inputs, training=None, kwargs=None):
-        if self._call_takes_training:
-            return self.call(inputs, training=training, **(kwargs or {}))
-        return self.call(inputs, **(kwargs or {}))
+    def _call_eager(self, args, kwargs, training=None, mask=None):
+        """`call` on values, with training and mask passed when its signature takes them."""
+        _, takes_training, takes_mask = self._signature
+        if takes_training:
+            kwargs = dict(kwargs, training=training)
+        if takes_mask and mask is not None:
+            kwargs = dict(kwargs, mask=mask)
+        out = self.call(*args, **kwargs)
+        if self.activity_regularizer is not None:
+            for value in flatten(out):
+                # Keras 2 averages the activity penalty over the batch
+                self.add_loss(self.activity_regularizer(value) / np.float32(value.shape[0]))
+        return out
 
-    def _call_symbolic(self, inputs, flat, kwargs):
-        input_shape = [t.shape for t in inputs] if isinstance(inputs, (list, tuple)) else inputs.shape
+    def _call_symbolic(self, args, kwargs, training, mask):
+        first = args[0]
+        input_shape = [t.shape for t in first] if isinstance(first, (list, tuple)) else first.shape
         self._maybe_build(input_shape)
-        out_shape = self.compute_output_shape(input_shape)
-        multi = isinstance(out_shape, list)
-        outputs = [KerasTensor(s, self.dtype) for s in (out_shape if multi else [out_shape])]
-        Node(self, flat, outputs, kwargs, "list" if isinstance(inputs, (list, tuple)) else "single")
+        flat_in = [t for t in flatten(args) if isinstance(t, KerasTensor)]
+        call_kwargs = dict(kwargs)
+        if training is not None:
+            call_kwargs["training"] = training
+        if mask is not None:
+            call_kwargs["mask"] = mask
+        if len(args) == 1 and not kwargs and (
+                type(self).compute_output_shape is not Layer.compute_output_shape
+                or type(self).compute_output_spec is Layer.compute_output_spec):
+            out_shape = self.compute_output_shape(input_shape)
+            dtype = self._output_dtype(flat_in)
+            structure = _map_shapes(lambda s: KerasTensor(s, dtype), out_shape)
+        else:
+            structure = self.compute_output_spec(*args, **kwargs)
+        has_mask = self._produces_mask(args, mask)
+        outputs = flatten(structure)
+        for t in outputs:
+            t.has_mask = has_mask
+        Node(self, args, call_kwargs, outputs, structure)
         for i, t in enumerate(outputs):
             t.name = f"{self.name}/{len(self._inbound_nodes) - 1}/{i}"
-        return outputs if multi else outputs[0]
+        return structure
+
+    def _output_dtype(self, flat_in):
+        return self.dtype
+
+    def _produces_mask(self, args, mask):
+        """Whether the outputs carry a mask: as Keras, a layer that computes one (compute_mask overridden)
+        or passes its input's on (supports_masking)."""
+        if type(self).compute_mask is not Layer.compute_mask:
+            return True
+        incoming = mask is not None or any(getattr(t, "has_mask", False) for t in flatten(args[0]))
+        return incoming and self.supports_masking
+
+    def _shapes_by_running(self, input_shape):
+        def dummy(shape):
+            return np.zeros(tuple(1 if d is None else d for d in shape), dtype=self.dtype)
+        inputs = _map_shapes(dummy, input_shape)
+        with call_context(False):
+            out = self._call_eager((inputs,), {}, False, None)
+        self._clear_losses()
+        return _map_arrays(lambda a: (None,) + tuple(np.shape(a)[1:]), out)
+
+    def _specs_by_running(self, args, kwargs):
+        """Output KerasTensors found by running `call` on zeros shaped as the symbolic arguments."""
+        def dummy(t):
+            if isinstance(t, KerasTensor):
+                return np.zeros(tuple(1 if d is None else d for d in t.shape), dtype=t.dtype.as_numpy_dtype)
+            return t
+        with call_context(False):
+            out = self._call_eager(map_structure(dummy, tuple(args)), map_structure(dummy, kwargs), False, None)
+        self._clear_losses()
+        return _map_arrays(lambda a: KerasTensor((None,) + tuple(np.shape(a)[1:]),
+                                                 np.asarray(a).dtype if np.asarray(a).dtype.kind in "biuf"
+                                                 else self.dtype), out)
 
     # ------------------------------------------------------------------ graph views
     @property
@@ -329,8 +563,63 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}>"
 
 
+def _float_dtype_name(dtype, layer):
+    if isinstance(dtype, dict):  # Keras 3's DTypePolicy config
+        dtype = dtype.get("config", {}).get("name", "float32")
+    if isinstance(dtype, str) and dtype.startswith("mixed_"):
+        raise ValueError(f"{type(layer).__name__}: mixed-precision policy {dtype!r} is not supported")
+    try:
+        return np.dtype(dtype or "float32").name
+    except TypeError:
+        raise ValueError(f"{type(layer).__name__}: unknown dtype {dtype!r}") from None
+
+
+def _get_regularizer(value):
+    if value is None:
+        return None
+    from minigraph import regularizers  # one level below layers; imported lazily while it is optional
+    return regularizers.get(value)
+
+
+def _get_constraint(value):
+    if value is None:
+        return None
+    from minigraph import constraints
+    return constraints.get(value)
+
+
+def _serialize(obj):
+    return {"class_name": type(obj).__name__, "config": obj.get_config()}
+
+
+def _map_arrays(fn, out):
+    """fn on each array of a call's output (an array, or lists, tuples, dicts of them)."""
+    if isinstance(out, (list, tuple)):
+        return type(out)(_map_arrays(fn, x) for x in out)
+    if isinstance(out, dict):
+        return {k: _map_arrays(fn, v) for k, v in out.items()}
+    return fn(out)
+
+
+def _is_one_shape(shape):
+    return isinstance(shape, (list, tuple)) and all(d is None or isinstance(d, (int, np.integer)) for d in shape)
+
+
+def _map_shapes(fn, shapes):
+    """fn on each shape of compute_output_shape's answer (a shape, or lists, tuples, dicts of shapes)."""
+    if _is_one_shape(shapes):
+        return fn(tuple(shapes))
+    if isinstance(shapes, dict):
+        return {k: _map_shapes(fn, v) for k, v in shapes.items()}
+    if isinstance(shapes, (list, tuple)):
+        return type(shapes)(_map_shapes(fn, s) for s in shapes)
+    raise TypeError(f"compute_output_shape returned {shapes!r}, which is not a shape or a structure of shapes")
+
+
 def _as_array(x, layer):
-    if isinstance(x, (np.ndarray, Traced)):
+    if isinstance(x, np.ndarray):
+        return x if x.dtype.kind == "f" or not layer._casts_integer_inputs else x.astype(np.float32)
+    if isinstance(x, Traced):
         return x
     if isinstance(x, Variable):
         return x.value
@@ -340,18 +629,18 @@ def _as_array(x, layer):
         raise ValueError(f"Layer '{layer.name}' cannot take the input {type(x).__name__}: {err}") from None
     if arr.dtype.kind not in "fiub":
         raise ValueError(f"Layer '{layer.name}' expects numeric input, got dtype {arr.dtype}")
-    return arr if arr.dtype.kind == "f" else arr.astype(np.float32)
+    return arr if arr.dtype.kind == "f" or not layer._casts_integer_inputs else arr.astype(np.float32)
 
 
 def _symbolic_shapes(shapes):
-    if isinstance(shapes, list):
-        return [(None,) + tuple(s[1:]) for s in shapes]
-    return (None,) + tuple(shapes[1:])
+    return _map_shapes(lambda s: (None,) + tuple(s[1:]), shapes)
 
 
 def _shapes_of(inputs):
     if isinstance(inputs, (list, tuple)):
         return [tuple(np.shape(x)) for x in inputs]
+    if isinstance(inputs, dict):
+        return {k: tuple(np.shape(x)) for k, x in inputs.items()}
     return tuple(np.shape(inputs))
 
 

@@ -1,36 +1,50 @@
-"""2-D convolutions (channels_last): Conv2D and Conv2DTranspose."""
+"""Convolutions (channels_last) on one rank-generic base: Conv1D, Conv2D and Conv2DTranspose.
+
+The kernels are 2-D; a 1-D convolution runs as a 2-D one over images one row high, with its kernel of
+shape (k, in, out) seen as (1, k, in, out).
+"""
+import numpy as np
+
 from minigraph import ops, registry
 from minigraph.kernels import shapes
 from minigraph.layers._builtin import KernelLayer
 from minigraph.layers.base import check_axis
 
 
-@registry.register
-class Conv2D(KernelLayer):
-    """`activation(conv2d(inputs, kernel) + bias)`, kernel (kh, kw, in_channels, filters)."""
+class BaseConv(KernelLayer):
+    """A convolution over `rank` spatial axes: `activation(conv(inputs, kernel) + bias)`, with the kernel
+    of shape kernel_size + (in_channels, filters)."""
 
-    _in_axis = 2  # where the input channels sit in the kernel's shape
+    rank = None
+    _in_axis = -2  # where the input channels sit in the kernel's shape
+    _paddings = ("valid", "same")
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
-                 dilation_rate=(1, 1), groups=1, activation=None, use_bias=True, **kwargs):
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 groups=1, activation=None, use_bias=True, **kwargs):
         super().__init__(activation=activation, use_bias=use_bias, **kwargs)
         self.filters = self._positive_int(filters, "filters")
-        self.kernel_size = self._pair(kernel_size, "kernel_size")
-        self.strides = self._pair(strides, "strides")
-        self.padding = self._padding(padding)
+        self.kernel_size = self._tuple(kernel_size, "kernel_size", self.rank)
+        self.strides = self._tuple(strides, "strides", self.rank)
+        self.padding = self._conv_padding(padding)
         self.data_format = self._data_format(data_format)
-        self.dilation_rate = self._pair(dilation_rate, "dilation_rate")
-        if self.dilation_rate != (1, 1):
+        self.dilation_rate = self._tuple(dilation_rate, "dilation_rate", self.rank)
+        if self.dilation_rate != (1,) * self.rank:
             raise self._error(f"argument dilation_rate={dilation_rate!r} is not supported (only 1)")
         if groups != 1:
             raise self._error(f"argument groups={groups!r} is not supported (only 1)")
         self.groups = 1
 
+    def _conv_padding(self, value):
+        mode = str(value).lower()
+        if mode not in self._paddings:
+            raise self._error(f"padding must be one of {', '.join(map(repr, self._paddings))}, got {value!r}")
+        return mode
+
     def _kernel_shape(self, in_channels):
         return self.kernel_size + (in_channels, self.filters)
 
-    def _output_hw(self, shape):
-        return self._window_output_hw(shape, self.kernel_size, self.strides, self.padding, "kernel_size")
+    def _output_dims(self, shape):
+        return self._window_output_dims(shape, self.kernel_size, self.strides, self.padding, "kernel_size")
 
     def build(self, input_shape):
         self.compute_output_shape(input_shape)  # validates before any weight is made
@@ -38,14 +52,11 @@ class Conv2D(KernelLayer):
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
-        shape = self._input_shape(input_shape, rank=4)
+        shape = self._input_shape(input_shape, rank=self.rank + 2)
         self._check_defined(shape, -1, "channel")
         if self.kernel is not None:
             check_axis(self, shape, -1, self.kernel.shape[self._in_axis])
-        return shape[:1] + self._output_hw(shape) + (self.filters,)
-
-    def call(self, inputs):
-        return self._activate(ops.conv2d, inputs, strides=self.strides, padding=self.padding)
+        return shape[:1] + self._output_dims(shape) + (self.filters,)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
@@ -54,10 +65,42 @@ class Conv2D(KernelLayer):
 
 
 @registry.register
+class Conv1D(BaseConv):
+    """A convolution along the steps of (batch, steps, channels); padding 'causal' pads before the data only,
+    so output step t sees input steps up to t."""
+
+    rank = 1
+    _paddings = ("valid", "same", "causal")
+
+    def call(self, inputs):
+        k, = self.kernel_size
+        n, steps, channels = inputs.shape
+        if self.padding == "causal" and k > 1:
+            zeros = np.zeros((n, k - 1, channels), dtype=inputs.dtype)
+            inputs = ops.concatenate([zeros, inputs], axis=1)
+            steps += k - 1
+        images = ops.reshape(inputs, (n, 1, steps, channels))
+        kernel = ops.reshape(self.kernel, (1,) + tuple(self.kernel.shape))
+        out = ops.conv2d(images, kernel, self.bias, strides=(1,) + self.strides,
+                         padding="valid" if self.padding == "causal" else self.padding)
+        return self.activation(ops.reshape(out, (n,) + tuple(out.shape[2:])))
+
+
+@registry.register
+class Conv2D(BaseConv):
+    """`activation(conv2d(inputs, kernel) + bias)`, kernel (kh, kw, in_channels, filters)."""
+
+    rank = 2
+
+    def call(self, inputs):
+        return self._activate(ops.conv2d, inputs, strides=self.strides, padding=self.padding)
+
+
+@registry.register
 class Conv2DTranspose(Conv2D):
     """The gradient of a Conv2D with respect to its input, used forward; kernel (kh, kw, filters, in_channels)."""
 
-    _in_axis = 3
+    _in_axis = -1
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None,
                  data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True, **kwargs):
@@ -65,7 +108,7 @@ class Conv2DTranspose(Conv2D):
                          dilation_rate=dilation_rate, activation=activation, use_bias=use_bias, **kwargs)
         self.output_padding = None
         if output_padding is not None:
-            self.output_padding = self._pair(output_padding, "output_padding", minimum=0)
+            self.output_padding = self._tuple(output_padding, "output_padding", self.rank, minimum=0)
             if any(p >= s for p, s in zip(self.output_padding, self.strides)):
                 raise self._error(f"argument output_padding {self.output_padding} must be smaller than strides "
                                   f"{self.strides}")
@@ -73,10 +116,10 @@ class Conv2DTranspose(Conv2D):
     def _kernel_shape(self, in_channels):
         return self.kernel_size + (self.filters, in_channels)
 
-    def _output_hw(self, shape):
-        pads = self.output_padding or (None, None)
+    def _output_dims(self, shape):
+        pads = self.output_padding or (None,) * self.rank
         return tuple(None if n is None else shapes.deconv_output_length(n, k, s, self.padding, p)
-                     for n, k, s, p in zip(shape[1:3], self.kernel_size, self.strides, pads))
+                     for n, k, s, p in zip(shape[1:1 + self.rank], self.kernel_size, self.strides, pads))
 
     def call(self, inputs):
         return self._activate(ops.conv2d_transpose, inputs, strides=self.strides, padding=self.padding,

@@ -35,7 +35,7 @@ class InputLayer(Layer):
         super().__init__(name=name, dtype=dtype)
         self._batch_input_shape = tuple(None if d is None else int(d) for d in batch_input_shape)
         self.built = True
-        Node(self, [], [KerasTensor(self._batch_input_shape, self.dtype, name=self.name)])
+        Node(self, (), {}, [KerasTensor(self._batch_input_shape, self.dtype, name=self.name)])
 
     def get_config(self):
         return {"batch_input_shape": list(self._batch_input_shape), "dtype": self.dtype,

@@ -1,33 +1,62 @@
-"""2-D pooling (channels_last): MaxPooling2D, GlobalMaxPooling2D, GlobalAveragePooling2D."""
+"""Pooling (channels_last) on rank-generic bases: MaxPooling1D/2D and the global max and average pools.
+
+The kernels are 2-D; a 1-D pool runs as a 2-D one over images one row high.
+"""
 from minigraph import ops, registry
 from minigraph.layers._builtin import BuiltinLayer
 
 
-@registry.register
-class MaxPooling2D(BuiltinLayer):
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+class BasePooling(BuiltinLayer):
+    """A window slid over `rank` spatial axes, reduced with the 2-D op `_op`."""
+
+    rank = None
+    _op = None
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.pool_size = self._pair(pool_size, "pool_size")
-        self.strides = self.pool_size if strides is None else self._pair(strides, "strides")
+        self.pool_size = self._tuple(pool_size, "pool_size", self.rank)
+        self.strides = self.pool_size if strides is None else self._tuple(strides, "strides", self.rank)
         self.padding = self._padding(padding)
         self.data_format = self._data_format(data_format)
 
     def compute_output_shape(self, input_shape):
-        shape = self._input_shape(input_shape, rank=4)
-        return shape[:1] + self._window_output_hw(shape, self.pool_size, self.strides, self.padding,
-                                                  "pool_size") + shape[3:]
+        shape = self._input_shape(input_shape, rank=self.rank + 2)
+        return shape[:1] + self._window_output_dims(shape, self.pool_size, self.strides, self.padding,
+                                                    "pool_size") + shape[-1:]
 
     def call(self, inputs):
-        return ops.max_pool2d(inputs, self.pool_size, self.strides, self.padding)
+        if self.rank == 2:
+            return self._op(inputs, self.pool_size, self.strides, self.padding)
+        n, steps, channels = inputs.shape
+        out = self._op(ops.reshape(inputs, (n, 1, steps, channels)), (1,) + self.pool_size, (1,) + self.strides,
+                       self.padding)
+        return ops.reshape(out, (n,) + tuple(out.shape[2:]))
 
     def get_config(self):
         return {**super().get_config(), "pool_size": self.pool_size, "padding": self.padding,
                 "strides": self.strides, "data_format": self.data_format}
 
 
-class _GlobalPooling2D(BuiltinLayer):
-    """Reduces height and width with `_op`, (n, h, w, c) -> (n, c), or (n, 1, 1, c) with keepdims."""
+@registry.register
+class MaxPooling1D(BasePooling):
+    rank = 1
+    _op = staticmethod(ops.max_pool2d)
 
+
+@registry.register
+class MaxPooling2D(BasePooling):
+    rank = 2
+    _op = staticmethod(ops.max_pool2d)
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class BaseGlobalPooling(BuiltinLayer):
+    """Reduces the `rank` spatial axes with the 2-D op `_op`: (n, *spatial, c) -> (n, c), or keeps them as
+    ones with keepdims."""
+
+    rank = None
     _op = None
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
@@ -36,22 +65,37 @@ class _GlobalPooling2D(BuiltinLayer):
         self.keepdims = bool(keepdims)
 
     def compute_output_shape(self, input_shape):
-        shape = self._input_shape(input_shape, rank=4)
-        return (shape[0], 1, 1, shape[3]) if self.keepdims else (shape[0], shape[3])
+        shape = self._input_shape(input_shape, rank=self.rank + 2)
+        return (shape[0],) + (1,) * self.rank + (shape[-1],) if self.keepdims else (shape[0], shape[-1])
 
     def call(self, inputs):
-        out = self._op(inputs)
-        return ops.reshape(out, (out.shape[0], 1, 1, out.shape[1])) if self.keepdims else out
+        images = inputs if self.rank == 2 else ops.reshape(inputs, (inputs.shape[0], 1) + tuple(inputs.shape[1:]))
+        out = self._op(images)
+        return ops.reshape(out, (out.shape[0],) + (1,) * self.rank + (out.shape[1],)) if self.keepdims else out
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}
 
 
 @registry.register
-class GlobalMaxPooling2D(_GlobalPooling2D):
+class GlobalMaxPooling1D(BaseGlobalPooling):
+    rank = 1
     _op = staticmethod(ops.global_max_pool2d)
 
 
 @registry.register
-class GlobalAveragePooling2D(_GlobalPooling2D):
+class GlobalAveragePooling1D(BaseGlobalPooling):
+    rank = 1
+    _op = staticmethod(ops.global_avg_pool2d)
+
+
+@registry.register
+class GlobalMaxPooling2D(BaseGlobalPooling):
+    rank = 2
+    _op = staticmethod(ops.global_max_pool2d)
+
+
+@registry.register
+class GlobalAveragePooling2D(BaseGlobalPooling):
+    rank = 2
     _op = staticmethod(ops.global_avg_pool2d)

@@ -36,7 +36,7 @@ from minigraph import losses, metrics, optimizers, registry
 from minigraph.engine.functional import registry_name
 from minigraph.engine.sequential import Sequential
 from minigraph.engine.training import Functional, Model
-from minigraph.layers.base import KerasTensor, flatten
+from minigraph.layers.base import KerasTensor, flatten, map_structure
 from minigraph.layers.input_layer import InputLayer
 
 KERAS_VERSION = "2.15.0"  # the Keras 2 dialect written (optimizer configs and names of tf.keras >= 2.11)
@@ -580,8 +580,9 @@ def clone_model(model, input_tensors=None, clone_function=None):
         calls = [node for node in layer._inbound_nodes if node in model._network_nodes and not node.is_input]
         new_layer = clone_function(layer) if calls else None
         for node in calls:
-            args = [mapped[id(t)] for t in node.inputs]
-            out = new_layer(args if node.input_structure == "list" else args[0], **node.call_kwargs)
+            def swap(t):
+                return mapped[id(t)] if isinstance(t, KerasTensor) else t
+            out = new_layer(*map_structure(swap, node.call_args), **map_structure(swap, node.call_kwargs))
             mapped.update((id(old), new) for old, new in zip(node.outputs, flatten(out)))
     outputs = [mapped[id(t)] for t in model.outputs]
     multi_in = isinstance(model._nested_inputs, (list, tuple))
