@@ -97,26 +97,36 @@ def _shape(shape):
     return (int(shape),) if np.isscalar(shape) else tuple(int(d) for d in shape)
 
 
+def _draw_dtype(dtype):
+    """numpy's generators draw float32 and float64 directly (not float64 then cast); half precision in float32."""
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float32)
+
+
 def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     dtype = _float_dtype(dtype)
-    return (_rng(seed).standard_normal(_shape(shape)) * stddev + mean).astype(dtype)
+    draw = _draw_dtype(dtype)
+    z = _rng(seed).standard_normal(_shape(shape), dtype=draw)
+    return (z * draw.type(stddev) + draw.type(mean)).astype(dtype, copy=False)
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
     dtype = _float_dtype(dtype)
-    return _rng(seed).uniform(minval, maxval, _shape(shape)).astype(dtype)
+    draw = _draw_dtype(dtype)
+    u = _rng(seed).random(_shape(shape), dtype=draw)
+    return (draw.type(minval) + draw.type(maxval - minval) * u).astype(dtype, copy=False)
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """Normal values more than two standard deviations from the mean are drawn again."""
     dtype = _float_dtype(dtype)
+    draw = _draw_dtype(dtype)
     rng = _rng(seed)
-    out = rng.standard_normal(_shape(shape))
+    out = rng.standard_normal(_shape(shape), dtype=draw)
     bad = np.abs(out) > 2
     while bad.any():
-        out[bad] = rng.standard_normal(int(bad.sum()))
+        out[bad] = rng.standard_normal(int(bad.sum()), dtype=draw)
         bad = np.abs(out) > 2
-    return (out * stddev + mean).astype(dtype)
+    return (out * draw.type(stddev) + draw.type(mean)).astype(dtype, copy=False)
 
 
 def randint(shape, minval, maxval, dtype="int32", seed=None):

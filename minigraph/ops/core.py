@@ -9,9 +9,10 @@ __all__ = ["convert", "convert_to_tensor", "convert_to_numpy", "shape", "dtype",
 def standardize_dtype(dtype):
     """A numpy dtype for a Keras dtype name, numpy dtype or framework dtype (anything with as_numpy_dtype)."""
     dtype = getattr(dtype, "as_numpy_dtype", dtype)
-    if dtype == "float" or dtype is float:
+    # only the name or the Python type: numpy's float64 (int64) dtype compares equal to "float" ("int")
+    if dtype is float or (isinstance(dtype, str) and dtype == "float"):
         return np.dtype("float32")  # Keras: Python floats are floatx
-    if dtype == "int" or dtype is int:
+    if dtype is int or (isinstance(dtype, str) and dtype == "int"):
         return np.dtype("int32")
     return np.dtype(getattr(dtype, "name", dtype))
 
