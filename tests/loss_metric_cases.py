@@ -106,6 +106,7 @@ METRIC_CASES = [
     ("AUC", {"multi_label": True, "curve": "PR"}, "bin", _MW),
     ("AUC", {"multi_label": True, "label_weights": [0.2, 1.0, 0.5]}, "bin", _MW),
     ("AUC", {"from_logits": True}, "logits", _MW),
+    ("AUC", {"multi_label": True, "thresholds": [0.1, 0.45, 0.8], "curve": "PR"}, "bin", _MW3),
     ("F1Score", {}, "bin", _MW), ("F1Score", {"average": "micro", "threshold": 0.5}, "bin", _MW),
     ("F1Score", {"average": "macro", "threshold": 0.4}, "bin", _MW),
     ("F1Score", {"average": "weighted"}, "onehot", _MW), ("F1Score", {"average": "macro"}, "onehot", _MW),
