@@ -31,6 +31,7 @@ def datasets():
         "classes": (rng.integers(0, 3, size=(N, 2)), rng.integers(0, 3, size=(N, 2))),
         "seq": (rng.normal(size=(4, 5, 3)), rng.normal(size=(4, 5, 3))),
         "col": (rng.normal(size=(N,)), rng.normal(size=(N, 1))),
+        "bin_flat": (rng.integers(0, 2, size=N), rng.uniform(0.02, 0.98, size=(N, 1))),
         "values": (None, rng.normal(size=(N, 3))),
     }
     data["sparse"][1][1] = data["sparse"][1][1][::-1]  # ties and near-ties for the top-k metrics
@@ -74,6 +75,7 @@ LOSS_CASES = [
 ]
 
 _MW = ("none", "per_sample")
+_MW3 = ("none", "per_sample", "column")
 # (metric class, constructor kwargs, data set, sample-weight names); each runs over two batches (5 + 3 rows)
 METRIC_CASES = [
     ("Mean", {}, "values", ("none", "per_sample", "column")), ("Sum", {}, "values", ("none", "per_sample")),
@@ -104,9 +106,15 @@ METRIC_CASES = [
     ("AUC", {"multi_label": True, "curve": "PR"}, "bin", _MW),
     ("AUC", {"multi_label": True, "label_weights": [0.2, 1.0, 0.5]}, "bin", _MW),
     ("AUC", {"from_logits": True}, "logits", _MW),
+    ("AUC", {"multi_label": True, "thresholds": [0.1, 0.45, 0.8], "curve": "PR"}, "bin", _MW3),
     ("F1Score", {}, "bin", _MW), ("F1Score", {"average": "micro", "threshold": 0.5}, "bin", _MW),
     ("F1Score", {"average": "macro", "threshold": 0.4}, "bin", _MW),
     ("F1Score", {"average": "weighted"}, "onehot", _MW), ("F1Score", {"average": "macro"}, "onehot", _MW),
+    # (n,) targets against (n, 1) outputs, and (n, 1) weights
+    ("BinaryAccuracy", {}, "bin_flat", _MW), ("MeanSquaredError", {}, "bin_flat", _MW),
+    ("AUC", {}, "bin_flat", _MW3), ("Precision", {}, "bin_flat", _MW3), ("Recall", {"thresholds": [0.3, 0.7]}, "bin", _MW3),
+    ("AUC", {"curve": "PR"}, "bin", _MW3), ("CategoricalAccuracy", {}, "onehot", _MW3),
+    ("RootMeanSquaredError", {}, "reg", _MW3),
 ]
 
 

@@ -256,12 +256,14 @@ def test_get_classes_instances_callables_and_unknown_names():
 def test_config_round_trip_and_registry():
     loss = losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1, name="cce")
     config = loss.get_config()
-    assert config == {"reduction": "sum_over_batch_size", "name": "cce", "from_logits": True, "label_smoothing": 0.1, "axis": -1}
+    assert config == {"reduction": "sum_over_batch_size", "name": "cce", "from_logits": True, "label_smoothing": 0.1,
+                      "axis": -1}
     again = registry.deserialize(registry.serialize(loss), kind="loss")
     assert type(again) is losses.CategoricalCrossentropy and again.get_config() == config
     assert losses.MeanSquaredError().get_config() == {"reduction": "sum_over_batch_size", "name": "mean_squared_error"}
     assert losses.SparseCategoricalCrossentropy().get_config() == {
-        "reduction": "sum_over_batch_size", "name": "sparse_categorical_crossentropy", "from_logits": False, "ignore_class": None}
+        "reduction": "sum_over_batch_size", "name": "sparse_categorical_crossentropy", "from_logits": False,
+        "ignore_class": None}
 
 
 # ----------------------------------------------------------------------------------------------- new losses: gradients
@@ -407,3 +409,19 @@ def test_plain_function_losses_take_sample_weight_and_reductions():
     wrapped = losses.LossFunctionWrapper(cubed_error, reduction="sum")
     assert float(wrapped(y, p, sample_weight=w)) == pytest.approx(3.0)
     np.testing.assert_allclose(losses.LossFunctionWrapper(cubed_error, reduction=None)(y, p), per_sample)
+
+
+def test_keras_configs_with_fn_deserialize():
+    # tf.keras 2 writes the wrapped function's name as "fn" and "auto" as the reduction
+    loss = losses.deserialize({"class_name": "Huber", "config": {"reduction": "auto", "name": "huber_loss",
+                                                                  "delta": 0.7, "fn": "huber"}})
+    assert type(loss) is losses.Huber and loss.get_config()["delta"] == 0.7
+    assert float(loss(np.zeros((1, 1)), np.full((1, 1), 2.0))) == pytest.approx(0.7 * 2 - 0.5 * 0.49)
+
+    def my_error(y_true, y_pred):
+        return ops.mean(ops.abs(y_pred - y_true), axis=-1)
+    wrapper = losses.LossFunctionWrapper.from_config({"name": "mine", "reduction": "sum", "fn": "my_error"},
+                                                     custom_objects={"my_error": my_error})
+    assert wrapper.fn is my_error and float(wrapper(np.zeros((2, 1)), np.ones((2, 1)))) == 2.0
+    with pytest.raises(ValueError, match="'my_error'"):
+        losses.LossFunctionWrapper.from_config({"name": "mine", "fn": "my_error"})

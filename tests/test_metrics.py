@@ -168,7 +168,7 @@ class PositiveCount(metrics.Metric):
 def test_metric_subclass_state_result_and_reset():
     m = PositiveCount()
     assert [v.name for v in m.variables] == ["positives", "seen"]
-    assert all(isinstance(v, keras.Variable if hasattr(keras, "Variable") else Variable) and not v.trainable
+    assert all(isinstance(v, Variable) and not v.trainable
                for v in m.variables)
     m.update_state(None, np.array([[1.0], [-1.0], [2.0], [0.0]]))
     assert m.result() == pytest.approx(0.5) and isinstance(m.result(), float)
@@ -317,3 +317,22 @@ def test_get_from_a_config_dict_and_the_reduction_names():
     with pytest.raises(ValueError, match="'MeanIoUU'"):
         metrics.get({"class_name": "MeanIoUU", "config": {}})
     assert losses.Reduction.SUM == "sum" and losses.MeanSquaredError(reduction=losses.Reduction.AUTO)
+
+
+def test_builtin_metrics_in_fit_equal_the_same_metrics_over_the_same_batches():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(12, 4)).astype("float32")
+    y = rng.integers(0, 2, size=(12, 3)).astype("float32")
+    inputs = keras.Input(shape=(4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="sigmoid")(inputs))
+    def chosen():
+        return ["AUC", "precision", metrics.Recall(thresholds=0.3), metrics.F1Score(average="macro"), "mape",
+                metrics.AUC(curve="PR", name="pr_auc"), "binary_accuracy"]
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="binary_crossentropy", metrics=chosen())
+    history = model.fit(x, y, batch_size=5, epochs=2, shuffle=False, verbose=0)
+    out = model.predict(x, verbose=0)
+    for spec in chosen():
+        metric = metrics.get(spec, y.shape, out.shape)
+        for i in range(0, 12, 5):
+            metric.update_state(y[i:i + 5], out[i:i + 5])
+        assert history.history[metric.name] == pytest.approx([metric.result()] * 2, rel=1e-6), metric.name

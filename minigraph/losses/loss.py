@@ -207,3 +207,20 @@ class LossFunctionWrapper(Loss):
 
     def get_config(self):
         return {**super().get_config(), **self._fn_kwargs}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """Keras writes the function as "fn": a subclass fixes it; the wrapper itself finds it by name."""
+        config = dict(config)
+        fn = config.pop("fn", None)
+        if cls is not LossFunctionWrapper:
+            return cls(**config)
+        if isinstance(fn, str):
+            found = (custom_objects or {}).get(fn)
+            if found is None:
+                raise ValueError(f"LossFunctionWrapper: unknown loss function '{fn}'; pass it in "
+                                 f"custom_objects={{'{fn}': {fn}}}")
+            fn = found
+        if not callable(fn):
+            raise ValueError(f"LossFunctionWrapper.from_config needs a function in 'fn', got {fn!r}")
+        return cls(fn, **config)

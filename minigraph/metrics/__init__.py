@@ -12,7 +12,7 @@ from minigraph.autodiff import value_of
 from minigraph.losses.loss import snake_case
 from minigraph.metrics.accuracy import (Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
                                         SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy, accuracy,
-                                        binary_accuracy, categorical_accuracy, in_top_k,
+                                        binary_accuracy, binary_matches, categorical_accuracy, in_top_k,
                                         sparse_categorical_accuracy, sparse_top_k_categorical_accuracy,
                                         top_k_categorical_accuracy)
 from minigraph.metrics.confusion import (AUC, FalseNegatives, FalsePositives, Precision, Recall, TrueNegatives,
@@ -34,7 +34,7 @@ __all__ = [
     "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "KLDivergence", "Poisson",
     "Hinge", "SquaredHinge", "CategoricalHinge", "TruePositives", "FalsePositives", "TrueNegatives",
     "FalseNegatives", "Precision", "Recall", "AUC", "FBetaScore", "F1Score",
-    "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+    "accuracy", "binary_accuracy", "binary_matches", "categorical_accuracy", "sparse_categorical_accuracy",
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "in_top_k", "cosine_similarity", "get",
 ]
 

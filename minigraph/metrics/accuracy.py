@@ -12,9 +12,15 @@ def accuracy(y_true, y_pred):
     return (np.asarray(y_true, dtype=y_pred.dtype) == y_pred).astype(np.float32)
 
 
-def binary_accuracy(y_true, y_pred, threshold=0.5):
+def binary_matches(y_true, y_pred, threshold=0.5):
+    """1 where y_pred > threshold agrees with y_true, elementwise."""
     y_pred = np.asarray(value_of(y_pred))
-    return np.mean(np.asarray(y_true) == (y_pred > threshold).astype(y_pred.dtype), axis=-1, dtype=np.float32)
+    return (np.asarray(y_true) == (y_pred > threshold).astype(y_pred.dtype)).astype(np.float32)
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """The mean of binary_matches over the last axis."""
+    return np.mean(binary_matches(y_true, y_pred, threshold), axis=-1, dtype=np.float32)
 
 
 def sparse_categorical_accuracy(y_true, y_pred):
@@ -64,8 +70,11 @@ class Accuracy(MeanMetricWrapper):
 
 
 class BinaryAccuracy(MeanMetricWrapper):
+    """The mean of elementwise matches (tf.keras 2's class counts matches where its "accuracy" function averages
+    the last axis first: they differ for (n,) targets against (n, 1) outputs, squeezed to one value a batch)."""
+
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
-        super().__init__(binary_accuracy, name, dtype, threshold=threshold)
+        super().__init__(binary_matches, name, dtype, threshold=threshold)
 
 
 class CategoricalAccuracy(MeanMetricWrapper):

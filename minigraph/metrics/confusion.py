@@ -49,7 +49,7 @@ def _filter_top_k(scores, k):
 
 def _by_threshold(labels, scores, weights, thresholds, multi_label):
     """{condition: counts per threshold}, comparing every score with every threshold."""
-    axis = 1 if multi_label else None  # multi-label: counts per threshold and label (the last axis)
+    axis = 0 if multi_label else None  # multi-label: counts per threshold and label (the last axis)
     shape = (len(thresholds),) + ((scores.shape[-1],) if multi_label else ())
     scores = scores.reshape(-1, scores.shape[-1]) if multi_label else scores.reshape(-1)
     labels = labels.reshape(scores.shape)
@@ -59,7 +59,7 @@ def _by_threshold(labels, scores, weights, thresholds, multi_label):
         positive = scores > t
         for key, hit in (("tp", labels & positive), ("fp", ~labels & positive),
                          ("tn", ~labels & ~positive), ("fn", labels & ~positive)):
-            counts[key][i] = np.sum(np.where(hit, weights, 0), axis=0 if axis else None, dtype=scores.dtype)
+            counts[key][i] = np.sum(np.where(hit, weights, 0), axis=axis, dtype=scores.dtype)
     return counts
 
 
