@@ -87,7 +87,7 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, 
                expand_nested=False, dpi=200, show_layer_activations=False, show_trainable=False, splines="ortho"):
     """Draw the model to `to_file`; the suffix picks the format (png, svg, pdf, ...; png without one).
 
-    Returns an IPython Image of a png/svg when IPython is installed (for notebooks), else None.
+    Returns an IPython Image of a png, jpeg or gif when IPython is installed (for notebooks), else None.
     """
     if pydot is None:
         raise ImportError(_PYDOT_MISSING.format("plot_model"))
@@ -105,12 +105,12 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, 
                        show_layer_activations=show_layer_activations, show_trainable=show_trainable,
                        splines=splines)
     dot.write(to_file, format=extension)
-    if extension in ("png", "jpg", "jpeg", "gif"):
+    if extension in ("png", "jpeg", "gif"):
         try:
             from IPython import display
         except ImportError:
             return None
-        return display.Image(filename=to_file)
+        return display.Image(filename=to_file, format=extension)
     return None
 
 
@@ -181,18 +181,25 @@ def _shape_text(tensors, as_list):
     return str(shapes) if as_list or len(shapes) > 1 else str(shapes[0])
 
 
+def _dtype_text(tensors):
+    if not tensors:
+        return "?"
+    dtype = tensors[0].dtype
+    return str(getattr(dtype, "name", dtype))
+
+
 def _layer_shapes(layer, nodes):
     """(input shape text, output shape text, output dtype text) of the layer's one call in this model."""
     if isinstance(layer, InputLayer):
         outputs = layer._inbound_nodes[0].outputs
-        return "?", _shape_text(outputs, False), outputs[0].dtype.name
+        return "?", _shape_text(outputs, False), _dtype_text(outputs)
     if not nodes:
         return "?", "?", "?"
     if len(nodes) > 1:
-        return "multiple", "multiple", nodes[0].outputs[0].dtype.name if nodes[0].outputs else "?"
+        return "multiple", "multiple", _dtype_text(nodes[0].outputs)
     node = nodes[0]
     return (_shape_text(node.inputs, node.input_structure == "list"), _shape_text(node.outputs, False),
-            node.outputs[0].dtype.name if node.outputs else "?")
+            _dtype_text(node.outputs))
 
 
 def _activation_name(activation):
