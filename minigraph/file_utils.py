@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 import zipfile
 
 _CHUNK_BYTES = 1 << 16
@@ -99,7 +100,9 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
     if extraction_dir is None:
         return download_target
     if downloaded or not os.path.isdir(extraction_dir):
-        extract_archive(download_target, extraction_dir, "tar" if untar else archive_format)
+        if not extract_archive(download_target, extraction_dir, "tar" if untar else archive_format):
+            warnings.warn(f"get_file: archive_format={archive_format!r}: {download_target} was not extracted",
+                          stacklevel=2)
     return extraction_dir
 
 

@@ -122,11 +122,20 @@ def _check_built(model):
 
 
 def _is_graph_model(layer):
-    return getattr(layer, "_network_nodes", None) is not None and hasattr(layer, "layers")
+    """A Functional or Sequential model with its graph built (a subclassed model has no symbolic outputs)."""
+    return hasattr(layer, "layers") and bool(getattr(layer, "outputs", None))
 
 
 def _nodes_of(model):
-    return model._network_nodes
+    """The nodes between the model's inputs and outputs, found by walking back from its outputs."""
+    found, stack = set(), [t.node for t in model.outputs]
+    while stack:
+        node = stack.pop()
+        if node in found:
+            continue
+        found.add(node)
+        stack.extend(t.node for t in node.inputs)
+    return found
 
 
 def _layer_nodes(layer, model_nodes):

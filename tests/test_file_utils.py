@@ -218,3 +218,13 @@ def test_not_an_archive_is_refused(tmp_path):
     with serve({"plain.bin": PAYLOAD}) as (base, _):
         with pytest.raises(ValueError, match="not a tar or zip archive"):
             keras.utils.get_file("plain", base + "plain.bin", extract=True, cache_dir=str(tmp_path))
+
+
+def test_archive_format_none_keeps_the_archive_packed(tmp_path):
+    with serve({"t.tar.gz": _tar_gz({"d.txt": b"delta"})}) as (base, _):
+        with pytest.warns(UserWarning, match="not extracted"):
+            folder = keras.utils.get_file("t", base + "t.tar.gz", extract=True, archive_format=None,
+                                          cache_dir=str(tmp_path))
+    assert not os.path.exists(folder) and _listing(tmp_path / "datasets") == ["t_archive"]
+    with pytest.raises(ValueError, match="archive_format"):
+        file_utils.extract_archive(str(tmp_path / "datasets" / "t_archive"), str(tmp_path / "x"), "rar")
