@@ -4,9 +4,9 @@
 
 Each batch of a PyDataset costs some numpy work to make (a stand-in for decoding and augmenting images:
 repeated box blurs by shifted sums and a flip over a 64x32x32x3 float32 block, about as long as a step).
-The consumer runs one train_on_batch step of a small conv model per batch. With workers=1 the two alternate; with workers > 1
-the batches are made on threads while the step computes (the kernels and numpy's big loops release the
-GIL). Prints the epoch time for each worker count, best of --repeats.
+The consumer runs one train_on_batch step of a small conv model per batch. With workers=1 the two
+alternate; with workers > 1 the batches are made on threads while the step computes (the kernels and
+numpy's big loops release the GIL). Prints the epoch time for each worker count, best of --repeats.
 """
 import argparse
 import time

@@ -7,8 +7,8 @@ Run with the oracle python (Keras 3, TensorFlow): /work/oracle/bin/python tests/
    index JSONs) under tests/data/datasets/.
 2. Loads each through Keras 3's own loaders (keras.datasets.*, with get_file pointed at those files) and
    calls keras.utils.pad_sequences / normalize / to_categorical / split_dataset on a few inputs, takes the
-   node labels Keras 3's plot_model draws for a small model (make_layer_label), and stores the results in tests/data/keras3_utils_reference.json: the tests compare minigraph's answers to
-   them.
+   node labels Keras 3's plot_model draws for a small model (make_layer_label), and stores the results
+   in tests/data/keras3_utils_reference.json: the tests compare minigraph's answers to them.
 """
 import gzip
 import io
