@@ -13,7 +13,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 import warnings
 import zipfile
 
@@ -146,6 +145,8 @@ def _fetch(origin, out, target):
         return DownloadError(
             f"URL fetch failure on {origin}: {reason}. To use the file without network access, download "
             f"{origin} by other means and save it as {target}")
+    import urllib.request  # here, not at the top: it pulls in http.client and ssl, which `import minigraph` needn't
+
     try:
         with urllib.request.urlopen(origin, timeout=_SOCKET_TIMEOUT_SECONDS) as response:
             length = response.headers.get("Content-Length")
