@@ -19,9 +19,10 @@ def set_random_seed(seed):
     keras_random.reset_global_seed_generator()
 
 
-def to_categorical(y, num_classes=None, dtype="float32"):
-    y = np.asarray(y, dtype="int64").ravel()
-    num_classes = int(y.max()) + 1 if num_classes is None else num_classes
-    out = np.zeros((y.size, num_classes), dtype=dtype)
-    out[np.arange(y.size), y] = 1
-    return out
+# keras.utils names that live in their own modules
+from minigraph.data_adapters import PyDataset, Sequence  # noqa: E402
+from minigraph.dataset_utils import split_dataset  # noqa: E402
+from minigraph.file_utils import get_file  # noqa: E402
+from minigraph.numerical_utils import normalize, to_categorical  # noqa: E402
+from minigraph.plotting import model_to_dot, plot_model  # noqa: E402
+from minigraph.sequence_utils import pad_sequences  # noqa: E402
