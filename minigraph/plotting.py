@@ -207,7 +207,8 @@ def _layer_shapes(layer, nodes):
     if len(nodes) > 1:
         return "multiple", "multiple", _dtype_text(nodes[0].outputs)
     node = nodes[0]
-    return (_shape_text(node.inputs, node.input_structure == "list"), _shape_text(node.outputs, False),
+    as_list = bool(node.call_args) and isinstance(node.call_args[0], (list, tuple))
+    return (_shape_text(node.inputs, as_list), _shape_text(node.outputs, False),
             _dtype_text(node.outputs))
 
 
