@@ -282,10 +282,17 @@ def layout(path):
 
 def without_newer_keys(config):
     """Keys tf_keras 2.21 adds over the Keras 2.15 dialect minigraph writes: InputLayer's 'optional', and
-    'module'/'registered_name' beside nested class names. Also the version, which differs by design."""
+    'module'/'registered_name' beside nested class names. Also the version, which differs by design, and
+    what minigraph writes so that Keras 3 reads the file too (tf_keras reads both): Conv2DTranspose without
+    groups=1, the loss 'mse' spelled 'mean_squared_error'."""
     if isinstance(config, dict):
-        return {k: without_newer_keys(v) for k, v in config.items()
-                if k not in ("optional", "module", "registered_name", "keras_version")}
+        out = {k: without_newer_keys(v) for k, v in config.items()
+               if k not in ("optional", "module", "registered_name", "keras_version")}
+        if out.get("class_name") == "Conv2DTranspose" and isinstance(out.get("config"), dict):
+            out["config"] = {k: v for k, v in out["config"].items() if not (k == "groups" and v == 1)}
+        if out.get("loss") in ("mse", "mean_squared_error"):
+            out["loss"] = "mean_squared_error"
+        return out
     if isinstance(config, (list, tuple)):
         return [without_newer_keys(v) for v in config]
     return config

@@ -15,6 +15,7 @@ safe_mode=True, naming the layer; nothing in a config is ever executed or unpick
 import copy
 
 from minigraph.engine.functional import Network
+from minigraph.engine.sequential import Sequential
 
 KERAS3_VERSION = "3.15.1"  # the Keras 3 dialect written
 _MODEL_CLASSES = ("Functional", "Model", "Sequential")
@@ -251,7 +252,8 @@ def _layer_to_keras3(layer, class_name, config):
 
 
 def _build_config(layer):
-    """Keras 3's build_config: the input shape of a built layer's (first) call, for layers with weights."""
+    """Keras 3's build_config: the input shape of a built layer's (first) call, for layers with weights (what
+    Keras 3 needs to create them before it loads the weights)."""
     nodes = [n for n in layer._inbound_nodes if n.inputs and not n.internal]
     if not nodes or not layer.weights:
         return None
@@ -266,7 +268,7 @@ def node_is_single(node):
 def serialize_model(model, class_name_of):
     """The Keras 3 config of a graph model (Functional or Sequential), layers and nested models included.
     `class_name_of(layer)` gives the class name minigraph writes (a registered name for custom layers)."""
-    if isinstance(model, Network) and type(model).__name__ == "Sequential":
+    if isinstance(model, Sequential):
         return _sequential_to_keras3(model, class_name_of)
     return _functional_to_keras3(model, class_name_of)
 

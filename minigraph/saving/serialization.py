@@ -53,7 +53,37 @@ def dumps(obj, **kwargs):
 
 
 def model_config(model):
-    return {"class_name": registry_name(model), "config": model.get_config()}
+    return _readable_by_keras3({"class_name": registry_name(model), "config": model.get_config()})
+
+
+def _readable_by_keras3(config):
+    """Where tf_keras reads it either way, the form Keras 3 reads too: Conv2DTranspose without `groups`
+    (Keras 3 refuses the key; 1 is tf_keras' default)."""
+    if isinstance(config, list):
+        return [_readable_by_keras3(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    out = {key: _readable_by_keras3(value) for key, value in config.items()}
+    inner = out.get("config")
+    if out.get("class_name") == "Conv2DTranspose" and isinstance(inner, dict) and inner.get("groups") == 1:
+        out["config"] = {key: value for key, value in inner.items() if key != "groups"}
+    return out
+
+
+# Keras 3 cannot deserialise these loss names from a file (it reads them as the metric functions); tf_keras
+# reads the long names as well
+_LOSS_NAMES = {"mse": "mean_squared_error", "MSE": "mean_squared_error", "mae": "mean_absolute_error",
+               "MAE": "mean_absolute_error"}
+
+
+def _loss_names(loss):
+    if isinstance(loss, str):
+        return _LOSS_NAMES.get(loss, loss)
+    if isinstance(loss, (list, tuple)):
+        return [_loss_names(item) for item in loss]
+    if isinstance(loss, dict) and "class_name" not in loss:
+        return {key: _loss_names(value) for key, value in loss.items()}
+    return loss
 
 
 def model_to_json(model, **kwargs):
@@ -73,7 +103,7 @@ def model_from_json(json_string, custom_objects=None):
 
 def training_config(model):
     """Keras' model_metadata()['training_config']: the compile arguments, optimizer as a config."""
-    return {"loss": model._loss_config, "metrics": model._metrics_config, "weighted_metrics": None,
+    return {"loss": _loss_names(model._loss_config), "metrics": model._metrics_config, "weighted_metrics": None,
             "loss_weights": model._loss_weights_config,
             "optimizer_config": {"class_name": _registered_name(model.optimizer),
                                  "config": model.optimizer.get_config()}}

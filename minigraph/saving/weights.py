@@ -250,7 +250,8 @@ def load_keras3(stores, model, skip_mismatch=False):
     for path, obj in keras3_objects(model):
         store = store_at(path)
         if isinstance(obj, Optimizer):
-            loads.append((obj, store))
+            if path in stores:  # saved without its optimizer (include_optimizer=False): nothing to restore
+                loads.append((obj, store))
             continue
         variables = own_variables(obj)
         problem = None
