@@ -52,23 +52,30 @@ def assert_same_state(a, b):
 
 
 # ------------------------------------------------------------------------------------------------ reading Keras 3's
+def _inputs(data, prefix):
+    arrays = [data[k] for k in sorted(k for k in data.files if k[len(prefix):].isdigit() and k.startswith(prefix))]
+    return arrays if len(arrays) > 1 else arrays[0]
+
+
 @pytest.mark.parametrize("ext", ["keras", "h5"])
-@pytest.mark.parametrize("name", ["mnist_model", "autoencoder"])
+@pytest.mark.parametrize("name", ["mnist_model", "autoencoder", "nested_autoencoder", "shared", "sequential"])
 def test_reads_keras3_files(name, ext):
-    """Both of Keras 3's formats: the weights, predictions, evaluate loss and the optimizer state it saved
-    (iteration, learning rate, and m and v of every variable)."""
+    """Both of Keras 3's formats (flat, nested, shared-layer and Sequential models): the weights, predictions,
+    evaluate loss and the optimizer state it saved (iteration, learning rate, m and v of every variable)."""
     data = keras3_data(name)
     model = keras.models.load_model(keras3_file(name, ext))
+    assert type(model).__name__ == ("Sequential" if name == "sequential" else "Functional")
     for i, w in enumerate(model.get_weights()):
         np.testing.assert_array_equal(w, data[f"w_{i}"])
-    np.testing.assert_allclose(model.predict(data["x0"]), data["pred0"], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(model.evaluate(data["x0"], data["y0"], verbose=0), float(data["loss"]), rtol=1e-4)  # float32 sums
+    x, y = _inputs(data, "x"), _inputs(data, "y")
+    np.testing.assert_allclose(model.predict(x), data["pred0"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), float(data["loss"]), rtol=1e-4)  # float32 sums
     state = weights.own_variables(model.optimizer)
     assert len(state) == len(data["opt_names"])
     for i, var in enumerate(state):
         np.testing.assert_array_equal(np.asarray(var.value), data[f"opt_{i}"], err_msg=data["opt_names"][i])
     assert model.optimizer.iterations == 4
-    model.train_on_batch(data["x0"], data["y0"])  # training resumes from the saved state
+    model.train_on_batch(x, y)  # training resumes from the saved state
     assert model.optimizer.iterations == 5
 
 
@@ -348,104 +355,87 @@ _ORACLE_SCRIPT = textwrap.dedent("""
     os.environ["KERAS_BACKEND"] = "tensorflow"
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     import numpy as np
-    import keras
-    folder = sys.argv[1]
-    out = {}
-    for name in sys.argv[2:]:
-        model = keras.saving.load_model(os.path.join(folder, name + ".keras"))
-        data = np.load(os.path.join(folder, name + ".npz"))
-        xs = [data[f"x{i}"] for i in range(len(model.inputs))]
-        pred = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
-        pred = pred if isinstance(pred, list) else [pred]
-        out[name] = {"diff": max(float(np.abs(p - data[f"p{i}"]).max()) for i, p in enumerate(pred)),
-                     "iterations": int(model.optimizer.iterations.numpy())}
-        ys = [data[f"y{i}"] for i in range(len(pred))]
-        model.train_on_batch(xs if len(xs) > 1 else xs[0], ys if len(ys) > 1 else ys[0])
-        out[name]["resumed"] = int(model.optimizer.iterations.numpy())
-    print("RESULT " + json.dumps(out))
-""")
-
-
-def _oracle_has_keras3():
-    if not os.path.exists(ORACLE):
-        return False
-    probe = subprocess.run([ORACLE, "-c", "import keras, sys; sys.exit(0 if keras.__version__ >= '3' else 1)"],
-                           capture_output=True, timeout=300)
-    return probe.returncode == 0
-
-
-@pytest.mark.skipif(not os.path.exists(ORACLE), reason=f"no oracle interpreter at {ORACLE} (Keras 3 absent)")
-def test_keras3_loads_what_minigraph_writes(tmp_path):
-    if not _oracle_has_keras3():
-        pytest.skip(f"{ORACLE} has no Keras 3")
-    models = {"mlp": mlp, "autoencoder": autoencoder, "nested": nested_autoencoder, "shared": shared_layers,
-              "sequential": sequential}
-    expected = {}
-    for name, build in models.items():
-        model, x = trained(build())
-        xs = x if isinstance(x, list) else [x]
-        pred = model.predict(x)
-        pred = pred if isinstance(pred, list) else [pred]
-        rng = np.random.default_rng(1)
-        ys = [rng.random(p.shape, np.float32) for p in pred]
-        model.save(tmp_path / f"{name}.keras")
-        np.savez(tmp_path / f"{name}.npz", **{f"x{i}": a for i, a in enumerate(xs)},
-                 **{f"p{i}": p for i, p in enumerate(pred)}, **{f"y{i}": y for i, y in enumerate(ys)})
-        expected[name] = model.optimizer.iterations
-    (tmp_path / "check.py").write_text(_ORACLE_SCRIPT)
-    run = subprocess.run([ORACLE, str(tmp_path / "check.py"), str(tmp_path), *models], capture_output=True,
-                         text=True, timeout=900)
-    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, run.stderr[-3000:]
-    result = json.loads(lines[0][len("RESULT "):])
-    for name in models:
-        assert result[name]["diff"] < 1e-5, (name, result[name])
-        assert result[name]["iterations"] == expected[name] == 2
-        assert result[name]["resumed"] == 3
-
-
-_ORACLE_H5_SCRIPT = textwrap.dedent("""
-    import os, sys, json
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    import numpy as np
-    which, folder, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+    which, folder, files = sys.argv[1], sys.argv[2], sys.argv[3:]
     if which == "keras3":
-        os.environ["KERAS_BACKEND"] = "tensorflow"
         import keras
+        if not keras.__version__.startswith("3"):
+            print("NO_KERAS3 " + keras.__version__)
+            sys.exit(0)
     else:
         import tf_keras as keras
     out = {}
-    for name in names:
-        model = keras.models.load_model(os.path.join(folder, name + ".h5"))
+    for file in files:
+        name = file.rsplit(".", 1)[0]
+        model = keras.models.load_model(os.path.join(folder, file))
         data = np.load(os.path.join(folder, name + ".npz"))
-        out[name] = {"diff": float(np.abs(model.predict(data["x0"], verbose=0) - data["p0"]).max()),
-                     "loss": getattr(model, "loss", None) if isinstance(getattr(model, "loss", None), str) else None}
+        xs = [data[f"x{i}"] for i in range(len(model.inputs))]
+        x = xs if len(xs) > 1 else xs[0]
+        result = {"diff": float(np.abs(model.predict(x, verbose=0) - data["p0"]).max()),
+                  "iterations": int(np.asarray(model.optimizer.iterations))}
+        if which == "tf_keras" or file.endswith(".keras"):  # Keras 3.15 cannot train on after loading any .h5,
+            model.train_on_batch(x, data["y0"])          # its own included (an 'Unknown variable' error)
+            result["resumed"] = int(np.asarray(model.optimizer.iterations))
+        out[file] = result
     print("RESULT " + json.dumps(out))
 """)
+_ORACLE_MODELS = {"mlp": mlp, "autoencoder": autoencoder, "nested": nested_autoencoder, "shared": shared_layers,
+                  "sequential": sequential}
+_FLAT = ("mlp", "autoencoder", "sequential")  # Keras 3 reads no nested model from a Keras 2 .h5
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """Every model trained 2 steps and saved as .keras and .h5, with its inputs, targets and predictions."""
+    folder = tmp_path_factory.mktemp("oracle")
+    for name, build in _ORACLE_MODELS.items():
+        model, x = trained(build())
+        xs = x if isinstance(x, list) else [x]
+        pred = model.predict(x)
+        model.save(folder / f"{name}.keras")
+        model.save(folder / f"{name}.h5")
+        np.savez(folder / f"{name}.npz", **{f"x{i}": a for i, a in enumerate(xs)}, p0=pred,
+                 y0=np.random.default_rng(1).random(pred.shape, np.float32))
+    (folder / "check.py").write_text(_ORACLE_SCRIPT)
+    return folder
+
+
+def _run_oracle(which, folder, files):
+    if not os.path.exists(ORACLE):
+        pytest.skip(f"no oracle interpreter at {ORACLE}")
+    run = subprocess.run([ORACLE, str(folder / "check.py"), which, str(folder), *files], capture_output=True,
+                         text=True, timeout=900)
+    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
+    module = "keras" if which == "keras3" else "tf_keras"
+    if "NO_KERAS3" in run.stdout:
+        pytest.skip(f"{ORACLE} has Keras {run.stdout.split()[-1]}, not Keras 3")
+    if not lines and f"No module named '{module}'" in run.stderr:
+        pytest.skip(f"{ORACLE} has no {module}")
+    assert lines, run.stderr[-3000:]
+    return json.loads(lines[0][len("RESULT "):])
 
 
 @pytest.mark.skipif(not os.path.exists(ORACLE), reason=f"no oracle interpreter at {ORACLE} (Keras 3 absent)")
-@pytest.mark.parametrize("which", ["keras3", "tf_keras"])
-def test_keras3_and_tf_keras_load_minigraph_h5(tmp_path, which):
-    """The .h5 configs minigraph writes (Conv2DTranspose without groups, 'mean_squared_error') load, compiled,
-    in Keras 3 and still in tf_keras 2.21, for the flat models (nested ones: use .keras)."""
-    if which == "keras3" and not _oracle_has_keras3():
-        pytest.skip(f"{ORACLE} has no Keras 3")
-    models = {"mlp": mlp, "autoencoder": autoencoder}
-    for name, build in models.items():
-        model, x = trained(build())
-        model.save(tmp_path / f"{name}.h5")
-        np.savez(tmp_path / f"{name}.npz", x0=x, p0=model.predict(x))
-    (tmp_path / "check.py").write_text(_ORACLE_H5_SCRIPT)
-    run = subprocess.run([ORACLE, str(tmp_path / "check.py"), which, str(tmp_path), *models], capture_output=True,
-                         text=True, timeout=900)
-    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
-    if not lines and f"No module named '{'keras' if which == 'keras3' else 'tf_keras'}'" in run.stderr:
-        pytest.skip(f"{ORACLE} has no {which}")
-    assert lines, run.stderr[-3000:]
-    result = json.loads(lines[0][len("RESULT "):])
-    for name in models:
-        assert result[name]["diff"] < 1e-5, (name, result[name])
+def test_keras3_loads_what_minigraph_writes(written):
+    """Keras 3 loads minigraph's .keras files of every model and the .h5 files of the flat ones, compiled:
+    the same predictions and the optimizer's iteration; from the .keras files, training resumes."""
+    files = [f"{name}.keras" for name in _ORACLE_MODELS] + [f"{name}.h5" for name in _FLAT]
+    result = _run_oracle("keras3", written, files)
+    for file in files:
+        assert result[file]["diff"] < 1e-5, (file, result[file])
+        assert result[file]["iterations"] == 2, (file, result[file])
+        assert result[file].get("resumed", 3) == 3, (file, result[file])
+    assert all("resumed" in result[f"{name}.keras"] for name in _ORACLE_MODELS)
+
+
+@pytest.mark.skipif(not os.path.exists(ORACLE), reason=f"no oracle interpreter at {ORACLE} (tf_keras absent)")
+def test_tf_keras_still_loads_minigraph_h5(written):
+    """What minigraph writes into .h5 for Keras 3's sake (no Conv2DTranspose groups, 'mean_squared_error')
+    still loads in tf_keras 2.21, nested models included."""
+    files = [f"{name}.h5" for name in _ORACLE_MODELS]
+    result = _run_oracle("tf_keras", written, files)
+    for file in files:
+        assert result[file]["diff"] < 1e-5, (file, result[file])
+        assert result[file]["iterations"] == 2 and result[file]["resumed"] == 3, (file, result[file])
 
 
 def test_custom_layers_and_loss_objects_in_keras_files(tmp_path):

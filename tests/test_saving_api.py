@@ -175,6 +175,8 @@ def test_subclassed_model_without_config_cannot_be_saved_whole(tmp_path):
     with pytest.raises(NotImplementedError, match="requires the model to be a Functional model or a Sequential "
                                                   "model. It does not work for subclassed models"):
         Custom().save(tmp_path / "m.h5")
+    with pytest.raises(NotImplementedError, match="Saving the model to Keras 3's .keras format requires"):
+        Custom().save(tmp_path / "m.keras")
     assert os.listdir(tmp_path) == []
 
 

@@ -46,13 +46,14 @@ def _suffix_format(filepath, what):
     return "h5"
 
 
-def _check_savable(model):
-    """Keras 2 refuses to write a model whose architecture is Python code: say so, as Keras does."""
+def _check_savable(model, fmt):
+    """Keras refuses to write a model whose architecture is Python code: say so, as Keras does."""
     graph = getattr(model, "_is_graph_network", False)
     own_config = not type(model).get_config.__module__.startswith("minigraph.")
     if not graph and not own_config:
+        where = "Keras 3's .keras format" if fmt == "keras" else "HDF5 format"
         raise NotImplementedError(
-            f"Saving the model to HDF5 format requires the model to be a Functional model or a Sequential model. "
+            f"Saving the model to {where} requires the model to be a Functional model or a Sequential model. "
             f"It does not work for subclassed models (here {type(model).__name__}), because such models are "
             f"defined via the body of a Python method, which isn't safely serializable. Use `save_weights`, or "
             f"give the class get_config() (and from_config if needed).")
@@ -68,7 +69,7 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True, save_for
         raise ValueError("save_model: the TensorFlow SavedModel format (save_format='tf') is not supported; name "
                          "the file '*.keras' (Keras 3) or '*.h5' (Keras 2)")
     fmt = save_format or _suffix_format(filepath, "model")
-    _check_savable(model)
+    _check_savable(model, fmt)
     if fmt == "keras":
         keras_zip.save_model(model, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
     else:

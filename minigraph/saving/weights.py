@@ -190,11 +190,14 @@ def _saveable(obj):
 def _children(obj):
     """(attribute, value) as Keras 3's _walk_saveable yields them: a model's layers first, then the object's
     attributes in natural order (the optimizer, sublayers held as attributes, ...)."""
-    if isinstance(obj, Layer) and sublayers(obj):
-        yield "layers", sublayers(obj)
-    for attr in sorted(vars(obj), key=_natural_key):
+    attributes = dict(vars(obj))
+    if getattr(obj, "_is_graph_network", False):
+        yield "layers", sublayers(obj)  # Functional and Sequential: their layers come first
+    elif isinstance(obj, Layer) and sublayers(obj):
+        attributes["layers"] = sublayers(obj)  # other models: the `layers` property, in its sorted place
+    for attr in sorted(attributes, key=_natural_key):
         if not attr.startswith("__"):
-            yield attr, vars(obj)[attr]
+            yield attr, attributes[attr]
 
 
 def keras3_objects(root):
