@@ -1,10 +1,12 @@
-"""keras.utils: seeding and one-hot targets."""
+"""keras.utils: seeding, one-hot targets, and the custom-object helpers tf.keras keeps here."""
 import random
 
 import numpy as np
 
 from minigraph import initializers
 from minigraph import random as keras_random
+from minigraph.registry import (CustomObjectScope, custom_object_scope, get_custom_objects,  # noqa: F401
+                                get_registered_name, register_keras_serializable)
 
 
 def set_random_seed(seed):

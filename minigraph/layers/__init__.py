@@ -1,5 +1,6 @@
 """Layers (Keras names and constructor arguments)."""
 from minigraph.layers.base import Layer, KerasTensor, Node
+from minigraph.registry import serialize, deserialize  # keras.layers.serialize / deserialize
 from minigraph.layers.input_layer import Input, InputLayer
 from minigraph.layers.op_layer import OpLambda
 from minigraph.layers.core import Dense, Activation, Dropout, Flatten, Reshape
