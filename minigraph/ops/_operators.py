@@ -42,6 +42,16 @@ def install(cls, elementwise_equality=True):
     cls.T = property(lambda a: np_ops.transpose(a))
 
 
+def _iterate_symbolic(t):
+    """Iterating yields t[0], t[1], ... over a known first dimension; without this, Python would index
+    a symbolic tensor forever (its __getitem__ never raises IndexError)."""
+    shape = tuple(getattr(t, "shape", None) or ())
+    if not shape or shape[0] is None:
+        raise TypeError(f"cannot iterate over a symbolic tensor without a known first dimension: {t!r}")
+    return iter([np_ops.get_item(t, i) for i in range(shape[0])])
+
+
 install(Traced)
 install(Variable, elementwise_equality=False)  # Variables are compared and hashed as objects
 install(Symbolic)
+Symbolic.__iter__ = _iterate_symbolic
