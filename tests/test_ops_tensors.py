@@ -303,3 +303,13 @@ def test_bad_arguments_raise_errors_naming_the_op_and_the_shapes():
         ops.where(np.ones(2) > 0, np.ones(2))
     assert ops.dtype(np.ones(2)) == "float64" and ops.dtype(Variable(np.ones(2, np.float32))) == "float32"
     assert ops.dtype(1.0) == "float32" and ops.dtype(3) == "int32"  # Python numbers as Keras converts them
+
+
+def test_keras_window_ops_refuse_what_the_kernels_do_not_cover():
+    x, k = np.ones((1, 4, 4, 2), np.float32), np.ones((2, 2, 2, 3), np.float32)
+    with pytest.raises(NotImplementedError, match="conv: dilation_rate=2"):
+        ops.conv(x, k, dilation_rate=2)
+    with pytest.raises(NotImplementedError, match="max_pool: data_format='channels_first'"):
+        ops.max_pool(x, 2, data_format="channels_first")
+    with pytest.raises(NotImplementedError, match=r"conv_transpose: only 2-D.*\(1, 4, 2\)"):
+        ops.conv_transpose(np.ones((1, 4, 2)), k)

@@ -61,8 +61,7 @@ def ones(shape, dtype=None):
 
 @dispatching
 def full(shape, fill_value, dtype=None):
-    fill = value_of(fill_value)
-    return np.full(shape, fill, dtype=default_array(fill).dtype if dtype is None else standardize_dtype(dtype))
+    return np.full(shape, value_of(fill_value), dtype=_dtype_or(dtype))
 
 
 def _like_dtype(x, dtype):
@@ -130,6 +129,8 @@ def multiply(x1, x2):
 @differentiable
 def divide(x1, x2):
     out = np.divide(x1, x2)
+    if out.dtype == np.float64 and np.result_type(x1, x2).kind in "iub":
+        out = out.astype(np.float32)  # Keras divides integers into floatx
 
     def backward(g, needs):
         return (unbroadcast(g / x2, np.shape(x1)) if needs[0] else None,
@@ -272,7 +273,14 @@ def where(condition, x1=None, x2=None):
         return np.nonzero(value_of(condition))
     if x1 is None or x2 is None:
         raise ValueError("where: x1 and x2 must be given together, or neither")
+    if _is_python_number(x1) and _is_python_number(x2):  # Keras's dtype: float32 if either is a float
+        dtype = np.float32 if isinstance(x1, float) or isinstance(x2, float) else np.int32
+        x1, x2 = np.asarray(x1, dtype=dtype), np.asarray(x2, dtype=dtype)
     return where_mask(np.asarray(value_of(condition), dtype=bool), x1, x2)
+
+
+def _is_python_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, np.generic)
 
 
 def _constant(fn, name):
