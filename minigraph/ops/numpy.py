@@ -11,9 +11,9 @@ import numpy as np
 
 from minigraph.autodiff import differentiable, dispatching, value_of
 from minigraph.kernels import dense as _dense
-from minigraph.ops._gradients import (as_float, expand_reduced, grad_like, normalize_axes, reduced_count,
-                                      unbroadcast)
-from minigraph.ops.core import default_array, standardize_dtype
+from minigraph.ops._gradients import (as_float, axis_argument, expand_reduced, grad_like, normalize_axes,
+                                      reduced_count, unbroadcast)
+from minigraph.ops.core import standardize_dtype
 
 __all__ = [
     # creation
@@ -37,11 +37,6 @@ __all__ = [
 
 def _values(*args):
     return [value_of(a) for a in args]
-
-
-def _axis(axis):
-    """Keras takes a list of axes where numpy wants a tuple."""
-    return tuple(axis) if isinstance(axis, list) else axis
 
 
 # ----------------------------------------------------------------------------------------------- creation
@@ -317,12 +312,12 @@ def round(x, decimals=0):  # noqa: A001
 
 @dispatching
 def all(x, axis=None, keepdims=False):  # noqa: A001
-    return np.all(value_of(x), axis=_axis(axis), keepdims=keepdims)
+    return np.all(value_of(x), axis=axis_argument(axis), keepdims=keepdims)
 
 
 @dispatching
 def any(x, axis=None, keepdims=False):  # noqa: A001
-    return np.any(value_of(x), axis=_axis(axis), keepdims=keepdims)
+    return np.any(value_of(x), axis=axis_argument(axis), keepdims=keepdims)
 
 
 # ----------------------------------------------------------------------------------------------- shapes
@@ -501,7 +496,7 @@ def take_along_axis(x, indices, axis=None):
 @differentiable
 def sum(x, axis=None, keepdims=False):  # noqa: A001
     x = np.asarray(x)
-    axis = _axis(axis)
+    axis = axis_argument(axis)
     return np.sum(x, axis=axis, keepdims=keepdims), lambda g, needs: (
         np.array(expand_reduced(g, x.shape, axis, keepdims), dtype=x.dtype),)
 
@@ -509,7 +504,7 @@ def sum(x, axis=None, keepdims=False):  # noqa: A001
 @differentiable
 def mean(x, axis=None, keepdims=False):
     x = as_float(x)
-    axis = _axis(axis)
+    axis = axis_argument(axis)
     out = np.mean(x, axis=axis, keepdims=keepdims)
     count = x.size / np.size(out) if np.size(out) else 1
     return out, lambda g, needs: (
@@ -520,7 +515,7 @@ def _extreme(reduce, name):
     """max/min: the gradient is shared among the elements equal to the extreme, as in TensorFlow."""
     def forward(x, axis=None, keepdims=False, initial=None):
         x = np.asarray(x)
-        axis = _axis(axis)
+        axis = axis_argument(axis)
         out = reduce(x, axis=axis, keepdims=keepdims, **({} if initial is None else {"initial": initial}))
 
         def backward(g, needs):
@@ -549,7 +544,7 @@ def argmin(x, axis=None, keepdims=False):
 @differentiable
 def var(x, axis=None, keepdims=False):
     x = as_float(x)
-    axis = _axis(axis)
+    axis = axis_argument(axis)
     centred = x - np.mean(x, axis=axis, keepdims=True)
     out = np.mean(centred * centred, axis=axis, keepdims=keepdims)
     count = reduced_count(x.shape, axis)
@@ -560,7 +555,7 @@ def var(x, axis=None, keepdims=False):
 @differentiable
 def std(x, axis=None, keepdims=False):
     x = as_float(x)
-    axis = _axis(axis)
+    axis = axis_argument(axis)
     centred = x - np.mean(x, axis=axis, keepdims=True)
     out = np.sqrt(np.mean(centred * centred, axis=axis, keepdims=keepdims))
     count = reduced_count(x.shape, axis)
@@ -574,7 +569,7 @@ def std(x, axis=None, keepdims=False):
 @differentiable
 def prod(x, axis=None, keepdims=False, dtype=None):
     x = np.asarray(x)
-    axis = _axis(axis)
+    axis = axis_argument(axis)
     out = np.prod(x, axis=axis, keepdims=keepdims, dtype=None if dtype is None else standardize_dtype(dtype))
 
     def backward(g, needs):
