@@ -114,6 +114,8 @@ ROWS = [
     Row("multiply", ops.multiply, [A, B], np.multiply, grad=(0, 1)),
     Row("divide", ops.divide, [A, ROW], np.divide, grad=(0, 1)),
     Row("negative", ops.negative, [A], np.negative, grad=(0,)),
+    Row("mod", ops.mod, [A * 3, ROW], np.mod, grad=(0, 1)),
+    Row("floor_divide", ops.floor_divide, [A * 3, ROW], np.floor_divide),
     Row("power", ops.power, [P, B], np.power, grad=(0, 1)),
     Row("power", ops.power, [A, 3], np.power, grad=(0,), id="power-int"),
     Row("square", ops.square, [A], np.square, grad=(0,)),

@@ -153,10 +153,11 @@ def test_ops_on_a_symbolic_argument_go_to_the_handler(calls):
 
 def test_operators_on_a_symbolic_tensor_route_through_the_ops(calls):
     s = Placeholder((None, 3))
-    s + 1, 2 - s, s * s, s / 2, -s, abs(s), s ** 2, 2 ** s, s @ s, s > 0, s <= 1, s[:, 0], s.T
+    s + 1, 2 - s, s * s, s / 2, -s, abs(s), s ** 2, 2 ** s, s @ s, s > 0, s <= 1, s[:, 0], s.T, s // 2, 3 % s
     ops_called = [c[0] for c in calls]
     assert ops_called == [ops.add, ops.subtract, ops.multiply, ops.divide, ops.negative, ops.abs, ops.power,
-                          ops.power, ops.matmul, ops.greater, ops.less_equal, ops.get_item, ops.transpose]
+                          ops.power, ops.matmul, ops.greater, ops.less_equal, ops.get_item, ops.transpose,
+                          ops.floor_divide, ops.mod]
     assert calls[1][1] == (2, s) and calls[7][1] == (2, s)  # reflected operators keep the order
     assert calls[11][1] == (s, (slice(None), 0))
 

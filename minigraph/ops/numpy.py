@@ -21,6 +21,7 @@ __all__ = [
     # elementwise
     "add", "subtract", "multiply", "divide", "true_divide", "negative", "power", "square", "sqrt", "exp",
     "log", "log1p", "expm1", "abs", "absolute", "sin", "cos", "tanh", "maximum", "minimum", "clip", "where",
+    "mod", "floor_divide",
     "where_mask", "sign", "floor", "round",
     # comparisons and logic
     "equal", "not_equal", "greater", "greater_equal", "less", "less_equal", "logical_and", "logical_or",
@@ -134,6 +135,17 @@ def divide(x1, x2):
 
 
 true_divide = divide
+
+
+@differentiable
+def mod(x1, x2):
+    """numpy's (and TensorFlow's floormod) remainder, with the sign of x2."""
+    quotient = np.floor_divide(x1, x2)
+
+    def backward(g, needs):
+        return (unbroadcast(g, np.shape(x1)) if needs[0] else None,
+                unbroadcast(-g * quotient, np.shape(x2)) if needs[1] else None)
+    return np.mod(x1, x2), backward
 
 
 @differentiable
@@ -288,6 +300,7 @@ def _constant(fn, name):
 
 
 sign = _constant(np.sign, "sign")
+floor_divide = _constant(np.floor_divide, "floor_divide")
 equal = _constant(np.equal, "equal")
 not_equal = _constant(np.not_equal, "not_equal")
 greater = _constant(np.greater, "greater")
