@@ -363,10 +363,29 @@ def differentiable(fn=None, *, tensors=None):
             arrays = [a._array() if isinstance(a, _Operand) else a for a in args]
         except _SymbolicArgument:
             return _symbolic_handler(op, args, kwargs)
-        tapes = _state.tapes
-        if tapes:
-            return tapes[-1].record(fn, args, arrays, kwargs)
-        return fn(*arrays, **kwargs)[0]
+        try:
+            tapes = _state.tapes
+            if tapes:
+                return tapes[-1].record(fn, args, arrays, kwargs)
+            return fn(*arrays, **kwargs)[0]
+        except (ValueError, TypeError, IndexError) as err:
+            named = _naming_the_op(fn, arrays, err)
+            if named is err:
+                raise
+            raise named from err
 
     op.raw = fn
     return op
+
+
+def _naming_the_op(fn, arrays, err):
+    """The error `err` of op `fn` again, its message prefixed with the op's name and the arrays' shapes
+    (numpy's own messages name neither)."""
+    message = str(err)
+    if message.startswith(fn.__name__):
+        return err
+    shapes = ", ".join(str(np.shape(a)) for a in arrays if isinstance(a, np.ndarray))
+    try:
+        return type(err)(f"{fn.__name__.lstrip('_')}: {message} (array arguments of shapes {shapes or 'none'})")
+    except Exception:  # an exception type that wants other constructor arguments: keep it as it was
+        return err

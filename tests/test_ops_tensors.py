@@ -153,10 +153,11 @@ def test_ops_on_a_symbolic_argument_go_to_the_handler(calls):
 
 def test_operators_on_a_symbolic_tensor_route_through_the_ops(calls):
     s = Placeholder((None, 3))
-    s + 1, 2 - s, s * s, s / 2, -s, abs(s), s ** 2, 2 ** s, s @ s, s > 0, s <= 1, s[:, 0], s.T
+    s + 1, 2 - s, s * s, s / 2, -s, abs(s), s ** 2, 2 ** s, s @ s, s > 0, s <= 1, s[:, 0], s.T, s // 2, 3 % s
     ops_called = [c[0] for c in calls]
     assert ops_called == [ops.add, ops.subtract, ops.multiply, ops.divide, ops.negative, ops.abs, ops.power,
-                          ops.power, ops.matmul, ops.greater, ops.less_equal, ops.get_item, ops.transpose]
+                          ops.power, ops.matmul, ops.greater, ops.less_equal, ops.get_item, ops.transpose,
+                          ops.floor_divide, ops.mod]
     assert calls[1][1] == (2, s) and calls[7][1] == (2, s)  # reflected operators keep the order
     assert calls[11][1] == (s, (slice(None), 0))
 
@@ -262,3 +263,59 @@ def test_backend_helpers():
     assert backend.shape(x).dtype == np.int32
     (g,), r = grads_of(lambda v: backend.mean(backend.square(v), axis=-1), x)
     np.testing.assert_allclose(g, r[:, None] * 2 * x / 4)
+
+
+def test_more_tf_keras_backend_helpers():
+    x = RNG.standard_normal((2, 3, 2))
+    np.testing.assert_array_equal(backend.argmax(x), x.argmax(axis=-1))
+    np.testing.assert_allclose(backend.concatenate([x, x]), np.concatenate([x, x], axis=-1))
+    np.testing.assert_allclose(backend.batch_flatten(x), x.reshape(2, 6))
+    np.testing.assert_allclose(backend.clip(x, None, 0.1), np.minimum(x, 0.1))
+    np.testing.assert_allclose(backend.clip(x, 0.5, 0.2), np.full_like(x, 0.5))  # max below min: min wins
+    np.testing.assert_allclose(backend.sqrt(np.array([-1e-9, 4.0])), [0.0, 2.0])
+    norm = backend.l2_normalize(x, axis=-1)
+    np.testing.assert_allclose(norm, x / np.linalg.norm(x, axis=-1, keepdims=True))
+    np.testing.assert_allclose(backend.permute_dimensions(x, (2, 0, 1)), x.transpose(2, 0, 1))
+    v = backend.variable([[1.0, 2.0]])
+    backend.set_value(v, [[3.0, 4.0]])
+    np.testing.assert_array_equal(backend.get_value(v), [[3.0, 4.0]])
+    assert backend.get_value(v).dtype == np.float32 and backend.ndim(v) == 2 and backend.dtype(v) == "float32"
+    assert backend.image_data_format() == "channels_last"
+    np.testing.assert_allclose(backend.relu(x * 10, max_value=6.0), np.clip(x * 10, 0, 6))
+    with pytest.raises(NotImplementedError, match="alpha"):
+        backend.relu(x, alpha=0.1)
+
+
+def test_numpy_arrays_defer_to_symbolic_operators(calls):
+    s = Placeholder((3,))
+    np.ones(3) + s, np.ones((3, 3)) @ s, np.float32(2) < s
+    assert [c[0] for c in calls] == [ops.add, ops.matmul, ops.greater]
+    assert list(Placeholder((2,))) == ["symbolic result"] * 2
+    with pytest.raises(TypeError, match="cannot iterate"):
+        list(Placeholder((None, 2)))
+
+
+def test_bad_arguments_raise_errors_naming_the_op_and_the_shapes():
+    with pytest.raises(ValueError, match=r"add: operands could not be broadcast.*shapes \(3, 4\), \(5,\)"):
+        ops.add(np.ones((3, 4)), np.ones(5))
+    with pytest.raises(ValueError, match=r"concatenate: .*shapes \(2, 3\), \(2, 4\)"):
+        ops.concatenate([np.ones((2, 3)), np.ones((2, 4))])
+    with pytest.raises(IndexError, match="get_item: index 5 is out of bounds"):
+        ops.get_item(np.ones(3), 5)
+    with Tape():  # the same on the tape
+        with pytest.raises(ValueError, match="matmul: "):
+            ops.matmul(Variable(np.ones((2, 3))), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="where: x1 and x2 must be given together"):
+        ops.where(np.ones(2) > 0, np.ones(2))
+    assert ops.dtype(np.ones(2)) == "float64" and ops.dtype(Variable(np.ones(2, np.float32))) == "float32"
+    assert ops.dtype(1.0) == "float32" and ops.dtype(3) == "int32"  # Python numbers as Keras converts them
+
+
+def test_keras_window_ops_refuse_what_the_kernels_do_not_cover():
+    x, k = np.ones((1, 4, 4, 2), np.float32), np.ones((2, 2, 2, 3), np.float32)
+    with pytest.raises(NotImplementedError, match="conv: dilation_rate=2"):
+        ops.conv(x, k, dilation_rate=2)
+    with pytest.raises(NotImplementedError, match="max_pool: data_format='channels_first'"):
+        ops.max_pool(x, 2, data_format="channels_first")
+    with pytest.raises(NotImplementedError, match=r"conv_transpose: only 2-D.*\(1, 4, 2\)"):
+        ops.conv_transpose(np.ones((1, 4, 2)), k)

@@ -1,4 +1,5 @@
-"""Helpers the gradient rules share: undoing broadcasting and reductions, and axis arithmetic."""
+"""Helpers the ops and their gradient rules share: undoing broadcasting and reductions, axis arithmetic,
+and the dtypes Keras computes in."""
 import numpy as np
 
 
@@ -13,6 +14,11 @@ def unbroadcast(g, shape):
     if axes:
         g = g.sum(axis=axes, keepdims=True)
     return g.reshape(shape)
+
+
+def axis_argument(axis):
+    """Keras takes a list of axes where numpy wants a tuple."""
+    return tuple(axis) if isinstance(axis, list) else axis
 
 
 def normalize_axes(axis, ndim):

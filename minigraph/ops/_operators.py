@@ -17,6 +17,10 @@ def install(cls, elementwise_equality=True):
     cls.__rmul__ = _swap(np_ops.multiply)
     cls.__truediv__ = lambda a, b: np_ops.divide(a, b)
     cls.__rtruediv__ = _swap(np_ops.divide)
+    cls.__floordiv__ = lambda a, b: np_ops.floor_divide(a, b)
+    cls.__rfloordiv__ = _swap(np_ops.floor_divide)
+    cls.__mod__ = lambda a, b: np_ops.mod(a, b)
+    cls.__rmod__ = _swap(np_ops.mod)
     cls.__matmul__ = lambda a, b: np_ops.matmul(a, b)
     cls.__rmatmul__ = _swap(np_ops.matmul)
     cls.__pow__ = lambda a, b: np_ops.power(a, b)
@@ -42,6 +46,16 @@ def install(cls, elementwise_equality=True):
     cls.T = property(lambda a: np_ops.transpose(a))
 
 
+def _iterate_symbolic(t):
+    """Iterating yields t[0], t[1], ... over a known first dimension; without this, Python would index
+    a symbolic tensor forever (its __getitem__ never raises IndexError)."""
+    shape = tuple(getattr(t, "shape", None) or ())
+    if not shape or shape[0] is None:
+        raise TypeError(f"cannot iterate over a symbolic tensor without a known first dimension: {t!r}")
+    return iter([np_ops.get_item(t, i) for i in range(shape[0])])
+
+
 install(Traced)
 install(Variable, elementwise_equality=False)  # Variables are compared and hashed as objects
 install(Symbolic)
+Symbolic.__iter__ = _iterate_symbolic

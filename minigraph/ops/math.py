@@ -5,19 +5,15 @@ import numpy as np
 from scipy import special
 
 from minigraph.autodiff import differentiable
-from minigraph.ops._gradients import as_float, expand_reduced, grad_like, normalize_axes
+from minigraph.ops._gradients import as_float, axis_argument, expand_reduced, grad_like, normalize_axes
 
 __all__ = ["logsumexp", "rsqrt", "erf", "norm"]
-
-
-def _axis(axis):
-    return tuple(axis) if isinstance(axis, list) else axis
 
 
 @differentiable
 def logsumexp(x, axis=None, keepdims=False):
     x = as_float(x)
-    axis = _axis(axis)
+    axis = axis_argument(axis)
     peak = np.max(x, axis=axis, keepdims=True)
     peak = np.where(np.isfinite(peak), peak, 0)
     weights = np.exp(x - peak)
@@ -47,7 +43,7 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - Keras's argume
     """numpy.linalg.norm's values. Differentiable: the 2-norm of a vector (or of everything, ord None or
     'fro') and the 1-norm of a vector; the matrix norms of other orders carry no gradient."""
     x = as_float(x)
-    axis = _axis(axis)
+    axis = axis_argument(axis)
     vector = np.isscalar(axis) or (axis is None and x.ndim == 1)
     if ord is None or ord == "fro" or (ord == 2 and vector):
         out = np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))

@@ -14,6 +14,7 @@ from minigraph.kernels import bias as _bias
 from minigraph.kernels import conv as _conv
 from minigraph.kernels import dense as _dense
 from minigraph.kernels import pool as _pool
+from minigraph.kernels import shapes as _shapes
 from minigraph.ops._gradients import as_float
 from minigraph.ops.core import standardize_dtype
 
@@ -21,6 +22,7 @@ __all__ = [
     "relu", "relu6", "sigmoid", "softmax", "log_softmax", "softplus", "softsign", "silu", "swish", "gelu",
     "elu", "selu", "leaky_relu", "hard_sigmoid", "hard_silu", "hard_swish", "linear", "one_hot",
     "dense", "bias_add", "conv2d", "conv2d_transpose", "max_pool2d", "global_max_pool2d", "global_avg_pool2d",
+    "conv", "conv_transpose", "max_pool",
     "softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits",
     "sigmoid_cross_entropy_with_logits",
 ]
@@ -292,6 +294,47 @@ def global_max_pool2d(x):
 def global_avg_pool2d(x):
     return _pool.global_avg_pool2d_forward(x), lambda g, needs: (
         _pool.global_avg_pool2d_backward(g, x.shape),)
+
+
+# ----------------------------------------------------------------------------------------------- Keras 3's names
+def _keras_window_args(fn, inputs, data_format, dilation_rate=1):
+    """What the kernels cover of keras.ops' conv/pool arguments: 2-D, channels_last, no dilation."""
+    rank = np.ndim(value_of(inputs))
+    if rank != 4:
+        raise NotImplementedError(f"{fn}: only 2-D windows (inputs of rank 4, NHWC) are supported, got inputs "
+                                  f"of shape {np.shape(value_of(inputs))}")
+    if data_format not in (None, "channels_last"):
+        raise NotImplementedError(f"{fn}: data_format={data_format!r} is not supported (only 'channels_last')")
+    if _shapes.normalize_pair(dilation_rate, "dilation_rate") != (1, 1):
+        raise NotImplementedError(f"{fn}: dilation_rate={dilation_rate!r} is not supported (only 1)")
+
+
+@dispatching
+def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """keras.ops.conv for 2-D: kernel (kh, kw, in, out)."""
+    _keras_window_args("conv", inputs, data_format, dilation_rate)
+    return conv2d(inputs, kernel, None, _shapes.normalize_pair(strides, "strides"),
+                  _shapes.normalize_padding(padding))
+
+
+@dispatching
+def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=None, data_format=None,
+                   dilation_rate=1):
+    """keras.ops.conv_transpose for 2-D: kernel (kh, kw, out, in), as Keras stores it."""
+    _keras_window_args("conv_transpose", inputs, data_format, dilation_rate)
+    if output_padding is not None:
+        output_padding = _shapes.normalize_pair(output_padding, "output_padding")
+    return conv2d_transpose(inputs, kernel, None, _shapes.normalize_pair(strides, "strides"),
+                            _shapes.normalize_padding(padding), output_padding)
+
+
+@dispatching
+def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    """keras.ops.max_pool for 2-D; strides default to pool_size."""
+    _keras_window_args("max_pool", inputs, data_format)
+    pool_size = _shapes.normalize_pair(pool_size, "pool_size")
+    strides = pool_size if strides is None else _shapes.normalize_pair(strides, "strides")
+    return max_pool2d(inputs, pool_size, strides, _shapes.normalize_padding(padding))
 
 
 # ----------------------------------------------------------------------------------------------- losses

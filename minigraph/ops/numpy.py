@@ -11,9 +11,9 @@ import numpy as np
 
 from minigraph.autodiff import differentiable, dispatching, value_of
 from minigraph.kernels import dense as _dense
-from minigraph.ops._gradients import (as_float, expand_reduced, grad_like, normalize_axes, reduced_count,
-                                      unbroadcast)
-from minigraph.ops.core import default_array, standardize_dtype
+from minigraph.ops._gradients import (as_float, axis_argument, expand_reduced, grad_like, normalize_axes,
+                                      reduced_count, unbroadcast)
+from minigraph.ops.core import standardize_dtype
 
 __all__ = [
     # creation
@@ -21,6 +21,7 @@ __all__ = [
     # elementwise
     "add", "subtract", "multiply", "divide", "true_divide", "negative", "power", "square", "sqrt", "exp",
     "log", "log1p", "expm1", "abs", "absolute", "sin", "cos", "tanh", "maximum", "minimum", "clip", "where",
+    "mod", "floor_divide",
     "where_mask", "sign", "floor", "round",
     # comparisons and logic
     "equal", "not_equal", "greater", "greater_equal", "less", "less_equal", "logical_and", "logical_or",
@@ -37,11 +38,6 @@ __all__ = [
 
 def _values(*args):
     return [value_of(a) for a in args]
-
-
-def _axis(axis):
-    """Keras takes a list of axes where numpy wants a tuple."""
-    return tuple(axis) if isinstance(axis, list) else axis
 
 
 # ----------------------------------------------------------------------------------------------- creation
@@ -61,8 +57,7 @@ def ones(shape, dtype=None):
 
 @dispatching
 def full(shape, fill_value, dtype=None):
-    fill = value_of(fill_value)
-    return np.full(shape, fill, dtype=default_array(fill).dtype if dtype is None else standardize_dtype(dtype))
+    return np.full(shape, value_of(fill_value), dtype=_dtype_or(dtype))
 
 
 def _like_dtype(x, dtype):
@@ -130,6 +125,8 @@ def multiply(x1, x2):
 @differentiable
 def divide(x1, x2):
     out = np.divide(x1, x2)
+    if out.dtype == np.float64 and np.result_type(x1, x2).kind in "iub":
+        out = out.astype(np.float32)  # Keras divides integers into floatx
 
     def backward(g, needs):
         return (unbroadcast(g / x2, np.shape(x1)) if needs[0] else None,
@@ -138,6 +135,17 @@ def divide(x1, x2):
 
 
 true_divide = divide
+
+
+@differentiable
+def mod(x1, x2):
+    """numpy's (and TensorFlow's floormod) remainder, with the sign of x2."""
+    quotient = np.floor_divide(x1, x2)
+
+    def backward(g, needs):
+        return (unbroadcast(g, np.shape(x1)) if needs[0] else None,
+                unbroadcast(-g * quotient, np.shape(x2)) if needs[1] else None)
+    return np.mod(x1, x2), backward
 
 
 @differentiable
@@ -272,7 +280,14 @@ def where(condition, x1=None, x2=None):
         return np.nonzero(value_of(condition))
     if x1 is None or x2 is None:
         raise ValueError("where: x1 and x2 must be given together, or neither")
+    if _is_python_number(x1) and _is_python_number(x2):  # Keras's dtype: float32 if either is a float
+        dtype = np.float32 if isinstance(x1, float) or isinstance(x2, float) else np.int32
+        x1, x2 = np.asarray(x1, dtype=dtype), np.asarray(x2, dtype=dtype)
     return where_mask(np.asarray(value_of(condition), dtype=bool), x1, x2)
+
+
+def _is_python_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, np.generic)
 
 
 def _constant(fn, name):
@@ -285,6 +300,7 @@ def _constant(fn, name):
 
 
 sign = _constant(np.sign, "sign")
+floor_divide = _constant(np.floor_divide, "floor_divide")
 equal = _constant(np.equal, "equal")
 not_equal = _constant(np.not_equal, "not_equal")
 greater = _constant(np.greater, "greater")
@@ -309,12 +325,12 @@ def round(x, decimals=0):  # noqa: A001
 
 @dispatching
 def all(x, axis=None, keepdims=False):  # noqa: A001
-    return np.all(value_of(x), axis=_axis(axis), keepdims=keepdims)
+    return np.all(value_of(x), axis=axis_argument(axis), keepdims=keepdims)
 
 
 @dispatching
 def any(x, axis=None, keepdims=False):  # noqa: A001
-    return np.any(value_of(x), axis=_axis(axis), keepdims=keepdims)
+    return np.any(value_of(x), axis=axis_argument(axis), keepdims=keepdims)
 
 
 # ----------------------------------------------------------------------------------------------- shapes
@@ -493,7 +509,7 @@ def take_along_axis(x, indices, axis=None):
 @differentiable
 def sum(x, axis=None, keepdims=False):  # noqa: A001
     x = np.asarray(x)
-    axis = _axis(axis)
+    axis = axis_argument(axis)
     return np.sum(x, axis=axis, keepdims=keepdims), lambda g, needs: (
         np.array(expand_reduced(g, x.shape, axis, keepdims), dtype=x.dtype),)
 
@@ -501,7 +517,7 @@ def sum(x, axis=None, keepdims=False):  # noqa: A001
 @differentiable
 def mean(x, axis=None, keepdims=False):
     x = as_float(x)
-    axis = _axis(axis)
+    axis = axis_argument(axis)
     out = np.mean(x, axis=axis, keepdims=keepdims)
     count = x.size / np.size(out) if np.size(out) else 1
     return out, lambda g, needs: (
@@ -512,7 +528,7 @@ def _extreme(reduce, name):
     """max/min: the gradient is shared among the elements equal to the extreme, as in TensorFlow."""
     def forward(x, axis=None, keepdims=False, initial=None):
         x = np.asarray(x)
-        axis = _axis(axis)
+        axis = axis_argument(axis)
         out = reduce(x, axis=axis, keepdims=keepdims, **({} if initial is None else {"initial": initial}))
 
         def backward(g, needs):
@@ -541,7 +557,7 @@ def argmin(x, axis=None, keepdims=False):
 @differentiable
 def var(x, axis=None, keepdims=False):
     x = as_float(x)
-    axis = _axis(axis)
+    axis = axis_argument(axis)
     centred = x - np.mean(x, axis=axis, keepdims=True)
     out = np.mean(centred * centred, axis=axis, keepdims=keepdims)
     count = reduced_count(x.shape, axis)
@@ -552,7 +568,7 @@ def var(x, axis=None, keepdims=False):
 @differentiable
 def std(x, axis=None, keepdims=False):
     x = as_float(x)
-    axis = _axis(axis)
+    axis = axis_argument(axis)
     centred = x - np.mean(x, axis=axis, keepdims=True)
     out = np.sqrt(np.mean(centred * centred, axis=axis, keepdims=keepdims))
     count = reduced_count(x.shape, axis)
@@ -566,7 +582,7 @@ def std(x, axis=None, keepdims=False):
 @differentiable
 def prod(x, axis=None, keepdims=False, dtype=None):
     x = np.asarray(x)
-    axis = _axis(axis)
+    axis = axis_argument(axis)
     out = np.prod(x, axis=axis, keepdims=keepdims, dtype=None if dtype is None else standardize_dtype(dtype))
 
     def backward(g, needs):
