@@ -7,3 +7,4 @@ from minigraph.kernels.upsample import *
 from minigraph.kernels.dense import *
 from minigraph.kernels.bias import *
 from minigraph.kernels.optimizer import *
+from minigraph.kernels.rnn import *
