@@ -21,7 +21,6 @@ import numpy as np
 from _blas cimport gemm
 from _kernel_common cimport float_array
 
-from minigraph.kernels.dense import matmul, dense_forward
 from minigraph.kernels.bias import bias_relu_backward
 
 __all__ = ["lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "simple_rnn_forward",
@@ -108,6 +107,26 @@ cdef inline void _masked_grad(floating* dgates, Py_ssize_t width, floating* dh, 
     if carried:
         for j in range(u):
             dh[j] += dy[j]
+
+
+def _gemm_into(bint trans_a, bint trans_b, const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] c,
+               floating beta):
+    """c = op(a) @ op(b) + beta * c on the shared BLAS gemm (shapes checked by the callers).  The sequence
+    products are tall and thin (batch * time rows): BLAS's blocking suits them better than the dense
+    kernels' direct tiles."""
+    cdef int m = c.shape[0], n = c.shape[1], k = a.shape[0] if trans_a else a.shape[1]
+    if m == 0 or n == 0:
+        return
+    with nogil:
+        gemm(trans_a, trans_b, m, n, k, 1, &a[0, 0] if k else NULL, <int>a.shape[1], &b[0, 0] if k else NULL,
+             <int>b.shape[1], beta, &c[0, 0], n)
+
+
+cdef object _matmul(object a, object b, bint trans_a=False, bint trans_b=False):
+    """op(a) @ op(b) for C-contiguous matrices of one float dtype."""
+    c = np.empty((a.shape[1] if trans_a else a.shape[0], b.shape[0] if trans_b else b.shape[1]), a.dtype)
+    _gemm_into(trans_a, trans_b, a, b, c, 0)
+    return c
 
 
 # ---- forward steps (the sequence's input projection already in `gates`) -------------------------------------
@@ -467,7 +486,9 @@ cdef tuple _forward_buffers(object x, object kernel, object input_bias, Py_ssize
     """The input projection (batch, time, n_gates * units), the outputs and the stack of states entering
     each step (h0 in its first slot)."""
     B, T, F = x.shape
-    gates = dense_forward(x.reshape(B * T, F), kernel, input_bias).reshape(B, T, kernel.shape[1])
+    gates = np.empty((B, T, kernel.shape[1]), x.dtype)
+    gates[...] = input_bias
+    _gemm_into(False, False, x.reshape(B * T, F), kernel, gates.reshape(B * T, kernel.shape[1]), 1)
     h_prev = np.empty((B, T, u), x.dtype)
     if T:
         h_prev[:, 0] = h0
@@ -500,11 +521,11 @@ cdef tuple _weight_grads(RecurrentCache cache, object dgates, object drec, objec
     B, T, F = x.shape
     n = dgates.shape[2]
     dg2 = dgates.reshape(B * T, n)
-    dx = matmul(dg2, cache.kernel, trans_b=True).reshape(B, T, F)
-    dkernel = matmul(x.reshape(B * T, F), dg2, trans_a=True)
+    dx = _matmul(dg2, cache.kernel, False, True).reshape(B, T, F)
+    dkernel = _matmul(x.reshape(B * T, F), dg2, True)
     rec2 = dg2 if drec is None else drec.reshape(B * T, n)
     if dU is None:
-        dU = matmul(cache.h_prev.reshape(B * T, cache.h_prev.shape[2]), rec2, trans_a=True)
+        dU = _matmul(cache.h_prev.reshape(B * T, cache.h_prev.shape[2]), rec2, True)
     dbias = None
     if cache.has_bias:
         dbias = _column_sums(dg2)
@@ -609,8 +630,8 @@ def gru_backward(cache, d_outputs=None, d_h=None):
     dU = None
     if not c.reset_after:  # U_z, U_r act on h_{t-1}, U_h on r * h_{t-1}
         h2, rh2, dg2 = c.h_prev.reshape(B * T, u), c.rec_h.reshape(B * T, u), dgates.reshape(B * T, 3 * u)
-        dU = np.concatenate([matmul(h2, np.ascontiguousarray(dg2[:, :2 * u]), trans_a=True),
-                             matmul(rh2, np.ascontiguousarray(dg2[:, 2 * u:]), trans_a=True)], axis=1)
+        dU = np.concatenate([_matmul(h2, np.ascontiguousarray(dg2[:, :2 * u]), True),
+                             _matmul(rh2, np.ascontiguousarray(dg2[:, 2 * u:]), True)], axis=1)
     dx, dkernel, drk, dbias = _weight_grads(c, dgates, drec, dU)
     return dx, dh, dkernel, drk, dbias
 

@@ -8,3 +8,4 @@ from minigraph.kernels.dense import *
 from minigraph.kernels.bias import *
 from minigraph.kernels.optimizer import *
 from minigraph.kernels.rnn import *
+from minigraph.kernels.embedding import *
