@@ -39,6 +39,34 @@ cdef extern from "rnn_act.h" nogil:
     void mg_rnn_act_grad_f32(int kind, const float* y, float* g, Py_ssize_t n)
     void mg_rnn_act_grad_f64(int kind, const double* y, double* g, Py_ssize_t n)
 
+cdef extern from "rnn_cells.h" nogil:
+    void mg_lstm_forward_row_f32(Py_ssize_t u, int act, int rec_act, float* g, const float* cin, float* hout,
+                                 float* cout, float* y, float* tmp)
+    void mg_lstm_forward_row_f64(Py_ssize_t u, int act, int rec_act, double* g, const double* cin, double* hout,
+                                 double* cout, double* y, double* tmp)
+    void mg_lstm_backward_row_f32(Py_ssize_t u, int act, int rec_act, const float* g, const float* cin,
+                                  const float* cout, const float* dy, float* dh, float* dc, float* dg, float* a,
+                                  float* da)
+    void mg_lstm_backward_row_f64(Py_ssize_t u, int act, int rec_act, const double* g, const double* cin,
+                                  const double* cout, const double* dy, double* dh, double* dc, double* dg,
+                                  double* a, double* da)
+    void mg_gru_gates_row_f32(Py_ssize_t u, int rec_act, float* g, const float* rec, const float* rbias,
+                              const float* hin, float* rh, int reset_after)
+    void mg_gru_gates_row_f64(Py_ssize_t u, int rec_act, double* g, const double* rec, const double* rbias,
+                              const double* hin, double* rh, int reset_after)
+    void mg_gru_update_row_f32(Py_ssize_t u, int act, float* g, const float* hin, float* hout, float* y)
+    void mg_gru_update_row_f64(Py_ssize_t u, int act, double* g, const double* hin, double* hout, double* y)
+    void mg_gru_backward_row_f32(Py_ssize_t u, int act, int rec_act, const float* g, const float* hin,
+                                 const float* rh, const float* dy, float* dh, float* dg, float* drec,
+                                 int reset_after)
+    void mg_gru_backward_row_f64(Py_ssize_t u, int act, int rec_act, const double* g, const double* hin,
+                                 const double* rh, const double* dy, double* dh, double* dg, double* drec,
+                                 int reset_after)
+    void mg_gru_reset_grad_row_f32(Py_ssize_t u, int rec_act, const float* g, const float* hin, const float* drh,
+                                   float* dh, float* dg)
+    void mg_gru_reset_grad_row_f64(Py_ssize_t u, int rec_act, const double* g, const double* hin,
+                                   const double* drh, double* dh, double* dg)
+
 # The activation names the kernels take, and their C enum; 'hard_sigmoid' is Keras 2's (tf_keras) formula.
 ACTIVATIONS = {
     "linear": MG_ACT_LINEAR,
@@ -163,16 +191,10 @@ def _lstm_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, flo
                     _carry(cin, cout, u)
                     _masked_output(hin, yr, u, _output_carried(mask, first, b, t, zero_out))
                     continue
-                _act(rec_act, g, 2 * u)  # i, f
-                _act(act, g + 2 * u, u)  # c candidate
-                _act(rec_act, g + 3 * u, u)  # o
-                for j in range(u):
-                    tmp[j] = g[u + j] * cin[j] + g[j] * g[2 * u + j]
-                    cout[j] = tmp[j]
-                _act(act, tmp, u)
-                for j in range(u):
-                    hout[j] = g[3 * u + j] * tmp[j]
-                    yr[j] = hout[j]
+                if floating is float:
+                    mg_lstm_forward_row_f32(u, act, rec_act, g, cin, hout, cout, yr, tmp)
+                else:
+                    mg_lstm_forward_row_f64(u, act, rec_act, g, cin, hout, cout, yr, tmp)
 
 
 def _gru_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, const floating[::1] rbias,
@@ -201,19 +223,11 @@ def _gru_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, cons
                 gemm(False, False, <int>B, <int>(2 * u), <int>u, 1, &h_prev[0, t, 0], <int>(T * u), &U[0, 0],
                      <int>G, 1, &gates[0, t, 0], <int>(T * G))
             for b in range(B):
-                g, hin, rh = &gates[b, t, 0], &h_prev[b, t, 0], &rec_h[b, t, 0]
-                if reset_after:
-                    r = &rec[b, 0]
-                    for j in range(2 * u):
-                        g[j] += r[j] + rbias[j]
-                    _act(rec_act, g, 2 * u)  # z, r
-                    for j in range(u):
-                        rh[j] = r[2 * u + j] + rbias[2 * u + j]
-                        g[2 * u + j] += g[u + j] * rh[j]
+                g, hin, rh, r = &gates[b, t, 0], &h_prev[b, t, 0], &rec_h[b, t, 0], &rec[b, 0]
+                if floating is float:
+                    mg_gru_gates_row_f32(u, rec_act, g, r, &rbias[0], hin, rh, reset_after)
                 else:
-                    _act(rec_act, g, 2 * u)
-                    for j in range(u):
-                        rh[j] = g[u + j] * hin[j]
+                    mg_gru_gates_row_f64(u, rec_act, g, r, &rbias[0], hin, rh, reset_after)
             if not reset_after:  # the candidate's recurrent part: (r * h_{t-1}) @ U_h
                 gemm(False, False, <int>B, <int>u, <int>u, 1, &rec_h[0, t, 0], <int>(T * u), &U[0, 2 * u],
                      <int>G, 1, &gates[0, t, 2 * u], <int>(T * G))
@@ -224,10 +238,10 @@ def _gru_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, cons
                     _carry(hin, hout, u)
                     _masked_output(hin, &y[b, t, 0], u, _output_carried(mask, first, b, t, zero_out))
                     continue
-                _act(act, g + 2 * u, u)
-                for j in range(u):  # Keras: h = z * h_{t-1} + (1 - z) * hh
-                    hout[j] = g[j] * hin[j] + (1 - g[j]) * g[2 * u + j]
-                    y[b, t, j] = hout[j]
+                if floating is float:
+                    mg_gru_update_row_f32(u, act, g, hin, hout, &y[b, t, 0])
+                else:
+                    mg_gru_update_row_f64(u, act, g, hin, hout, &y[b, t, 0])
 
 
 def _simple_rnn_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, floating[:, :, ::1] h_prev,
@@ -278,7 +292,6 @@ def _lstm_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1]
     cdef floating *dcb
     cdef floating* a = &scratch[0, 0]  # act(c_t)
     cdef floating* da = &scratch[1, 0]  # d act(c_t), then d c_t through h
-    cdef floating dht, dct
     cdef const unsigned char* mask = &mask_view[0, 0] if mask_view is not None else NULL
     cdef const Py_ssize_t* first = &first_view[0] if mask_view is not None else NULL
     with nogil:
@@ -290,24 +303,10 @@ def _lstm_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1]
                     continue
                 cin = &c_prev[b, t, 0]
                 cout = &c_prev[b, t + 1, 0] if t + 1 < T else &c_last[b, 0]
-                for j in range(u):
-                    a[j] = cout[j]
-                _act(act, a, u)
-                for j in range(u):
-                    dht = dhb[j] + dyr[j]
-                    dg[3 * u + j] = dht * a[j]  # d o
-                    da[j] = dht * g[3 * u + j]
-                    dhb[j] = 0  # the product below adds dgates @ U^T
-                _act_grad(act, a, da, u)
-                for j in range(u):
-                    dct = dcb[j] + da[j]
-                    dg[j] = dct * g[2 * u + j]  # d i
-                    dg[u + j] = dct * cin[j]  # d f
-                    dg[2 * u + j] = dct * g[j]  # d c candidate
-                    dcb[j] = dct * g[u + j]
-                _act_grad(rec_act, g, dg, 2 * u)
-                _act_grad(act, g + 2 * u, dg + 2 * u, u)
-                _act_grad(rec_act, g + 3 * u, dg + 3 * u, u)
+                if floating is float:  # dh comes back zero: the product below adds dgates @ U^T
+                    mg_lstm_backward_row_f32(u, act, rec_act, g, cin, cout, dyr, dhb, dcb, dg, a, da)
+                else:
+                    mg_lstm_backward_row_f64(u, act, rec_act, g, cin, cout, dyr, dhb, dcb, dg, a, da)
             gemm(False, True, <int>B, <int>u, <int>G, 1, &dgates[0, t, 0], <int>(T * G), &U[0, 0], <int>G,
                  1, &dh[0, 0], <int>u)
 
@@ -331,7 +330,6 @@ def _gru_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] 
     cdef floating *dg
     cdef floating *dr
     cdef floating *dhb
-    cdef floating dht
     cdef const unsigned char* mask = &mask_view[0, 0] if mask_view is not None else NULL
     cdef const Py_ssize_t* first = &first_view[0] if mask_view is not None else NULL
     with nogil:
@@ -343,20 +341,11 @@ def _gru_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] 
                     if reset_after:
                         _masked_grad(&drec[b, t, 0], G, dhb, dyr, u, False)
                     continue
-                for j in range(u):
-                    dht = dhb[j] + dyr[j]
-                    dg[j] = dht * (hin[j] - g[2 * u + j])  # d z
-                    dg[2 * u + j] = dht * (1 - g[j])  # d candidate
-                    dhb[j] = dht * g[j]
-                _act_grad(act, g + 2 * u, dg + 2 * u, u)
-                if reset_after:
-                    rh, dr = &rec_h[b, t, 0], &drec[b, t, 0]
-                    for j in range(u):
-                        dg[u + j] = dg[2 * u + j] * rh[j]  # d r
-                        dr[2 * u + j] = dg[2 * u + j] * g[u + j]
-                    _act_grad(rec_act, g, dg, 2 * u)
-                    for j in range(2 * u):
-                        dr[j] = dg[j]
+                rh, dr = &rec_h[b, t, 0], &drec[b, t, 0]
+                if floating is float:
+                    mg_gru_backward_row_f32(u, act, rec_act, g, hin, rh, dyr, dhb, dg, dr, reset_after)
+                else:
+                    mg_gru_backward_row_f64(u, act, rec_act, g, hin, rh, dyr, dhb, dg, dr, reset_after)
             if reset_after:
                 gemm(False, True, <int>B, <int>u, <int>G, 1, &drec[0, t, 0], <int>(T * G), &U[0, 0], <int>G,
                      1, &dh[0, 0], <int>u)
@@ -368,10 +357,10 @@ def _gru_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] 
                 if not _active(mask, b, t, T):
                     continue
                 g, hin, dg, dhb = &gates[b, t, 0], &h_prev[b, t, 0], &dgates[b, t, 0], &dh[b, 0]
-                for j in range(u):
-                    dg[u + j] = drh[b, j] * hin[j]
-                    dhb[j] += drh[b, j] * g[u + j]
-                _act_grad(rec_act, g, dg, 2 * u)
+                if floating is float:
+                    mg_gru_reset_grad_row_f32(u, rec_act, g, hin, &drh[b, 0], dhb, dg)
+                else:
+                    mg_gru_reset_grad_row_f64(u, rec_act, g, hin, &drh[b, 0], dhb, dg)
             gemm(False, True, <int>B, <int>u, <int>(2 * u), 1, &dgates[0, t, 0], <int>(T * G), &U[0, 0], <int>G,
                  1, &dh[0, 0], <int>u)
 

@@ -1,6 +1,7 @@
 """Recurrent kernels (LSTM, GRU both ways, SimpleRNN) against the numpy references of rnn_reference.py, and
 their gradients against central finite differences in float64."""
-import itertools
+import json
+import os
 
 import numpy as np
 import pytest
@@ -345,3 +346,30 @@ def test_exported_from_kernels_package():
     for name in ["lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "simple_rnn_forward",
                  "simple_rnn_backward"]:
         assert getattr(kernels, name) is getattr(rnn, name)
+
+
+KERAS_REFERENCE = os.path.join(os.path.dirname(__file__), "data", "rnn_keras_reference.npz")
+KERAS_CASES = {"lstm": ("lstm", ("tanh", "sigmoid")), "lstm_hard_sigmoid": ("lstm", ("relu", "hard_sigmoid")),
+               "gru": ("gru", ("tanh", "sigmoid")), "gru_reset_before": ("gru_reset_before", ("tanh", "sigmoid")),
+               "simple_rnn": ("simple_rnn", ("tanh", None))}
+
+
+@pytest.mark.parametrize("case", sorted(KERAS_CASES))
+def test_matches_tf_keras_outputs_and_gradients(case):
+    # tf_keras's layers with a mask and initial states, from tests/data/make_rnn_reference.py
+    ref_data = np.load(KERAS_REFERENCE)
+    cell, acts = KERAS_CASES[case]
+    config = json.loads(str(ref_data[f"{case}/config"]))
+    assert (config["activation"], config.get("recurrent_activation")) == acts
+    names = state_names(cell)
+    args = {"x": ref_data["x"], "kernel": ref_data[f"{case}/w0"], "recurrent_kernel": ref_data[f"{case}/w1"],
+            "bias": ref_data[f"{case}/w2"]}
+    args.update({k: ref_data[f"{case}/state{i}"] for i, k in enumerate(names)})
+    y, states, cache = forward(cell, args, ref_data["mask"], False, acts)
+    np.testing.assert_allclose(y, ref_data[f"{case}/outputs"], rtol=1e-5, atol=1e-6)
+    for i, s in enumerate(states):
+        np.testing.assert_allclose(s, ref_data[f"{case}/final{i}"], rtol=1e-5, atol=1e-6)
+    grads = backward(cell, cache, ref_data[f"{case}/d_outputs"],
+                     [ref_data[f"{case}/d_state{i}"] for i in range(len(names))])
+    for i, name in enumerate(["x"] + names + ["kernel", "recurrent_kernel", "bias"]):
+        np.testing.assert_allclose(grads[name], ref_data[f"{case}/grad{i}"], rtol=1e-4, atol=1e-5, err_msg=name)
