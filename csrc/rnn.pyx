@@ -1,12 +1,13 @@
 """Recurrent kernels: LSTM, GRU and SimpleRNN forward and backward through time (see csrc/API.md, rnn).
 
-Arrays are batch-major, (batch, time, ...), as Keras's inputs are.  A forward pass projects every timestep's
-input at once (x (batch * time, in) @ kernel, one product), then per step adds h_{t-1} @ recurrent_kernel
-into that step's slice (BLAS gemm over strided rows, no copy) and runs the gate epilogue row by row:
-activations, cell update and mask select in one pass.  It keeps the gate activations and the state entering
-every step, stacked as (batch, time, units) matrices, so that the backward pass, which runs the gate
-gradients the same way (per step one product with the transposed recurrent kernel), ends with one product
-per weight over all steps: d recurrent_kernel = H_prev^T @ dGates, d kernel = X^T @ dGates.
+Inputs and outputs are batch-major, (batch, time, ...), as Keras's are; the work arrays are time-major, so
+that each step's rows are one contiguous block.  A forward pass projects every timestep's input at once
+(x (time * batch, in) @ kernel, one product), then per step adds h_{t-1} @ recurrent_kernel into that step's
+block and runs the gate epilogue row by row: activations, cell update and mask select in one pass.  It keeps
+the gate activations and the state entering every step, stacked as (time * batch, units) matrices, so that
+the backward pass, which runs the gate gradients the same way (per step one product with the transposed
+recurrent kernel), ends with one product per weight over all steps: d recurrent_kernel = H_prev^T @ dGates,
+d kernel = X^T @ dGates.
 
 Masking follows Keras's backend.rnn: a masked step carries every state over unchanged; its output is the
 previous step's output (zero before the first unmasked step), or zero under zero_output_for_mask.
@@ -106,10 +107,10 @@ cdef inline bint _output_carried(const unsigned char* mask, const Py_ssize_t* fi
 
 
 cdef inline floating* _state_out(floating* seq, floating* last, Py_ssize_t b, Py_ssize_t t, Py_ssize_t T,
-                                 Py_ssize_t u) noexcept nogil:
-    """Where step t writes row b's new state: the slot of the state entering step t + 1, or after the last
-    step the final state."""
-    return seq + (b * T + t + 1) * u if t + 1 < T else last + b * u
+                                 Py_ssize_t B, Py_ssize_t u) noexcept nogil:
+    """Where step t writes row b's new state: the slot of the state entering step t + 1 (seq is time-major),
+    or after the last step the final state."""
+    return seq + ((t + 1) * B + b) * u if t + 1 < T else last + b * u
 
 
 cdef inline void _carry(const floating* state_in, floating* state_out, Py_ssize_t u) noexcept nogil:
@@ -164,7 +165,7 @@ def _lstm_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, flo
                         floating[:, :, ::1] y, const unsigned char[:, ::1] mask_view,
                         const Py_ssize_t[::1] first_view, floating[::1] scratch, int act_, int rec_act_,
                         bint zero_out):
-    cdef Py_ssize_t B = gates.shape[0], T = gates.shape[1], u = U.shape[0], G = 4 * u
+    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0], G = 4 * u
     cdef Py_ssize_t t, b, j
     cdef mg_rnn_act act = <mg_rnn_act>act_, rec_act = <mg_rnn_act>rec_act_
     cdef floating *g
@@ -178,13 +179,13 @@ def _lstm_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, flo
     cdef const Py_ssize_t* first = &first_view[0] if mask_view is not None else NULL
     with nogil:
         for t in range(T):
-            gemm(False, False, <int>B, <int>G, <int>u, 1, &h_prev[0, t, 0], <int>(T * u), &U[0, 0], <int>G,
-                 1, &gates[0, t, 0], <int>(T * G))
+            gemm(False, False, <int>B, <int>G, <int>u, 1, &h_prev[t, 0, 0], <int>u, &U[0, 0], <int>G,
+                 1, &gates[t, 0, 0], <int>G)
             for b in range(B):
-                g = &gates[b, t, 0]
-                hin, cin = &h_prev[b, t, 0], &c_prev[b, t, 0]
-                hout = _state_out(&h_prev[0, 0, 0], &h_last[0, 0], b, t, T, u)
-                cout = _state_out(&c_prev[0, 0, 0], &c_last[0, 0], b, t, T, u)
+                g = &gates[t, b, 0]
+                hin, cin = &h_prev[t, b, 0], &c_prev[t, b, 0]
+                hout = _state_out(&h_prev[0, 0, 0], &h_last[0, 0], b, t, T, B, u)
+                cout = _state_out(&c_prev[0, 0, 0], &c_last[0, 0], b, t, T, B, u)
                 yr = &y[b, t, 0]
                 if not _active(mask, b, t, T):
                     _carry(hin, hout, u)
@@ -204,7 +205,7 @@ def _gru_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, cons
                        bint zero_out, bint reset_after):
     """reset_after: rec_h caches h_{t-1} @ U_h + b_h (scaled by r inside the candidate); else r * h_{t-1}
     (the operand of the candidate's own product)."""
-    cdef Py_ssize_t B = gates.shape[0], T = gates.shape[1], u = U.shape[0], G = 3 * u
+    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0], G = 3 * u
     cdef Py_ssize_t t, b, j
     cdef mg_rnn_act act = <mg_rnn_act>act_, rec_act = <mg_rnn_act>rec_act_
     cdef floating *g
@@ -217,23 +218,23 @@ def _gru_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, cons
     with nogil:
         for t in range(T):
             if reset_after:
-                gemm(False, False, <int>B, <int>G, <int>u, 1, &h_prev[0, t, 0], <int>(T * u), &U[0, 0], <int>G,
+                gemm(False, False, <int>B, <int>G, <int>u, 1, &h_prev[t, 0, 0], <int>u, &U[0, 0], <int>G,
                      0, &rec[0, 0], <int>G)
             else:  # z and r: their recurrent part straight into the projection
-                gemm(False, False, <int>B, <int>(2 * u), <int>u, 1, &h_prev[0, t, 0], <int>(T * u), &U[0, 0],
-                     <int>G, 1, &gates[0, t, 0], <int>(T * G))
+                gemm(False, False, <int>B, <int>(2 * u), <int>u, 1, &h_prev[t, 0, 0], <int>u, &U[0, 0],
+                     <int>G, 1, &gates[t, 0, 0], <int>G)
             for b in range(B):
-                g, hin, rh, r = &gates[b, t, 0], &h_prev[b, t, 0], &rec_h[b, t, 0], &rec[b, 0]
+                g, hin, rh, r = &gates[t, b, 0], &h_prev[t, b, 0], &rec_h[t, b, 0], &rec[b, 0]
                 if floating is float:
                     mg_gru_gates_row_f32(u, rec_act, g, r, &rbias[0], hin, rh, reset_after)
                 else:
                     mg_gru_gates_row_f64(u, rec_act, g, r, &rbias[0], hin, rh, reset_after)
             if not reset_after:  # the candidate's recurrent part: (r * h_{t-1}) @ U_h
-                gemm(False, False, <int>B, <int>u, <int>u, 1, &rec_h[0, t, 0], <int>(T * u), &U[0, 2 * u],
-                     <int>G, 1, &gates[0, t, 2 * u], <int>(T * G))
+                gemm(False, False, <int>B, <int>u, <int>u, 1, &rec_h[t, 0, 0], <int>u, &U[0, 2 * u],
+                     <int>G, 1, &gates[t, 0, 2 * u], <int>G)
             for b in range(B):
-                g, hin = &gates[b, t, 0], &h_prev[b, t, 0]
-                hout = _state_out(&h_prev[0, 0, 0], &h_last[0, 0], b, t, T, u)
+                g, hin = &gates[t, b, 0], &h_prev[t, b, 0]
+                hout = _state_out(&h_prev[0, 0, 0], &h_last[0, 0], b, t, T, B, u)
                 if not _active(mask, b, t, T):
                     _carry(hin, hout, u)
                     _masked_output(hin, &y[b, t, 0], u, _output_carried(mask, first, b, t, zero_out))
@@ -247,7 +248,7 @@ def _gru_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, cons
 def _simple_rnn_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, floating[:, :, ::1] h_prev,
                               floating[:, ::1] h_last, floating[:, :, ::1] y, const unsigned char[:, ::1] mask_view,
                               const Py_ssize_t[::1] first_view, int act_, bint zero_out):
-    cdef Py_ssize_t B = gates.shape[0], T = gates.shape[1], u = U.shape[0]
+    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0]
     cdef Py_ssize_t t, b, j
     cdef mg_rnn_act act = <mg_rnn_act>act_
     cdef floating *g
@@ -257,11 +258,11 @@ def _simple_rnn_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] 
     cdef const Py_ssize_t* first = &first_view[0] if mask_view is not None else NULL
     with nogil:
         for t in range(T):
-            gemm(False, False, <int>B, <int>u, <int>u, 1, &h_prev[0, t, 0], <int>(T * u), &U[0, 0], <int>u,
-                 1, &gates[0, t, 0], <int>(T * u))
+            gemm(False, False, <int>B, <int>u, <int>u, 1, &h_prev[t, 0, 0], <int>u, &U[0, 0], <int>u,
+                 1, &gates[t, 0, 0], <int>u)
             for b in range(B):
-                g, hin = &gates[b, t, 0], &h_prev[b, t, 0]
-                hout = _state_out(&h_prev[0, 0, 0], &h_last[0, 0], b, t, T, u)
+                g, hin = &gates[t, b, 0], &h_prev[t, b, 0]
+                hout = _state_out(&h_prev[0, 0, 0], &h_last[0, 0], b, t, T, B, u)
                 if not _active(mask, b, t, T):
                     _carry(hin, hout, u)
                     _masked_output(hin, &y[b, t, 0], u, _output_carried(mask, first, b, t, zero_out))
@@ -280,7 +281,7 @@ def _lstm_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1]
                          floating[:, ::1] dc, const unsigned char[:, ::1] mask_view,
                          const Py_ssize_t[::1] first_view, floating[:, ::1] scratch, int act_, int rec_act_,
                          bint zero_out):
-    cdef Py_ssize_t B = gates.shape[0], T = gates.shape[1], u = U.shape[0], G = 4 * u
+    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0], G = 4 * u
     cdef Py_ssize_t t, b, j
     cdef mg_rnn_act act = <mg_rnn_act>act_, rec_act = <mg_rnn_act>rec_act_
     cdef const floating *g
@@ -297,17 +298,17 @@ def _lstm_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1]
     with nogil:
         for t in range(T - 1, -1, -1):
             for b in range(B):
-                g, dg, dyr, dhb, dcb = &gates[b, t, 0], &dgates[b, t, 0], &dy[b, t, 0], &dh[b, 0], &dc[b, 0]
+                g, dg, dyr, dhb, dcb = &gates[t, b, 0], &dgates[t, b, 0], &dy[b, t, 0], &dh[b, 0], &dc[b, 0]
                 if not _active(mask, b, t, T):
                     _masked_grad(dg, G, dhb, dyr, u, _output_carried(mask, first, b, t, zero_out))
                     continue
-                cin = &c_prev[b, t, 0]
-                cout = &c_prev[b, t + 1, 0] if t + 1 < T else &c_last[b, 0]
+                cin = &c_prev[t, b, 0]
+                cout = &c_prev[t + 1, b, 0] if t + 1 < T else &c_last[b, 0]
                 if floating is float:  # dh comes back zero: the product below adds dgates @ U^T
                     mg_lstm_backward_row_f32(u, act, rec_act, g, cin, cout, dyr, dhb, dcb, dg, a, da)
                 else:
                     mg_lstm_backward_row_f64(u, act, rec_act, g, cin, cout, dyr, dhb, dcb, dg, a, da)
-            gemm(False, True, <int>B, <int>u, <int>G, 1, &dgates[0, t, 0], <int>(T * G), &U[0, 0], <int>G,
+            gemm(False, True, <int>B, <int>u, <int>G, 1, &dgates[t, 0, 0], <int>G, &U[0, 0], <int>G,
                  1, &dh[0, 0], <int>u)
 
 
@@ -320,7 +321,7 @@ def _gru_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] 
     """dgates: gradients of the input projection's pre-activations (z, r, candidate).  reset_after: drec gets
     those of h_{t-1} @ U + b_rec (the candidate's scaled by r); else drh (batch, units) holds, per step,
     the gradient of r * h_{t-1}."""
-    cdef Py_ssize_t B = gates.shape[0], T = gates.shape[1], u = U.shape[0], G = 3 * u
+    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0], G = 3 * u
     cdef Py_ssize_t t, b, j
     cdef mg_rnn_act act = <mg_rnn_act>act_, rec_act = <mg_rnn_act>rec_act_
     cdef const floating *g
@@ -335,33 +336,33 @@ def _gru_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] 
     with nogil:
         for t in range(T - 1, -1, -1):
             for b in range(B):
-                g, hin, dg, dyr, dhb = &gates[b, t, 0], &h_prev[b, t, 0], &dgates[b, t, 0], &dy[b, t, 0], &dh[b, 0]
+                g, hin, dg, dyr, dhb = &gates[t, b, 0], &h_prev[t, b, 0], &dgates[t, b, 0], &dy[b, t, 0], &dh[b, 0]
                 if not _active(mask, b, t, T):
                     _masked_grad(dg, G, dhb, dyr, u, _output_carried(mask, first, b, t, zero_out))
                     if reset_after:
-                        _masked_grad(&drec[b, t, 0], G, dhb, dyr, u, False)
+                        _masked_grad(&drec[t, b, 0], G, dhb, dyr, u, False)
                     continue
-                rh, dr = &rec_h[b, t, 0], &drec[b, t, 0]
+                rh, dr = &rec_h[t, b, 0], &drec[t, b, 0]
                 if floating is float:
                     mg_gru_backward_row_f32(u, act, rec_act, g, hin, rh, dyr, dhb, dg, dr, reset_after)
                 else:
                     mg_gru_backward_row_f64(u, act, rec_act, g, hin, rh, dyr, dhb, dg, dr, reset_after)
             if reset_after:
-                gemm(False, True, <int>B, <int>u, <int>G, 1, &drec[0, t, 0], <int>(T * G), &U[0, 0], <int>G,
+                gemm(False, True, <int>B, <int>u, <int>G, 1, &drec[t, 0, 0], <int>G, &U[0, 0], <int>G,
                      1, &dh[0, 0], <int>u)
                 continue
             # d(r * h_{t-1}) = d candidate @ U_h^T, then r's gradient and h_{t-1}'s share through it
-            gemm(False, True, <int>B, <int>u, <int>u, 1, &dgates[0, t, 2 * u], <int>(T * G), &U[0, 2 * u],
+            gemm(False, True, <int>B, <int>u, <int>u, 1, &dgates[t, 0, 2 * u], <int>G, &U[0, 2 * u],
                  <int>G, 0, &drh[0, 0], <int>u)
             for b in range(B):
                 if not _active(mask, b, t, T):
                     continue
-                g, hin, dg, dhb = &gates[b, t, 0], &h_prev[b, t, 0], &dgates[b, t, 0], &dh[b, 0]
+                g, hin, dg, dhb = &gates[t, b, 0], &h_prev[t, b, 0], &dgates[t, b, 0], &dh[b, 0]
                 if floating is float:
                     mg_gru_reset_grad_row_f32(u, rec_act, g, hin, &drh[b, 0], dhb, dg)
                 else:
                     mg_gru_reset_grad_row_f64(u, rec_act, g, hin, &drh[b, 0], dhb, dg)
-            gemm(False, True, <int>B, <int>u, <int>(2 * u), 1, &dgates[0, t, 0], <int>(T * G), &U[0, 0], <int>G,
+            gemm(False, True, <int>B, <int>u, <int>(2 * u), 1, &dgates[t, 0, 0], <int>G, &U[0, 0], <int>G,
                  1, &dh[0, 0], <int>u)
 
 
@@ -369,7 +370,7 @@ def _simple_rnn_backward_steps(const floating[:, :, ::1] gates, const floating[:
                                const floating[:, :, ::1] dy, floating[:, :, ::1] dgates, floating[:, ::1] dh,
                                const unsigned char[:, ::1] mask_view, const Py_ssize_t[::1] first_view,
                                int act_, bint zero_out):
-    cdef Py_ssize_t B = gates.shape[0], T = gates.shape[1], u = U.shape[0]
+    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0]
     cdef Py_ssize_t t, b, j
     cdef mg_rnn_act act = <mg_rnn_act>act_
     cdef floating *dg
@@ -380,15 +381,15 @@ def _simple_rnn_backward_steps(const floating[:, :, ::1] gates, const floating[:
     with nogil:
         for t in range(T - 1, -1, -1):
             for b in range(B):
-                dg, dyr, dhb = &dgates[b, t, 0], &dy[b, t, 0], &dh[b, 0]
+                dg, dyr, dhb = &dgates[t, b, 0], &dy[b, t, 0], &dh[b, 0]
                 if not _active(mask, b, t, T):
                     _masked_grad(dg, u, dhb, dyr, u, _output_carried(mask, first, b, t, zero_out))
                     continue
                 for j in range(u):
                     dg[j] = dhb[j] + dyr[j]
                     dhb[j] = 0
-                _act_grad(act, &gates[b, t, 0], dg, u)
-            gemm(False, True, <int>B, <int>u, <int>u, 1, &dgates[0, t, 0], <int>(T * u), &U[0, 0], <int>u,
+                _act_grad(act, &gates[t, b, 0], dg, u)
+            gemm(False, True, <int>B, <int>u, <int>u, 1, &dgates[t, 0, 0], <int>u, &U[0, 0], <int>u,
                  1, &dh[0, 0], <int>u)
 
 
@@ -396,10 +397,11 @@ def _simple_rnn_backward_steps(const floating[:, :, ::1] gates, const floating[:
 
 cdef class RecurrentCache:
     """What a recurrent forward pass keeps for its backward pass; made only by the forward functions (its
-    fields are read-only).  Arrays: x (batch, time, in), kernel, recurrent_kernel; gates (batch, time,
-    n_gates * units): the gate activations of every step (LSTM i, f, c, o; GRU z, r, candidate; SimpleRNN
-    the new h); h_prev (batch, time, units): the h entering each step; LSTM: c_prev likewise and c_last, the
-    final c; GRU: rec_h (batch, time, units), h_{t-1} @ U_h + b_h under reset_after, else r * h_{t-1};
+    fields are read-only).  Arrays, time-major: x (time, batch, in), kernel, recurrent_kernel; gates (time,
+    batch, n_gates * units): the gate activations of every step (LSTM i, f, c, o; GRU z, r, candidate;
+    SimpleRNN the new h); h_prev (time, batch, units): the h entering each step; LSTM: c_prev likewise and
+    c_last, the final c; GRU: rec_h (time, batch, units), h_{t-1} @ U_h + b_h under reset_after, else
+    r * h_{t-1};
     step_mask (batch, time) uint8 or None and first_step (batch,), each row's first unmasked step."""
     cdef readonly str cell
     cdef readonly object x, kernel, recurrent_kernel, gates, h_prev, c_prev, c_last, rec_h, step_mask, first_step
@@ -472,16 +474,18 @@ cdef object _output_grad(str fn, object value, tuple shape, object dtype):
 
 
 cdef tuple _forward_buffers(object x, object kernel, object input_bias, Py_ssize_t u, object h0):
-    """The input projection (batch, time, n_gates * units), the outputs and the stack of states entering
-    each step (h0 in its first slot)."""
+    """x time-major (time, batch, in), its projection (time, batch, n_gates * units), the outputs (batch,
+    time, units) and the time-major stack of the states entering each step (h0 in its first slot).  Time-major
+    makes each step's rows one contiguous block for its product."""
     B, T, F = x.shape
-    gates = np.empty((B, T, kernel.shape[1]), x.dtype)
+    x_tm = np.ascontiguousarray(x.transpose(1, 0, 2))
+    gates = np.empty((T, B, kernel.shape[1]), x.dtype)
     gates[...] = input_bias
-    _gemm_into(False, False, x.reshape(B * T, F), kernel, gates.reshape(B * T, kernel.shape[1]), 1)
-    h_prev = np.empty((B, T, u), x.dtype)
+    _gemm_into(False, False, x_tm.reshape(T * B, F), kernel, gates.reshape(T * B, kernel.shape[1]), 1)
+    h_prev = np.empty((T, B, u), x.dtype)
     if T:
-        h_prev[:, 0] = h0
-    return gates, np.empty((B, T, u), x.dtype), h_prev
+        h_prev[0] = h0
+    return x_tm, gates, np.empty((B, T, u), x.dtype), h_prev
 
 
 cdef RecurrentCache _new_cache(str cell, object x, object kernel, object recurrent_kernel, object gates,
@@ -507,14 +511,14 @@ cdef tuple _weight_grads(RecurrentCache cache, object dgates, object drec, objec
     every step.  drec: the recurrent products' pre-activation gradients when they differ from dgates (GRU
     reset_after), else None; dU: the recurrent kernel's gradient when the caller computed it."""
     x = cache.x
-    B, T, F = x.shape
+    T, B, F = x.shape
     n = dgates.shape[2]
-    dg2 = dgates.reshape(B * T, n)
-    dx = _matmul(dg2, cache.kernel, False, True).reshape(B, T, F)
-    dkernel = _matmul(x.reshape(B * T, F), dg2, True)
-    rec2 = dg2 if drec is None else drec.reshape(B * T, n)
+    dg2 = dgates.reshape(T * B, n)
+    dx = np.ascontiguousarray(_matmul(dg2, cache.kernel, False, True).reshape(T, B, F).transpose(1, 0, 2))
+    dkernel = _matmul(x.reshape(T * B, F), dg2, True)
+    rec2 = dg2 if drec is None else drec.reshape(T * B, n)
     if dU is None:
-        dU = _matmul(cache.h_prev.reshape(B * T, cache.h_prev.shape[2]), rec2, True)
+        dU = _matmul(cache.h_prev.reshape(T * B, cache.h_prev.shape[2]), rec2, True)
     dbias = None
     if cache.has_bias:
         dbias = _column_sums(dg2)
@@ -541,15 +545,15 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
     B, T = x.shape[0], x.shape[1]
     b = _bias_vector(fn, bias, (4 * u,), x.dtype)
     h0, c0 = _state(fn, "h0", h0, B, u, x.dtype), _state(fn, "c0", c0, B, u, x.dtype)
-    gates, y, h_prev = _forward_buffers(x, kernel, b, u, h0)
+    x_tm, gates, y, h_prev = _forward_buffers(x, kernel, b, u, h0)
     c_prev = np.empty_like(h_prev)
     h_last, c_last = h0, c0
     if T and B:
-        c_prev[:, 0] = c0
+        c_prev[0] = c0
         h_last, c_last = np.empty_like(h0), np.empty_like(c0)
         _lstm_forward_steps(gates, recurrent_kernel, h_prev, c_prev, h_last, c_last, y, step_mask, first,
                             np.empty(u, x.dtype), act, rec_act, zero_output_for_mask)
-    cache = _new_cache("lstm", x, kernel, recurrent_kernel, gates, h_prev, step_mask, first, activation,
+    cache = _new_cache("lstm", x_tm, kernel, recurrent_kernel, gates, h_prev, step_mask, first, activation,
                        recurrent_activation, zero_output_for_mask, bias is not None)
     cache.c_prev, cache.c_last = c_prev, c_last
     return y, h_last, c_last, cache
@@ -560,7 +564,7 @@ def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None):
     -> (dx, dh0, dc0, dkernel, drecurrent_kernel, dbias or None)."""
     fn = "lstm_backward"
     cdef RecurrentCache c = _cache_of(fn, cache, "lstm")
-    B, T, u = c.h_prev.shape
+    T, B, u = c.h_prev.shape
     dtype = c.x.dtype
     dy = _output_grad(fn, d_outputs, (B, T, u), dtype)
     dh, dc = _state(fn, "d_h", d_h, B, u, dtype), _state(fn, "d_c", d_c, B, u, dtype)
@@ -586,7 +590,7 @@ def gru_forward(x, kernel, recurrent_kernel, bias=None, h0=None, mask=None, acti
     reset_after = bool(reset_after)
     b = _bias_vector(fn, bias, (2, 3 * u) if reset_after else (3 * u,), x.dtype, f" (reset_after={reset_after})")
     h0 = _state(fn, "h0", h0, B, u, x.dtype)
-    gates, y, h_prev = _forward_buffers(x, kernel, b[0] if reset_after else b, u, h0)
+    x_tm, gates, y, h_prev = _forward_buffers(x, kernel, b[0] if reset_after else b, u, h0)
     rec_h = np.empty_like(h_prev)
     h_last = h0
     if T and B:
@@ -594,7 +598,7 @@ def gru_forward(x, kernel, recurrent_kernel, bias=None, h0=None, mask=None, acti
         _gru_forward_steps(gates, recurrent_kernel, b[1] if reset_after else b, h_prev, h_last, rec_h, y,
                            step_mask, first, np.empty((B, 3 * u), x.dtype), act, rec_act, zero_output_for_mask,
                            reset_after)
-    cache = _new_cache("gru", x, kernel, recurrent_kernel, gates, h_prev, step_mask, first, activation,
+    cache = _new_cache("gru", x_tm, kernel, recurrent_kernel, gates, h_prev, step_mask, first, activation,
                        recurrent_activation, zero_output_for_mask, bias is not None)
     cache.rec_h, cache.reset_after = rec_h, reset_after
     return y, h_last, cache
@@ -605,7 +609,7 @@ def gru_backward(cache, d_outputs=None, d_h=None):
     shape ((2, 3u) under reset_after)."""
     fn = "gru_backward"
     cdef RecurrentCache c = _cache_of(fn, cache, "gru")
-    B, T, u = c.h_prev.shape
+    T, B, u = c.h_prev.shape
     dtype = c.x.dtype
     dy = _output_grad(fn, d_outputs, (B, T, u), dtype)
     dh = _state(fn, "d_h", d_h, B, u, dtype)
@@ -618,7 +622,7 @@ def gru_backward(cache, d_outputs=None, d_h=None):
                             c.zero_output_for_mask, c.reset_after)
     dU = None
     if not c.reset_after:  # U_z, U_r act on h_{t-1}, U_h on r * h_{t-1}
-        h2, rh2, dg2 = c.h_prev.reshape(B * T, u), c.rec_h.reshape(B * T, u), dgates.reshape(B * T, 3 * u)
+        h2, rh2, dg2 = c.h_prev.reshape(T * B, u), c.rec_h.reshape(T * B, u), dgates.reshape(T * B, 3 * u)
         dU = np.concatenate([_matmul(h2, np.ascontiguousarray(dg2[:, :2 * u]), True),
                              _matmul(rh2, np.ascontiguousarray(dg2[:, 2 * u:]), True)], axis=1)
     dx, dkernel, drk, dbias = _weight_grads(c, dgates, drec, dU)
@@ -635,13 +639,13 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias=None, h0=None, mask=Non
     B, T = x.shape[0], x.shape[1]
     b = _bias_vector(fn, bias, (u,), x.dtype)
     h0 = _state(fn, "h0", h0, B, u, x.dtype)
-    gates, y, h_prev = _forward_buffers(x, kernel, b, u, h0)
+    x_tm, gates, y, h_prev = _forward_buffers(x, kernel, b, u, h0)
     h_last = h0
     if T and B:
         h_last = np.empty_like(h0)
         _simple_rnn_forward_steps(gates, recurrent_kernel, h_prev, h_last, y, step_mask, first, act,
                                   zero_output_for_mask)
-    cache = _new_cache("simple_rnn", x, kernel, recurrent_kernel, gates, h_prev, step_mask, first, activation,
+    cache = _new_cache("simple_rnn", x_tm, kernel, recurrent_kernel, gates, h_prev, step_mask, first, activation,
                        activation, zero_output_for_mask, bias is not None)
     return y, h_last, cache
 
@@ -650,7 +654,7 @@ def simple_rnn_backward(cache, d_outputs=None, d_h=None):
     """Gradients of simple_rnn_forward -> (dx, dh0, dkernel, drecurrent_kernel, dbias or None)."""
     fn = "simple_rnn_backward"
     cdef RecurrentCache c = _cache_of(fn, cache, "simple_rnn")
-    B, T, u = c.h_prev.shape
+    T, B, u = c.h_prev.shape
     dtype = c.x.dtype
     dy = _output_grad(fn, d_outputs, (B, T, u), dtype)
     dh = _state(fn, "d_h", d_h, B, u, dtype)
