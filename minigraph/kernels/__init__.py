@@ -7,3 +7,5 @@ from minigraph.kernels.upsample import *
 from minigraph.kernels.dense import *
 from minigraph.kernels.bias import *
 from minigraph.kernels.optimizer import *
+from minigraph.kernels.rnn import *
+from minigraph.kernels.embedding import *
