@@ -8,9 +8,11 @@ Rows, float32, NHWC:
   batch norm training, (64, 32, 32, 32): forward, and forward + backward (dx, dgamma, dbeta)
       (torch: BatchNorm2d's aten.native_batch_norm / native_batch_norm_backward, channels_last)
 Both libraries run with the same thread count, without autograd, on tensors made outside the timed region.
-The libraries take turns: each round times every implementation once (the median of a few calls), so a
-burst of load from other processes hits both alike; the table gives the median over the rounds and the
-ratio minigraph / torch (below 1: minigraph is faster).
+The libraries take turns: each round times every implementation once (the best of 3 calls), so a burst of
+load from other processes hits both alike; the table gives the median over the rounds and the ratio
+minigraph / torch (below 1: minigraph is faster), in wall time and in process CPU time (all threads; it
+does not count the time the process waits for a core, so it is the steadier figure on a shared machine,
+but it does count threads spinning at a barrier).
 """
 import os
 import sys
@@ -80,16 +82,18 @@ def batchnorm_case(n=64, h=32, w=32, c=32):
 
 
 def best_of_calls(fn, calls=3):
-    times = []
+    """(wall, cpu) seconds: the fastest of `calls` calls by each clock."""
+    wall, cpu = [], []
     for _ in range(calls):
-        start = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        wall.append(time.perf_counter() - w0)
+        cpu.append(time.process_time() - c0)
+    return min(wall), min(cpu)
 
 
 def interleaved(impls, which, rounds):
-    """{impl: median ms over `rounds` rounds}, every impl timed once per round (best of 3 calls)."""
+    """{impl: (wall ms, cpu ms)}, medians over `rounds` rounds, every impl timed once per round."""
     for fns in impls.values():  # warm-up: thread pools up, caches and allocator primed
         for _ in range(3):
             fns[which]()
@@ -97,7 +101,7 @@ def interleaved(impls, which, rounds):
     for _ in range(rounds):
         for name, fns in impls.items():
             samples[name].append(best_of_calls(fns[which]))
-    return {name: 1e3 * float(np.median(t)) for name, t in samples.items()}
+    return {name: tuple(1e3 * np.median(np.array(t), axis=0)) for name, t in samples.items()}
 
 
 def main():
@@ -109,16 +113,19 @@ def main():
     print(f"threads: minigraph {K.get_num_threads()}" + (f", torch {torch.get_num_threads()} "
           f"(torch {torch.__version__})" if torch else " (torch not importable: minigraph only)")
           + f"; load average {os.getloadavg()[0]:.2f}; {rounds} rounds")
-    header = f"{'workload (float32)':44} {'pass':8} {'mg ms':>8}" + (f" {'torch ms':>9} {'mg/torch':>9}" if torch else "")
+    header = (f"{'workload (float32)':44} {'pass':8} {'mg ms':>8} {'mg cpu':>8}"
+              + (f" {'torch ms':>9} {'torch cpu':>9} {'mg/torch':>9} {'cpu ratio':>9}" if torch else ""))
     print(header)
     print("-" * len(header))
     with torch.no_grad() if torch else open(os.devnull):
         for name, impls in (depthwise_case(), batchnorm_case()):
             for which, label in enumerate(("fwd", "fwd+bwd")):
                 t = interleaved(impls, which, rounds)
-                row = f"{name:44} {label:8} {t['minigraph']:8.3f}"
+                (mg, mg_cpu) = t["minigraph"]
+                row = f"{name:44} {label:8} {mg:8.3f} {mg_cpu:8.3f}"
                 if "torch" in t:
-                    row += f" {t['torch']:9.3f} {t['minigraph'] / t['torch']:9.2f}"
+                    tw, tc = t["torch"]
+                    row += f" {tw:9.3f} {tc:9.3f} {mg / tw:9.2f} {mg_cpu / tc:9.2f}"
                 print(row, flush=True)
 
 

@@ -76,43 +76,95 @@ void MG_DW(fwd_pixels)(const MG_DW_T* const* rows, const mg_dw_geom* g, const MG
         }
 }
 
-/* Output row r (= image * oh + oy) of y = depthwise(x, w) (+ bias, ReLU): x (n, h, w, c), w (kh, kw, c). */
+/* 8 interior output pixels of a 3-wide window at stride 1 and column dilation 1, c % MG_DW_L == 0: along
+ * the row, each loaded input vector serves the three taps that read it (10 loads for 24 FMAs per kernel row
+ * and vector of channels).  Each output still sums bias, then taps in (ky, kx) order: the same bits as
+ * fwd_pixels. */
+static inline __attribute__((always_inline))
+void MG_DW(fwd_row8_k3)(const MG_DW_T* const* rows, const mg_dw_geom* g, const MG_DW_T* w, const MG_DW_T* bias,
+                        int relu, MG_DW_T* y) {
+    const ptrdiff_t c = g->c;
+    ptrdiff_t c0, ky;
+    int p;
+    for (c0 = 0; c0 < c; c0 += MG_DW_L) {
+        MG_DW_V a[8];
+        for (p = 0; p < 8; p++)
+            a[p] = bias ? MG_DW_LD(bias + c0) : (MG_DW_V){0};
+        for (ky = 0; ky < g->kh; ky++) {
+            const MG_DW_T* xp = rows[ky] + c0;
+            const MG_DW_T* wp = w + ky * 3 * c + c0;
+            MG_DW_V w0, w1, w2, v;
+            if (!rows[ky])
+                continue;
+            w0 = MG_DW_LD(wp);
+            w1 = MG_DW_LD(wp + c);
+            w2 = MG_DW_LD(wp + 2 * c);
+            for (p = 0; p < 10; p++) {  /* input column p of the tile feeds outputs p (kx 0), p-1, p-2 */
+                v = MG_DW_LD(xp + p * c);
+                if (p < 8) a[p] += v * w0;
+                if (p >= 1 && p < 9) a[p - 1] += v * w1;
+                if (p >= 2) a[p - 2] += v * w2;
+            }
+        }
+        for (p = 0; p < 8; p++)
+            MG_DW_ST(y + p * c + c0, relu ? MG_DW_RELU(a[p]) : a[p]);
+    }
+}
+
+/* Output row r (= image * oh + oy) of y = depthwise(x, w) (+ bias, ReLU): x (n, h, w, c), w (kh, kw, c).
+ * The pixels whose windows stick out left or right take clipped taps one at a time; the interior ones go in
+ * tiles of 4 (the bounds of that range are found once per row). */
 MG_CLONES
 static void MG_DW(fwd_row)(const MG_DW_T* x, const mg_dw_geom* g, const MG_DW_T* w, const MG_DW_T* bias,
                            int relu, MG_DW_T* y, ptrdiff_t r) {
-    const ptrdiff_t img = r / g->oh, oy = r % g->oh, c = g->c;
+    const ptrdiff_t img = r / g->oh, oy = r % g->oh, c = g->c, span = (g->kw - 1) * g->dw;
     const MG_DW_T* rows[MG_DW_MAX_KH];
     const MG_DW_T* origin[MG_DW_MAX_KH];
-    ptrdiff_t ky, ox = 0;
+    ptrdiff_t ky, ox;
+    /* interior pixels [lo, hi): ox * sw - pw >= 0 and ox * sw - pw + span < w */
+    ptrdiff_t lo = (g->pw + g->sw - 1) / g->sw, hi = g->w - 1 - span + g->pw >= 0 ? (g->w - 1 - span + g->pw) / g->sw + 1 : 0;
     MG_DW_T* yrow = y + r * g->ow * c;
+    if (hi > g->ow) hi = g->ow;
+    if (lo > hi) lo = hi;
     for (ky = 0; ky < g->kh; ky++) {
         const ptrdiff_t iy = oy * g->sh - g->ph + ky * g->dh;
         origin[ky] = iy >= 0 && iy < g->h ? x + ((img * g->h + iy) * g->w) * c : NULL;
     }
-    while (ox < g->ow) {
+    for (ox = 0; ox < g->ow; ox++) {
         const ptrdiff_t ix = ox * g->sw - g->pw;  /* the window's first column, maybe outside */
-        ptrdiff_t kx0 = 0, kx1 = g->kw, P = 1;
+        ptrdiff_t kx0 = 0, kx1 = g->kw;
+        if (ox == lo && lo < hi) {  /* the interior, then on to the right edge */
+            if (g->kw == 3 && g->sw == 1 && g->dw == 1 && c % MG_DW_L == 0)
+                for (; ox + 8 <= hi; ox += 8) {
+                    for (ky = 0; ky < g->kh; ky++)
+                        rows[ky] = origin[ky] ? origin[ky] + (ox - g->pw) * c : NULL;
+                    MG_DW(fwd_row8_k3)(rows, g, w, bias, relu, yrow + ox * c);
+                }
+            for (; ox + 4 <= hi; ox += 4) {
+                for (ky = 0; ky < g->kh; ky++)
+                    rows[ky] = origin[ky] ? origin[ky] + (ox * g->sw - g->pw) * c : NULL;
+                if (g->kw == 3)  /* the common 3-wide window: every loop bound a constant */
+                    MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 4, 0, 3);
+                else
+                    MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 4, 0, g->kw);
+            }
+            for (; ox < hi; ox++) {
+                for (ky = 0; ky < g->kh; ky++)
+                    rows[ky] = origin[ky] ? origin[ky] + (ox * g->sw - g->pw) * c : NULL;
+                MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 1, 0, g->kw);
+            }
+            ox--;
+            continue;
+        }
         if (ix < 0)
             kx0 = (-ix + g->dw - 1) / g->dw;
-        if (ix + (g->kw - 1) * g->dw >= g->w)
+        if (ix + span >= g->w)
             kx1 = ix >= g->w ? 0 : (g->w - 1 - ix) / g->dw + 1;
         if (kx1 < kx0)
             kx1 = kx0;
         for (ky = 0; ky < g->kh; ky++)
             rows[ky] = origin[ky] ? origin[ky] + ix * c : NULL;
-        if (kx0 == 0 && kx1 == g->kw) {  /* interior: up to 4 pixels whose windows are all inside */
-            const ptrdiff_t last = (g->w - 1 - (g->kw - 1) * g->dw + g->pw) / g->sw;  /* last interior ox */
-            P = last - ox + 1;
-            if (P > 4) P = 4;
-            if (P > g->ow - ox) P = g->ow - ox;
-        }
-        switch (P) {  /* constant P per call: the pixel loops unroll */
-        case 4: MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 4, kx0, kx1); break;
-        case 3: MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 3, kx0, kx1); break;
-        case 2: MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 2, kx0, kx1); break;
-        default: MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 1, kx0, kx1); break;
-        }
-        ox += P;
+        MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 1, kx0, kx1);
     }
 }
 
