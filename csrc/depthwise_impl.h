@@ -76,53 +76,35 @@ void MG_DW(fwd_pixels)(const MG_DW_T* const* rows, const mg_dw_geom* g, const MG
         }
 }
 
-/* 8 interior output pixels of a 3-wide window at stride 1 and column dilation 1, c % MG_DW_L == 0: along
- * the row, each loaded input vector serves the three taps that read it (10 loads for 24 FMAs per kernel row
- * and vector of channels).  Each output still sums bias, then taps in (ky, kx) order: the same bits as
- * fwd_pixels. */
+/* Output pixel ox of a row whose window may stick out left or right: its taps clipped to the image. */
 static inline __attribute__((always_inline))
-void MG_DW(fwd_row8_k3)(const MG_DW_T* const* rows, const mg_dw_geom* g, const MG_DW_T* w, const MG_DW_T* bias,
-                        int relu, MG_DW_T* y) {
-    const ptrdiff_t c = g->c;
-    ptrdiff_t c0, ky;
-    int p;
-    for (c0 = 0; c0 < c; c0 += MG_DW_L) {
-        MG_DW_V a[8];
-        for (p = 0; p < 8; p++)
-            a[p] = bias ? MG_DW_LD(bias + c0) : (MG_DW_V){0};
-        for (ky = 0; ky < g->kh; ky++) {
-            const MG_DW_T* xp = rows[ky] + c0;
-            const MG_DW_T* wp = w + ky * 3 * c + c0;
-            MG_DW_V w0, w1, w2, v;
-            if (!rows[ky])
-                continue;
-            w0 = MG_DW_LD(wp);
-            w1 = MG_DW_LD(wp + c);
-            w2 = MG_DW_LD(wp + 2 * c);
-            for (p = 0; p < 10; p++) {  /* input column p of the tile feeds outputs p (kx 0), p-1, p-2 */
-                v = MG_DW_LD(xp + p * c);
-                if (p < 8) a[p] += v * w0;
-                if (p >= 1 && p < 9) a[p - 1] += v * w1;
-                if (p >= 2) a[p - 2] += v * w2;
-            }
-        }
-        for (p = 0; p < 8; p++)
-            MG_DW_ST(y + p * c + c0, relu ? MG_DW_RELU(a[p]) : a[p]);
-    }
+void MG_DW(fwd_edge)(const MG_DW_T* const* origin, const mg_dw_geom* g, const MG_DW_T* w, const MG_DW_T* bias,
+                     int relu, MG_DW_T* yrow, ptrdiff_t ox) {
+    const MG_DW_T* rows[MG_DW_MAX_KH];
+    const ptrdiff_t ix = ox * g->sw - g->pw;  /* the window's first column, maybe outside */
+    ptrdiff_t kx0 = 0, kx1 = g->kw, ky;
+    if (ix < 0)
+        kx0 = (-ix + g->dw - 1) / g->dw;
+    if (ix + (g->kw - 1) * g->dw >= g->w)
+        kx1 = ix >= g->w ? 0 : (g->w - 1 - ix) / g->dw + 1;
+    if (kx1 < kx0)
+        kx1 = kx0;
+    for (ky = 0; ky < g->kh; ky++)
+        rows[ky] = origin[ky] ? origin[ky] + ix * g->c : NULL;
+    MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * g->c, 1, kx0, kx1);
 }
 
 /* Output row r (= image * oh + oy) of y = depthwise(x, w) (+ bias, ReLU): x (n, h, w, c), w (kh, kw, c).
- * The pixels whose windows stick out left or right take clipped taps one at a time; the interior ones go in
- * tiles of 4 (the bounds of that range are found once per row). */
+ * The pixels whose windows stick out left or right take clipped taps one at a time, the interior ones
+ * [lo, hi) go in tiles of 4. */
 MG_CLONES
 static void MG_DW(fwd_row)(const MG_DW_T* x, const mg_dw_geom* g, const MG_DW_T* w, const MG_DW_T* bias,
                            int relu, MG_DW_T* y, ptrdiff_t r) {
-    const ptrdiff_t img = r / g->oh, oy = r % g->oh, c = g->c, span = (g->kw - 1) * g->dw;
+    const ptrdiff_t img = r / g->oh, oy = r % g->oh, c = g->c, right = g->w - 1 - (g->kw - 1) * g->dw + g->pw;
     const MG_DW_T* rows[MG_DW_MAX_KH];
     const MG_DW_T* origin[MG_DW_MAX_KH];
-    ptrdiff_t ky, ox;
-    /* interior pixels [lo, hi): ox * sw - pw >= 0 and ox * sw - pw + span < w */
-    ptrdiff_t lo = (g->pw + g->sw - 1) / g->sw, hi = g->w - 1 - span + g->pw >= 0 ? (g->w - 1 - span + g->pw) / g->sw + 1 : 0;
+    /* interior: ox * sw - pw >= 0 and ox * sw - pw + (kw - 1) * dw < w */
+    ptrdiff_t ky, ox, P, lo = (g->pw + g->sw - 1) / g->sw, hi = right >= 0 ? right / g->sw + 1 : 0;
     MG_DW_T* yrow = y + r * g->ow * c;
     if (hi > g->ow) hi = g->ow;
     if (lo > hi) lo = hi;
@@ -130,42 +112,19 @@ static void MG_DW(fwd_row)(const MG_DW_T* x, const mg_dw_geom* g, const MG_DW_T*
         const ptrdiff_t iy = oy * g->sh - g->ph + ky * g->dh;
         origin[ky] = iy >= 0 && iy < g->h ? x + ((img * g->h + iy) * g->w) * c : NULL;
     }
-    for (ox = 0; ox < g->ow; ox++) {
-        const ptrdiff_t ix = ox * g->sw - g->pw;  /* the window's first column, maybe outside */
-        ptrdiff_t kx0 = 0, kx1 = g->kw;
-        if (ox == lo && lo < hi) {  /* the interior, then on to the right edge */
-            if (g->kw == 3 && g->sw == 1 && g->dw == 1 && c % MG_DW_L == 0)
-                for (; ox + 8 <= hi; ox += 8) {
-                    for (ky = 0; ky < g->kh; ky++)
-                        rows[ky] = origin[ky] ? origin[ky] + (ox - g->pw) * c : NULL;
-                    MG_DW(fwd_row8_k3)(rows, g, w, bias, relu, yrow + ox * c);
-                }
-            for (; ox + 4 <= hi; ox += 4) {
-                for (ky = 0; ky < g->kh; ky++)
-                    rows[ky] = origin[ky] ? origin[ky] + (ox * g->sw - g->pw) * c : NULL;
-                if (g->kw == 3)  /* the common 3-wide window: every loop bound a constant */
-                    MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 4, 0, 3);
-                else
-                    MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 4, 0, g->kw);
-            }
-            for (; ox < hi; ox++) {
-                for (ky = 0; ky < g->kh; ky++)
-                    rows[ky] = origin[ky] ? origin[ky] + (ox * g->sw - g->pw) * c : NULL;
-                MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 1, 0, g->kw);
-            }
-            ox--;
-            continue;
-        }
-        if (ix < 0)
-            kx0 = (-ix + g->dw - 1) / g->dw;
-        if (ix + span >= g->w)
-            kx1 = ix >= g->w ? 0 : (g->w - 1 - ix) / g->dw + 1;
-        if (kx1 < kx0)
-            kx1 = kx0;
+    for (ox = 0; ox < lo; ox++)
+        MG_DW(fwd_edge)(origin, g, w, bias, relu, yrow, ox);
+    for (ox = lo; ox < hi; ox += P) {
+        P = hi - ox < 4 ? hi - ox : 4;
         for (ky = 0; ky < g->kh; ky++)
-            rows[ky] = origin[ky] ? origin[ky] + ix * c : NULL;
-        MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 1, kx0, kx1);
+            rows[ky] = origin[ky] ? origin[ky] + (ox * g->sw - g->pw) * c : NULL;
+        if (P == 4)  /* a constant P per call: the pixel loops unroll */
+            MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 4, 0, g->kw);
+        else
+            MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 1, 0, g->kw), P = 1;
     }
+    for (ox = hi; ox < g->ow; ox++)
+        MG_DW(fwd_edge)(origin, g, w, bias, relu, yrow, ox);
 }
 
 /* Input row r (= image * h + iy) of dx for output gradient dy, any stride: each dx pixel gathers the dy
