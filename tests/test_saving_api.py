@@ -352,3 +352,18 @@ def test_keras3_weights_file_in_memory_is_the_keras3_layout(tmp_path):
     os.rename(path, tmp_path / "plain.h5")
     model.load_weights(tmp_path / "plain.h5")
     np.testing.assert_array_equal(model.get_weights()[0], keras3_data("mnist_model")["w_0"])
+
+
+def test_sgd_without_momentum_takes_keras3_state():
+    """Keras 3's SGD(momentum=0) saves only iteration and learning_rate: both are restored."""
+    optimizer = keras.optimizers.SGD(0.1)
+    model = mlp()
+    optimizer.build(model.trainable_weights)
+    optimizer.load_own_variables({"0": np.array(7, np.int64), "1": np.array(0.05, np.float32)})
+    assert optimizer.iterations == 7 and optimizer.learning_rate == np.float32(0.05)
+    with_momentum = keras.optimizers.SGD(0.1, momentum=0.9)
+    with_momentum.build(model.trainable_weights)
+    with pytest.warns(UserWarning, match="Skipping variable loading for optimizer 'SGD', because it has 8 "
+                                         "variables whereas the saved optimizer has 2"):
+        with_momentum.load_own_variables({"0": np.array(7), "1": np.array(0.05)})
+    assert with_momentum.iterations == 0
