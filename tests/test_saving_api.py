@@ -367,3 +367,25 @@ def test_sgd_without_momentum_takes_keras3_state():
                                          "variables whereas the saved optimizer has 2"):
         with_momentum.load_own_variables({"0": np.array(7), "1": np.array(0.05)})
     assert with_momentum.iterations == 0
+
+
+@pytest.mark.parametrize("filename", ["w.h5", "w.weights.h5"])
+def test_weights_a_model_itself_owns(tmp_path, filename):
+    """Variables a model creates itself (not its layers') go through its own hooks: Keras 2's
+    top_level_model_weights, Keras 3's root vars/."""
+    def owning():
+        model = mlp()
+        model.add_weight("scale", (2,), initializer="ones")
+        return model
+    model = owning()
+    model._trainable_weights[0].assign([3.0, 4.0])
+    model.save_weights(tmp_path / filename)
+    datasets, _ = visit(tmp_path / filename)
+    key = "vars/0" if filename.endswith(".weights.h5") else "top_level_model_weights/mnist_model/scale:0"
+    np.testing.assert_array_equal(datasets[key], [3.0, 4.0])
+    again = owning()
+    again.load_weights(tmp_path / filename)
+    np.testing.assert_array_equal(again._trainable_weights[0].value, [3.0, 4.0])
+    np.testing.assert_array_equal(again.get_weights()[0], model.get_weights()[0])
+    with pytest.raises(ValueError, match="(top_level_model_weights|expected 0 variables, but received 1)"):
+        mlp().load_weights(tmp_path / filename)
