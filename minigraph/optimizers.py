@@ -246,6 +246,13 @@ class SGD(Optimizer):
     def _slot_groups(self):
         return [("m",)]
 
+    def load_own_variables(self, store):
+        if self.momentum == 0 and len(store.keys()) == 2:  # Keras 3 makes no momentum slots without momentum
+            self._iterations.assign(np.asarray(store["0"]))
+            self.learning_rate = np.asarray(store["1"])
+            return
+        super().load_own_variables(store)
+
     def update_step(self, g, w, slots):
         t = w.dtype.type
         m = slots["m"].value

@@ -474,3 +474,27 @@ def test_custom_layers_and_loss_objects_in_keras_files(tmp_path):
         np.testing.assert_array_equal(again.predict(np.ones((1, 2))), [[3, 3]])
     finally:
         keras.saving.get_custom_objects().pop("Tests>Tripler", None)
+
+
+def test_code_deep_in_a_config_is_refused(tmp_path):
+    """A Lambda inside a nested model, and a function payload inside a wrapper layer's config, are found."""
+    flag = tmp_path / "ran.txt"
+    nested_autoencoder().save(tmp_path / "n.keras")
+    with zipfile.ZipFile(tmp_path / "n.keras") as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(entries["config.json"])
+    decoder_entry = next(layer for layer in config["config"]["layers"] if layer["name"] == "decoder")
+    _with_lambda(decoder_entry, _payload(str(flag)), keras3=True)
+    entries["config.json"] = json.dumps(config).encode()
+    with pytest.raises(ValueError, match="layer 'sneaky' \\(Lambda\\)"):
+        keras.models.load_model(_zip(tmp_path / "deep.keras", entries))
+    wrapped = json.loads(entries["config.json"])
+    decoder_entry = next(layer for layer in wrapped["config"]["layers"] if layer["name"] == "decoder")
+    decoder_entry["config"]["layers"][-1] = {
+        "class_name": "TimeDistributed", "name": "wrapper", "inbound_nodes": [],
+        "config": {"name": "wrapper", "layer": {"class_name": "Custom", "config": {
+            "name": "inner", "fn": {"class_name": "__lambda__", "config": {"code": _payload(str(flag))}}}}}}
+    entries["config.json"] = json.dumps(wrapped).encode()
+    with pytest.raises(ValueError, match="layer 'inner' \\(a function\\) holds a Python function"):
+        keras.models.load_model(_zip(tmp_path / "wrapped.keras", entries))
+    assert not flag.exists()

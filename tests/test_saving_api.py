@@ -352,3 +352,40 @@ def test_keras3_weights_file_in_memory_is_the_keras3_layout(tmp_path):
     os.rename(path, tmp_path / "plain.h5")
     model.load_weights(tmp_path / "plain.h5")
     np.testing.assert_array_equal(model.get_weights()[0], keras3_data("mnist_model")["w_0"])
+
+
+def test_sgd_without_momentum_takes_keras3_state():
+    """Keras 3's SGD(momentum=0) saves only iteration and learning_rate: both are restored."""
+    optimizer = keras.optimizers.SGD(0.1)
+    model = mlp()
+    optimizer.build(model.trainable_weights)
+    optimizer.load_own_variables({"0": np.array(7, np.int64), "1": np.array(0.05, np.float32)})
+    assert optimizer.iterations == 7 and optimizer.learning_rate == np.float32(0.05)
+    with_momentum = keras.optimizers.SGD(0.1, momentum=0.9)
+    with_momentum.build(model.trainable_weights)
+    with pytest.warns(UserWarning, match="Skipping variable loading for optimizer 'SGD', because it has 8 "
+                                         "variables whereas the saved optimizer has 2"):
+        with_momentum.load_own_variables({"0": np.array(7), "1": np.array(0.05)})
+    assert with_momentum.iterations == 0
+
+
+@pytest.mark.parametrize("filename", ["w.h5", "w.weights.h5"])
+def test_weights_a_model_itself_owns(tmp_path, filename):
+    """Variables a model creates itself (not its layers') go through its own hooks: Keras 2's
+    top_level_model_weights, Keras 3's root vars/."""
+    def owning():
+        model = mlp()
+        model.add_weight("scale", (2,), initializer="ones")
+        return model
+    model = owning()
+    model._trainable_weights[0].assign([3.0, 4.0])
+    model.save_weights(tmp_path / filename)
+    datasets, _ = visit(tmp_path / filename)
+    key = "vars/0" if filename.endswith(".weights.h5") else "top_level_model_weights/mnist_model/scale:0"
+    np.testing.assert_array_equal(datasets[key], [3.0, 4.0])
+    again = owning()
+    again.load_weights(tmp_path / filename)
+    np.testing.assert_array_equal(again._trainable_weights[0].value, [3.0, 4.0])
+    np.testing.assert_array_equal(again.get_weights()[0], model.get_weights()[0])
+    with pytest.raises(ValueError, match="(top_level_model_weights|expected 0 variables, but received 1)"):
+        mlp().load_weights(tmp_path / filename)

@@ -118,7 +118,8 @@ def load_weights(model, filepath, by_name=False, skip_mismatch=False, **kwargs):
                              f"model's structure: load it with by_name=False")
         weights.load_keras3(saved, model, skip_mismatch=skip_mismatch)
     else:
-        weights.assign_keras2(model, saved, by_name=by_name, skip_mismatch=skip_mismatch)
+        layer_groups, top_level = saved
+        weights.assign_keras2(model, layer_groups, top_level, by_name=by_name, skip_mismatch=skip_mismatch)
 
 
 registry.provide("save_model", save_model)

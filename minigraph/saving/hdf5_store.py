@@ -218,18 +218,21 @@ def read_layer_groups(group):
         if name not in group:
             raise ValueError(f"Layer '{name}' is listed in layer_names but the file has no group for it")
         saved.append((name, read_weight_group(group[name])))
-    top = group.get("top_level_model_weights")
-    if top is not None and load_attributes(top, "weight_names"):
-        raise ValueError("The file holds weights owned by a subclassed model itself (top_level_model_weights), "
-                         "which minigraph's graph models do not have")
     return saved
 
 
-def write_layer_groups(group, layers):
-    """Keras' save_weights_to_hdf5_group, given [(layer name, [Variable])] in model.layers order."""
+def read_top_level(group):
+    """[(weight name, array)] of the weights the model itself owns (Keras >= 2.13's top_level_model_weights)."""
+    top = group.get("top_level_model_weights")
+    return read_weight_group(top) if isinstance(top, h5py.Group) else []
+
+
+def write_layer_groups(group, layers, own=()):
+    """Keras' save_weights_to_hdf5_group, given [(layer name, [Variable])] in model.layers order and the
+    variables the model itself owns."""
     save_attributes(group, "layer_names", names(name for name, _ in layers))
     group.attrs["backend"] = BACKEND.encode("utf8")
     group.attrs["keras_version"] = KERAS_VERSION.encode("utf8")
     for name, variables in sorted(layers, key=lambda item: item[0]):  # Keras creates the groups in name order
         write_weight_group(group.create_group(name), variables, f"layer '{name}'")
-    write_weight_group(group.create_group("top_level_model_weights"), [], "the model")
+    write_weight_group(group.create_group("top_level_model_weights"), list(own), "the model")

@@ -26,30 +26,27 @@ _DROPPED_IF_DEFAULT = {"quantization_config": None, "lora_rank": None, "lora_alp
 
 # ------------------------------------------------------------------------------------------------ safety
 def check_safe(config, safe_mode, where):
-    """Refuse (under safe_mode) any layer config that is a Lambda or carries a serialised function."""
+    """Refuse (under safe_mode) any object in the config, at any depth (nested models, wrapped layers), that is
+    a Lambda or carries a serialised function; the message names the layer."""
     if not safe_mode:
         return
-    for layer_name, class_name, inner in _layer_configs(config):
-        if class_name == "Lambda" or _carries_code(inner):
-            raise ValueError(f"{where}: layer '{layer_name}' ({class_name}) holds a Python function serialised as "
-                             f"bytecode (a Lambda layer). Loading it would run code from the file, which "
-                             f"safe_mode=True (the default) refuses. Only with a file you trust: pass "
-                             f"safe_mode=False, and the layer's class through custom_objects.")
-
-
-def _layer_configs(config):
-    """(name, class_name, inner config) of every layer in a model config, nested models included."""
-    stack = [config]
+    stack = [(config, None)]
     while stack:
-        item = stack.pop()
+        item, layer_name = stack.pop()
+        if isinstance(item, list):
+            stack.extend((value, layer_name) for value in item)
+            continue
         if not isinstance(item, dict):
             continue
         inner = item.get("config")
-        if "class_name" in item and isinstance(inner, dict):
-            yield inner.get("name", item.get("name")), item.get("class_name"), inner
-            stack.extend(inner.get("layers", []) if isinstance(inner.get("layers"), list) else [])
-        elif isinstance(item.get("layers"), list):  # a bare Sequential list / inner config
-            stack.extend(item["layers"])
+        name = inner.get("name", layer_name) if isinstance(inner, dict) else layer_name
+        class_name = item.get("class_name")
+        if class_name in ("Lambda", "__lambda__") or isinstance(inner, dict) and _carries_code(inner):
+            raise ValueError(f"{where}: layer '{name}' ({class_name if class_name != '__lambda__' else 'a function'}) "
+                             f"holds a Python function serialised as bytecode (a Lambda layer). Loading it would run "
+                             f"code from the file, which safe_mode=True (the default) refuses. Only with a file you "
+                             f"trust: pass safe_mode=False, and the layer's class through custom_objects.")
+        stack.extend((value, name) for value in item.values())
 
 
 def _carries_code(inner):
@@ -65,12 +62,12 @@ def _carries_code(inner):
 
 # ------------------------------------------------------------------------------------------------ Keras 3 -> 2
 def is_keras3(config):
-    """True for a model config in Keras 3's dialect (module keys, dict inbound nodes, batch_shape)."""
+    """True for a model config in Keras 3's dialect (batch_shape, dict inbound nodes, DTypePolicy objects)."""
     found = []
 
     def scan(item):
         if isinstance(item, dict):
-            if "module" in item or "batch_shape" in item or {"args", "kwargs"} <= set(item):
+            if "batch_shape" in item or {"args", "kwargs"} <= set(item) or item.get("class_name") == "DTypePolicy":
                 found.append(True)
                 return
             for value in item.values():

@@ -38,8 +38,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
         optimizer_state = None
         if "optimizer_weights" in f:
             optimizer_state = hdf5_store.read_weight_group(f["optimizer_weights"])
-        return (model_config, hdf5_store.json_attr(f, "training_config"),
-                hdf5_store.read_layer_groups(f["model_weights"]), optimizer_state)
+        return (model_config, hdf5_store.json_attr(f, "training_config"), read_weights(f), optimizer_state)
 
     model_config, training_config, saved, optimizer_state = hdf5_store.read(filepath, reader)
     where = filepath.file.filename if hasattr(filepath, "file") else filepath
@@ -52,7 +51,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
             "training_config", filepath, keras3_config.optimizer_to_keras2, training_config["optimizer_config"])}
     model = hdf5_store.from_file_config("model_config", filepath, serialization.model_from_config, model_config,
                                         custom_objects)
-    weights.assign_keras2(model, saved)
+    weights.assign_keras2(model, *saved)
     if compile and training_config is not None:
         model.compile(**hdf5_store.from_file_config("training_config", filepath, serialization.compile_args,
                                                     training_config, custom_objects, len(model.outputs)))
@@ -71,7 +70,7 @@ def save_weights(model, filepath, overwrite=True):
 
 
 def read_weights(f):
-    """The Keras 2 layer groups of a save_weights file or a whole-model file (an open h5py file)."""
+    """(layer groups, the model's own weights) of a save_weights file or a whole-model file (an open h5py file)."""
     if "layer_names" not in f.attrs and "layer_names0" not in f.attrs and "model_weights" in f:
         f = f["model_weights"]  # a model.save file
-    return hdf5_store.read_layer_groups(f)
+    return hdf5_store.read_layer_groups(f), hdf5_store.read_top_level(f)

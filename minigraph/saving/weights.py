@@ -75,10 +75,11 @@ def load_through_hooks(model, pairs):
 # ------------------------------------------------------------------------------------------------ Keras 2 HDF5
 def write_keras2(group, model):
     """Keras' save_weights_to_hdf5_group: one group per layer of model.layers."""
-    hdf5_store.write_layer_groups(group, [(layer.name, legacy_variables(layer)) for layer in model.layers])
+    hdf5_store.write_layer_groups(group, [(layer.name, legacy_variables(layer)) for layer in model.layers],
+                                  own_variables(model))
 
 
-def assign_keras2(model, saved, by_name=False, skip_mismatch=False):
+def assign_keras2(model, saved, top_level=(), by_name=False, skip_mismatch=False):
     """Keras' load_weights_from_hdf5_group(_by_name). Every value is checked before any is assigned, so a
     failed load leaves the model as it was."""
     if skip_mismatch and not by_name:
@@ -120,6 +121,8 @@ def assign_keras2(model, saved, by_name=False, skip_mismatch=False):
                              f"({[name for name, _ in saved]}).")
         for k, (layer, (name, values)) in enumerate(zip(layers, saved)):
             check(layer, f"layer #{k} ('{name}' in the file)", legacy_variables(layer), values)
+    check(model, "the weights the model itself owns (top_level_model_weights)", own_variables(model),
+          list(top_level))
     load_through_hooks(model, pairs)
 
 
