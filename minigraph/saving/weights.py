@@ -31,9 +31,9 @@ def own_variables(obj):
 
 
 def sublayers(obj):
-    """The layers a model holds (its `layers`); none for a plain layer."""
-    layers = getattr(obj, "layers", None)
-    return list(layers) if isinstance(layers, (list, tuple)) else []
+    """The layers obj holds directly: a model's `layers`, a layer's tracked sublayers (an RNN's cell)."""
+    inner = getattr(obj, "_sublayers", None)
+    return list(inner()) if callable(inner) else []
 
 
 def _owners(layer):
