@@ -266,6 +266,15 @@ class RNN(BuiltinLayer):
         self._states = None
 
     @property
+    def _output_size(self):
+        """Keras's rule: the cell's output_size, else the first of its state sizes."""
+        size = getattr(self.cell, "output_size", None)
+        if size is None:
+            size = self.cell.state_size
+            size = size[0] if isinstance(size, (list, tuple)) else size
+        return size
+
+    @property
     def _n_states(self):
         size = self.cell.state_size
         return len(size) if isinstance(size, (list, tuple)) else 1
@@ -294,7 +303,7 @@ class RNN(BuiltinLayer):
 
     def compute_output_shape(self, input_shape):
         shape = self._sequence_shape(input_shape)
-        units = self.cell.output_size
+        units = self._output_size
         out = (shape[0], shape[1], units) if self.return_sequences else (shape[0], units)
         if self.return_state:
             sizes = self.cell.state_size
@@ -324,7 +333,11 @@ class RNN(BuiltinLayer):
         if initial_state is None:
             if self.stateful and self._states is not None:
                 return list(self._states)
-            return self.cell.get_initial_state(batch, self.dtype)
+            if hasattr(self.cell, "get_initial_state"):
+                return self.cell.get_initial_state(batch, self.dtype)
+            sizes = self.cell.state_size
+            sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
+            return [np.zeros((batch, size), dtype=self.dtype) for size in sizes]
         states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
         sizes = self.cell.state_size
         sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
@@ -352,12 +365,13 @@ class RNN(BuiltinLayer):
         if training and dropout:
             x = x * _dropout_mask((batch, 1, features), dropout, inputs.dtype)
         packed = None
-        if not (training and getattr(self.cell, "recurrent_dropout", 0.0)) and hasattr(self.cell, "_sequence"):
-            packed = self.cell._sequence(x, states, mask, self.zero_output_for_mask)
+        fused = getattr(self.cell, "_sequence", None)
+        if fused is not None and not (training and getattr(self.cell, "recurrent_dropout", 0.0)):
+            packed = fused(x, states, mask, self.zero_output_for_mask)
         if packed is not None:
             outputs = packed[:, :steps]
             final = [packed[:, steps + k] for k in range(self._n_states)]
-            last = outputs[:, steps - 1] if steps else ops.zeros((batch, self.cell.output_size), inputs.dtype)
+            last = outputs[:, steps - 1] if steps else ops.zeros((batch, self._output_size), inputs.dtype)
         else:
             outputs, last, final = self._loop(x, states, mask, training)
         if self.stateful:
@@ -369,8 +383,8 @@ class RNN(BuiltinLayer):
         """The generic path: the cell's own call, step by step, with Keras's mask rule."""
         batch, steps, _ = x.shape
         recurrent_rate = getattr(self.cell, "recurrent_dropout", 0.0) if training else 0.0
-        rec_mask = _dropout_mask((batch, self.cell.units), recurrent_rate, x.dtype) if recurrent_rate else None
-        outputs, prev_out = [], ops.zeros((batch, self.cell.output_size), dtype=x.dtype)
+        rec_mask = _dropout_mask((batch, self._output_size), recurrent_rate, x.dtype) if recurrent_rate else None
+        outputs, prev_out = [], ops.zeros((batch, self._output_size), dtype=x.dtype)
         cell_kwargs = {"training": training} if self.cell._signature[1] else {}
         for t in range(steps):
             step_states = list(states)
@@ -385,7 +399,7 @@ class RNN(BuiltinLayer):
                 out = ops.where(keep, out, ops.zeros_like(out) if self.zero_output_for_mask else prev_out)
             states, prev_out = new_states, out
             outputs.append(out)
-        seq = ops.stack(outputs, axis=1) if outputs else ops.zeros((batch, 0, self.cell.output_size), x.dtype)
+        seq = ops.stack(outputs, axis=1) if outputs else ops.zeros((batch, 0, self._output_size), x.dtype)
         return seq, prev_out, states
 
     def get_config(self):
