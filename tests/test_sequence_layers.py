@@ -223,3 +223,36 @@ def test_the_guide_ticket_model_trains():
                         verbose=0).history
     assert history["loss"][-1] < history["loss"][0]
     assert set(history) == {"loss", "priority_loss", "department_loss"}
+
+
+def test_losses_and_metrics_skip_the_masked_steps_of_an_output():
+    tokens = keras.Input((4,), dtype="int32")
+    x = layers.Embedding(6, 2, mask_zero=True, embeddings_initializer="ones")(tokens)
+    out = layers.TimeDistributed(layers.Dense(1, kernel_initializer="ones", use_bias=False))(
+        layers.SimpleRNN(2, return_sequences=True, kernel_initializer="zeros", recurrent_initializer="zeros",
+                         bias_initializer="ones")(x))
+    model = keras.Model(tokens, out)
+    model.compile("sgd", "mse", metrics=["mae"])
+    ids = np.array([[1, 2, 0, 0], [3, 0, 0, 0]], "int32")
+    target = np.where((ids == 0)[..., None], 100.0, 0.0).astype("float32")  # far off at the masked steps only
+    value = 2 * np.tanh(1.0)  # every step outputs the same value
+    logs = model.evaluate(ids, target, return_dict=True, verbose=0)
+    assert logs["loss"] == pytest.approx(value ** 2, rel=1e-5)  # the mean over the 3 valid steps only
+    assert logs["mae"] == pytest.approx(value, rel=1e-5)
+
+
+def test_repeat_vector_permute_and_merges_pass_masks_on():
+    x = RNG.standard_normal((2, 3)).astype("float32")
+    np.testing.assert_array_equal(layers.RepeatVector(4)(x), np.repeat(x[:, None], 4, axis=1))
+    y = RNG.standard_normal((2, 3, 5)).astype("float32")
+    np.testing.assert_array_equal(layers.Permute((2, 1))(y), y.transpose(0, 2, 1))
+    with pytest.raises(ValueError, match="permutation"):
+        layers.Permute((1, 3))
+    tokens = keras.Input((3,), dtype="int32")
+    a = layers.Embedding(5, 2, mask_zero=True)(tokens)
+    b = layers.Embedding(5, 2)(tokens)
+    merged = layers.add([a, b])
+    assert merged.has_mask and not b.has_mask
+    ids = np.array([[1, 0, 2]])
+    mask = layers.Add().compute_mask([a, b], [ids != 0, None])
+    np.testing.assert_array_equal(mask, [[True, False, True]])

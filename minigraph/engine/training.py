@@ -168,7 +168,7 @@ class Model(Network):
                              f"or add losses in the model with add_loss().")
         return total, per_output
 
-    def _batch_logs(self, total, per_output, ys, outs, ws):
+    def _batch_logs(self, total, per_output, ys, outs, metric_ws, weighted_ws):
         logs = {"loss": float(np.asarray(getattr(total, "data", total)))}
         if len(outs) > 1:
             names = [n for n, fn in zip(self.output_names, self._loss_fns) if fn is not None]
@@ -178,8 +178,9 @@ class Model(Network):
         for i, metric, _, weighted in self._metrics:
             if ys[i] is not None:
                 out = np.asarray(getattr(outs[i], "data", outs[i]))
-                if weighted and ws[i] is not None:
-                    metric.update_state(ys[i], out, sample_weight=ws[i])
+                w = weighted_ws[i] if weighted else metric_ws[i]
+                if w is not None:
+                    metric.update_state(ys[i], out, sample_weight=w)
                 else:
                     metric.update_state(ys[i], out)
         for layer in self._flatten_layers():
@@ -197,6 +198,27 @@ class Model(Network):
                 ys[i], _, ws[i] = losses_module.match_dtype_and_rank(y, out, ws[i])
         return ys, ws
 
+    def _masked(self, outs, ws):
+        """(loss weights, metric weights, weighted-metric weights) per output, with Keras's rule for an output
+        that carries a mask: its masked entries weigh nothing, and the loss averages over the valid ones."""
+        masks = getattr(self, "_last_output_masks", None) if getattr(self, "_uses_masks", False) else None
+        if not masks or all(m is None for m in masks):
+            return ws, [None] * len(outs), ws
+        loss_ws, metric_ws, weighted_ws = [], [], []
+        for mask, w in zip(masks, ws):
+            if mask is None:
+                loss_ws.append(w), metric_ws.append(None), weighted_ws.append(w)
+                continue
+            m = np.asarray(mask, dtype=np.float32)
+            if w is not None:
+                w = np.asarray(w, dtype=np.float32).reshape(m.shape[:1] + (1,) * (m.ndim - 1))
+            valid = float(m.sum())
+            scaled = m * (m.size / valid) if valid else m
+            loss_ws.append(scaled if w is None else scaled * w)
+            metric_ws.append(m)
+            weighted_ws.append(m if w is None else m * w)
+        return loss_ws, metric_ws, weighted_ws
+
     def _train_batch(self, xs, ys, ws=None):
         self._clear_losses()
         with Tape() as tape:
@@ -204,14 +226,15 @@ class Model(Network):
             if self._loss_fns is None:
                 self._resolve_compile()
             ys, ws = self._matched(ys, outs, ws)
-            total, per_output = self._compute_loss(ys, outs, ws)
+            loss_ws, metric_ws, weighted_ws = self._masked(outs, ws)
+            total, per_output = self._compute_loss(ys, outs, loss_ws)
         variables = self.trainable_weights
         grads = tape.gradient(total, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         for var in variables:
             if var.constraint is not None:
                 var.assign(var.constraint(var.value))
-        return self._batch_logs(total, per_output, ys, outs, ws)
+        return self._batch_logs(total, per_output, ys, outs, metric_ws, weighted_ws)
 
     def _test_batch(self, xs, ys, ws=None):
         self._clear_losses()
@@ -220,8 +243,9 @@ class Model(Network):
         if self._loss_fns is None:
             self._resolve_compile()
         ys, ws = self._matched(ys, outs, ws)
-        total, per_output = self._compute_loss(ys, outs, ws)
-        return self._batch_logs(total, per_output, ys, outs, ws)
+        loss_ws, metric_ws, weighted_ws = self._masked(outs, ws)
+        total, per_output = self._compute_loss(ys, outs, loss_ws)
+        return self._batch_logs(total, per_output, ys, outs, metric_ws, weighted_ws)
 
     # ------------------------------------------------------------------ data
     def _targets(self, y, n):

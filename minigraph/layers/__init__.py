@@ -6,7 +6,7 @@ from minigraph.layers.op_layer import OpLambda
 from minigraph.layers.embedding import Embedding, Masking
 from minigraph.layers.recurrent import (RNN, GRU, LSTM, SimpleRNN, GRUCell, LSTMCell, SimpleRNNCell)
 from minigraph.layers.wrappers import Bidirectional, TimeDistributed
-from minigraph.layers.core import Dense, Activation, Dropout, Flatten, Reshape
+from minigraph.layers.core import Dense, Activation, Dropout, Flatten, Reshape, RepeatVector, Permute
 from minigraph.layers.convolutional import Conv1D, Conv2D, Conv2DTranspose
 from minigraph.layers.pooling import (MaxPooling1D, MaxPooling2D, GlobalMaxPooling1D, GlobalAveragePooling1D,
                                       GlobalMaxPooling2D, GlobalAveragePooling2D)

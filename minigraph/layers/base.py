@@ -486,12 +486,13 @@ class Layer:
         return self.dtype
 
     def _produces_mask(self, args, mask):
-        """Whether the outputs carry a mask: as Keras, a layer that computes one (compute_mask overridden)
-        or passes its input's on (supports_masking)."""
-        if type(self).compute_mask is not Layer.compute_mask:
-            return True
+        """Whether the outputs carry a mask: a layer that passes masks on (supports_masking) does when one
+        comes in; one that computes its own (compute_mask overridden, without supports_masking) always does.
+        Mask sources that also pass masks on (Masking) say so themselves."""
         incoming = mask is not None or any(getattr(t, "has_mask", False) for t in flatten(args[0]))
-        return incoming and self.supports_masking
+        if self.supports_masking:
+            return incoming
+        return type(self).compute_mask is not Layer.compute_mask
 
     def _shapes_by_running(self, input_shape):
         def dummy(shape):

@@ -148,3 +148,44 @@ class Reshape(BuiltinLayer):
 
     def get_config(self):
         return {**super().get_config(), "target_shape": self.target_shape}
+
+
+@registry.register
+class RepeatVector(BuiltinLayer):
+    """(batch, features) -> (batch, n, features): the input repeated n times."""
+
+    def __init__(self, n, **kwargs):
+        super().__init__(**kwargs)
+        self.n = self._positive_int(n, "n")
+
+    def compute_output_shape(self, input_shape):
+        shape = self._input_shape(input_shape, rank=2)
+        return (shape[0], self.n, shape[1])
+
+    def call(self, inputs):
+        return ops.repeat(ops.expand_dims(inputs, 1), self.n, axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n}
+
+
+@registry.register
+class Permute(BuiltinLayer):
+    """Reorders the axes after the batch: dims is a permutation of 1 .. rank - 1 (Keras counts from 1)."""
+
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        dims = tuple(int(d) for d in dims)
+        if sorted(dims) != list(range(1, len(dims) + 1)):
+            raise self._error(f"argument dims must be a permutation of 1 .. {len(dims)}, got {dims}")
+        self.dims = dims
+
+    def compute_output_shape(self, input_shape):
+        shape = self._input_shape(input_shape, rank=len(self.dims) + 1)
+        return (shape[0],) + tuple(shape[d] for d in self.dims)
+
+    def call(self, inputs):
+        return ops.transpose(inputs, (0,) + self.dims)
+
+    def get_config(self):
+        return {**super().get_config(), "dims": self.dims}

@@ -87,5 +87,8 @@ class Masking(BuiltinLayer):
     def compute_mask(self, inputs, mask=None):
         return self._keep(inputs)
 
+    def _produces_mask(self, args, mask):
+        return True
+
     def get_config(self):
         return {**super().get_config(), "mask_value": self.mask_value}

@@ -3,6 +3,8 @@ Concatenate), plus Keras' functional forms (add, subtract, ...)."""
 import functools
 import numbers
 
+import numpy as np
+
 from minigraph import ops, registry
 from minigraph.layers._builtin import BuiltinLayer
 from minigraph.layers.base import shape_str
@@ -12,6 +14,14 @@ class _Merge(BuiltinLayer):
     """Elementwise merge of same-shaped inputs, folded left to right with the binary op `_op`."""
 
     _op = None
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras's rule: a step is kept when every input that carries a mask keeps it."""
+        masks = [m for m in (mask if isinstance(mask, (list, tuple)) else [mask]) if m is not None]
+        if not masks:
+            return None
+        return np.logical_and.reduce([np.asarray(m, bool) for m in masks])
 
     def _shapes(self, input_shape):
         if (not isinstance(input_shape, list) or not input_shape
