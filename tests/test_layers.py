@@ -442,7 +442,7 @@ def test_conv2d_transpose_gradient():
     (lambda: layers.Conv2DTranspose(4, 3, strides=2, output_padding=2, name="e_op"), r"'e_op'.*output_padding"),
     (lambda: layers.MaxPooling2D(padding="causal", name="e_mp"), r"'e_mp'.*'causal'"),
     (lambda: layers.MaxPooling2D(0, name="e_mp0"), r"'e_mp0'.*pool_size"),
-    (lambda: layers.UpSampling2D(interpolation="bilinear", name="e_up"), r"'e_up'.*bilinear"),
+    (lambda: layers.UpSampling2D(interpolation="bicubic", name="e_up"), r"'e_up'.*bicubic"),
     (lambda: layers.UpSampling2D(0, name="e_up0"), r"'e_up0'.*size"),
     (lambda: layers.GlobalMaxPooling2D(data_format="channels_first", name="e_gdf"), r"'e_gdf'.*channels_first"),
     (lambda: layers.Dropout(1.5, name="e_rate"), r"'e_rate'.*rate.*1.5"),
