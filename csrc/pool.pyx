@@ -16,7 +16,7 @@ from _kernel_common cimport float_array, positive_pair, checked_padding, threads
 from minigraph.kernels.shapes import conv_output_length, conv_pad_before
 
 __all__ = [
-    "max_pool2d_forward", "max_pool2d_backward",
+    "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "global_max_pool2d_forward", "global_max_pool2d_backward",
     "global_avg_pool2d_forward", "global_avg_pool2d_backward",
 ]
@@ -115,6 +115,62 @@ def _max_pool_backward_kernel(const floating[:, :, ::1] dy, const int64_t[:, :, 
     return bad
 
 
+def _window_avg_kernel(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, Py_ssize_t kh, Py_ssize_t kw,
+                       Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw):
+    # One task per output row: each window clipped to the image, its cells summed in row-major order and
+    # divided by their count (padding is not counted, as TF's avg_pool).
+    cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef Py_ssize_t OH = y.shape[1], OW = y.shape[2]
+    cdef Py_ssize_t r, n, oh, ow, i, j, c, i0, i1, j0, j1
+    cdef floating count
+    with nogil:
+        for r in prange(N * OH, num_threads=threads_for(N * OH, N * OH * OW * C * kh * kw),
+                        schedule="dynamic", chunksize=4):
+            n = r // OH
+            oh = r % OH
+            i0 = max(oh * sh - ph, 0)
+            i1 = min(oh * sh - ph + kh, H)
+            for ow in range(OW):
+                j0 = max(ow * sw - pw, 0)
+                j1 = min(ow * sw - pw + kw, W)
+                for c in range(C):
+                    y[n, oh, ow, c] = 0
+                for i in range(i0, i1):
+                    for j in range(j0, j1):
+                        for c in range(C):
+                            y[n, oh, ow, c] += x[n, i, j, c]
+                count = (i1 - i0) * (j1 - j0)
+                for c in range(C):
+                    y[n, oh, ow, c] = y[n, oh, ow, c] / count
+
+
+def _window_avg_backward_kernel(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx, Py_ssize_t kh,
+                                Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw):
+    # One task per image (no two threads write one dx element): zero it, then add dy / count to every
+    # cell of each window, windows in row-major order.
+    cdef Py_ssize_t N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
+    cdef Py_ssize_t OH = dy.shape[1], OW = dy.shape[2]
+    cdef Py_ssize_t n, oh, ow, i, j, c, i0, i1, j0, j1
+    cdef floating count
+    with nogil:
+        for n in prange(N, num_threads=threads_for(N, N * (H * W + OH * OW * kh * kw) * C), schedule="dynamic"):
+            for i in range(H):
+                for j in range(W):
+                    for c in range(C):
+                        dx[n, i, j, c] = 0
+            for oh in range(OH):
+                i0 = max(oh * sh - ph, 0)
+                i1 = min(oh * sh - ph + kh, H)
+                for ow in range(OW):
+                    j0 = max(ow * sw - pw, 0)
+                    j1 = min(ow * sw - pw + kw, W)
+                    count = (i1 - i0) * (j1 - j0)
+                    for i in range(i0, i1):
+                        for j in range(j0, j1):
+                            for c in range(C):
+                                dx[n, i, j, c] += dy[n, oh, ow, c] / count
+
+
 def _avg_pool_kernel(const floating[:, :, ::1] x, floating[:, ::1] y):
     # x: (N, H*W, C) -> y: (N, C), one task per image.
     cdef Py_ssize_t N = x.shape[0], P = x.shape[1], C = x.shape[2]
@@ -190,6 +246,20 @@ def _route_to_argmax(str fn, dy, argmax, input_shape, int ndim):
     return dx
 
 
+def _window(str fn, image_shape, pool_size, strides, padding, str what):
+    """(kh, kw, sh, sw, ph, pw, oh, ow) of a pooling window over image_shape (n, h, w, c); `what` names the
+    shape in error messages."""
+    kh, kw = positive_pair(pool_size, fn, "pool_size")
+    sh, sw = positive_pair(pool_size if strides is None else strides, fn, "strides")
+    padding = checked_padding(padding, fn)
+    n, h, w, c = image_shape
+    if padding == "valid" and (kh > h or kw > w):
+        raise ValueError(f"{fn}: pool_size {(kh, kw)} is larger than the image {(h, w)} "
+                         f"({what}) under 'valid' padding")
+    return (kh, kw, sh, sw, conv_pad_before(h, kh, sh, padding), conv_pad_before(w, kw, sw, padding),
+            conv_output_length(h, kh, sh, padding), conv_output_length(w, kw, sw, padding))
+
+
 def max_pool2d_forward(x, pool_size, strides=None, padding="valid"):
     """Max pooling of NHWC x -> (y, argmax).
 
@@ -200,16 +270,7 @@ def max_pool2d_forward(x, pool_size, strides=None, padding="valid"):
     """
     fn = "max_pool2d_forward"
     x = float_array(x, fn, "x", 4)
-    kh, kw = positive_pair(pool_size, fn, "pool_size")
-    sh, sw = positive_pair(pool_size if strides is None else strides, fn, "strides")
-    padding = checked_padding(padding, fn)
-    n, h, w, c = x.shape
-    if padding == "valid" and (kh > h or kw > w):
-        raise ValueError(f"{fn}: pool_size {(kh, kw)} is larger than the image {(h, w)} "
-                         f"(x shape {x.shape}) under 'valid' padding")
-    return _max_pool(fn, x, kh, kw, sh, sw,
-                     conv_pad_before(h, kh, sh, padding), conv_pad_before(w, kw, sw, padding),
-                     conv_output_length(h, kh, sh, padding), conv_output_length(w, kw, sw, padding))
+    return _max_pool(fn, x, *_window(fn, x.shape, pool_size, strides, padding, f"x shape {x.shape}"))
 
 
 def max_pool2d_backward(dy, argmax, input_shape):
@@ -218,6 +279,35 @@ def max_pool2d_backward(dy, argmax, input_shape):
     argmax entries outside [0, h * w) raise ValueError.
     """
     return _route_to_argmax("max_pool2d_backward", dy, argmax, input_shape, 4)
+
+
+def avg_pool2d_forward(x, pool_size, strides=None, padding="valid"):
+    """Average pooling of NHWC x -> y: each output is the mean of its window's cells inside the image
+    (Keras / TF: under 'same' the padded cells are not counted).  pool_size, strides, padding as for
+    max_pool2d_forward."""
+    fn = "avg_pool2d_forward"
+    x = float_array(x, fn, "x", 4)
+    kh, kw, sh, sw, ph, pw, oh, ow = _window(fn, x.shape, pool_size, strides, padding, f"x shape {x.shape}")
+    y = np.empty((x.shape[0], oh, ow, x.shape[3]), x.dtype)
+    if y.size:
+        _window_avg_kernel(x, y, kh, kw, sh, sw, ph, pw)
+    return y
+
+
+def avg_pool2d_backward(dy, input_shape, pool_size, strides=None, padding="valid"):
+    """dx (input_shape) of avg_pool2d_forward: each dy divided by its window's count and added to the
+    window's cells (summed where windows overlap)."""
+    fn = "avg_pool2d_backward"
+    dy = float_array(dy, fn, "dy", 4)
+    n, h, w, c = shape = _input_shape(input_shape, fn, dy.shape)
+    kh, kw, sh, sw, ph, pw, oh, ow = _window(fn, shape, pool_size, strides, padding, f"input_shape {shape}")
+    if dy.shape != (n, oh, ow, c):
+        raise ValueError(f"{fn}: dy shape {dy.shape} does not match the pooled shape {(n, oh, ow, c)} of "
+                         f"input_shape {shape} (pool_size {(kh, kw)}, strides {(sh, sw)}, padding {padding!r})")
+    dx = np.empty(shape, dy.dtype)
+    if dx.size:
+        _window_avg_backward_kernel(dy, dx, kh, kw, sh, sw, ph, pw)
+    return dx
 
 
 def global_max_pool2d_forward(x):

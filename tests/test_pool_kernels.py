@@ -225,6 +225,100 @@ def test_empty_batch_and_channels():
         assert pool.global_avg_pool2d_forward(np.zeros(shape)).shape == (shape[0], shape[3])
 
 
+# ------------------------------------------------------------------------------------------ avg pool
+
+def ref_avg_pool(x, pool_size, strides, padding):
+    """Loops: each window's mean over its cells inside the image (TF / Keras: padding is not counted)."""
+    (n, h, w, c), (kh, kw) = x.shape, pair(pool_size)
+    sh, sw = pair(pool_size if strides is None else strides)
+    (top, _), (left, _) = ((same_pads(h, kh, sh), same_pads(w, kw, sw)) if padding == "same" else ((0, 0), (0, 0)))
+    oh, ow = ((-(-h // sh), -(-w // sw)) if padding == "same" else ((h - kh) // sh + 1, (w - kw) // sw + 1))
+    y = np.zeros((n, oh, ow, c))
+    for i, j in itertools.product(range(oh), range(ow)):
+        rows = slice(max(i * sh - top, 0), min(i * sh - top + kh, h))
+        cols = slice(max(j * sw - left, 0), min(j * sw - left + kw, w))
+        y[:, i, j] = x[:, rows, cols].mean(axis=(1, 2))
+    return y
+
+
+def ref_avg_pool_backward(dy, input_shape, pool_size, strides, padding):
+    """The adjoint of ref_avg_pool, built column by column from its response to unit inputs."""
+    n, h, w, c = input_shape
+    dx = np.zeros(input_shape)
+    for p in range(h * w):
+        e = np.zeros((1, h, w, 1))
+        e.flat[p] = 1
+        dx[:, p // w, p % w] = (ref_avg_pool(e, pool_size, strides, padding)[..., 0][..., None] * dy).sum(axis=(1, 2))
+    return dx
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("pool_size,strides", CONFIGS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_avg_pool_matches_reference(shape, pool_size, strides, padding):
+    if not valid_config(shape, pool_size, padding):
+        pytest.skip("window larger than the image under 'valid'")
+    x = RNG.standard_normal(shape)
+    y = pool.avg_pool2d_forward(x, pool_size, strides, padding)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y, ref_avg_pool(x, pool_size, strides, padding), rtol=1e-12, atol=1e-12)
+    dy = RNG.standard_normal(y.shape)
+    np.testing.assert_allclose(pool.avg_pool2d_backward(dy, shape, pool_size, strides, padding),
+                               ref_avg_pool_backward(dy, shape, pool_size, strides, padding), rtol=1e-12, atol=1e-12)
+    y32 = pool.avg_pool2d_forward(x.astype(np.float32), pool_size, strides, padding)
+    assert y32.dtype == np.float32
+    np.testing.assert_allclose(y32, y, rtol=1e-5, atol=1e-6)
+    dx32 = pool.avg_pool2d_backward(dy.astype(np.float32), shape, pool_size, strides, padding)
+    assert dx32.dtype == np.float32
+    np.testing.assert_allclose(dx32, pool.avg_pool2d_backward(dy, shape, pool_size, strides, padding),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_avg_pool_same_padding_does_not_count_the_padding():
+    """A 3x3 'same' pool of ones is ones everywhere (corners average 4 cells, edges 6), as in TF."""
+    y = pool.avg_pool2d_forward(np.ones((1, 4, 5, 2)), 3, 1, "same")
+    np.testing.assert_array_equal(y, np.ones((1, 4, 5, 2)))
+    x = np.arange(16.0).reshape(1, 4, 4, 1)
+    y = pool.avg_pool2d_forward(x, 2, 2, "same")  # no padding needed: plain 2x2 means
+    np.testing.assert_array_equal(y[0, :, :, 0], [[2.5, 4.5], [10.5, 12.5]])
+    y = pool.avg_pool2d_forward(x[:, :3, :3], 2, 2, "same")  # the last row / column windows hold 2 and 1 cells
+    np.testing.assert_array_equal(y[0, :, :, 0], [[2.5, 4.0], [8.5, 10.0]])
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("pool_size,strides", [(3, 2), (2, 1), ((2, 3), (1, 2))])
+def test_avg_pool_gradient_finite_differences(pool_size, strides, padding):
+    x = RNG.standard_normal((2, 5, 6, 2))
+    y = pool.avg_pool2d_forward(x, pool_size, strides, padding)
+    dy = RNG.standard_normal(y.shape)
+    np.testing.assert_allclose(pool.avg_pool2d_backward(dy, x.shape, pool_size, strides, padding),
+                               numeric_grad(lambda v: pool.avg_pool2d_forward(v, pool_size, strides, padding), x, dy),
+                               rtol=1e-7, atol=1e-9)
+
+
+def test_avg_pool_same_bits_on_one_and_two_threads():
+    x = RNG.standard_normal((8, 30, 30, 16)).astype(np.float32)
+    dy = RNG.standard_normal((8, 15, 15, 16)).astype(np.float32)
+    old = get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            set_num_threads(threads)
+            results.append((pool.avg_pool2d_forward(x, 3, 2, "same"), pool.avg_pool2d_backward(dy, x.shape, 3, 2, "same")))
+    finally:
+        set_num_threads(old)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_avg_pool_any_layout():
+    x = RNG.standard_normal((2, 6, 5, 3))
+    expected = pool.avg_pool2d_forward(x, 2, 1, "same")
+    for name, view in layouts(x).items():
+        np.testing.assert_array_equal(pool.avg_pool2d_forward(view, 2, 1, "same"), expected, err_msg=name)
+        np.testing.assert_array_equal(pool.avg_pool2d_backward(view, x.shape, 1), view, err_msg=name)
+
+
 # -------------------------------------------------------------------------------------- bad arguments
 
 X = np.zeros((2, 5, 5, 3))
@@ -256,6 +350,18 @@ BAD_CALLS = [
      r"max_pool2d_backward: dy shape \(2, 2, 2, 3\) does not match input_shape \(2, 5, 5, 4\)"),
     (lambda: pool.max_pool2d_backward(Y, ARGMAX, (2, 5, 5)), r"max_pool2d_backward: input_shape must be 4"),
     (lambda: pool.max_pool2d_backward(Y, ARGMAX, None), r"max_pool2d_backward: input_shape must be 4"),
+    (lambda: pool.avg_pool2d_forward(X, (3, 6)),
+     r"avg_pool2d_forward: pool_size \(3, 6\) is larger than the image \(5, 5\) \(x shape \(2, 5, 5, 3\)\)"),
+    (lambda: pool.avg_pool2d_forward(X[0], 2), r"avg_pool2d_forward: x must be 4-D, got shape \(5, 5, 3\)"),
+    (lambda: pool.avg_pool2d_forward(X, 2, 0), r"avg_pool2d_forward: strides must be positive"),
+    (lambda: pool.avg_pool2d_forward(X, 2, padding="full"), r"avg_pool2d_forward: padding must be 'valid' or 'same'"),
+    (lambda: pool.avg_pool2d_backward(Y, X.shape, 3),
+     r"avg_pool2d_backward: dy shape \(2, 2, 2, 3\) does not match the pooled shape \(2, 1, 1, 3\) of "
+     r"input_shape \(2, 5, 5, 3\)"),
+    (lambda: pool.avg_pool2d_backward(Y, (2, 5, 5, 4), 2),
+     r"avg_pool2d_backward: dy shape \(2, 2, 2, 3\) does not match input_shape \(2, 5, 5, 4\)"),
+    (lambda: pool.avg_pool2d_backward(Y, (2, 1, 5, 3), 2),
+     r"avg_pool2d_backward: pool_size \(2, 2\) is larger than the image \(1, 5\) \(input_shape \(2, 1, 5, 3\)\)"),
     (lambda: pool.global_max_pool2d_forward(np.zeros((2, 0, 5, 3))),
      r"global_max_pool2d_forward: empty image, x shape \(2, 0, 5, 3\)"),
     (lambda: pool.global_avg_pool2d_forward(np.zeros((2, 5, 3))), r"global_avg_pool2d_forward: x must be 4-D"),

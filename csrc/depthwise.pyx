@@ -1,0 +1,233 @@
+"""Depthwise 2-D convolution, NHWC, Keras' kernel layout (kh, kw, cin, depth_multiplier) (see csrc/API.md).
+
+Output channel c * multiplier + m is input channel c convolved with kernel[:, :, c, m] (Keras' order).  The
+loops (csrc/depthwise_impl.h) handle multiplier 1 over any number of channels, vectorised along them; a
+larger multiplier runs them on the input with each channel repeated `multiplier` times, so that the
+expanded channel c * multiplier + m meets kernel[:, :, c, m] (the input gradient then sums each channel's
+copies back).
+  forward          one task per output row, up to 4 interior pixels per register tile (+ bias, ReLU)
+  input gradient   stride 1: the forward of dy with the kernel flipped; otherwise a gather per input row
+  kernel gradient  the output rows cut into a fixed number of slots, each with its own partial sum, added
+                   in slot order: the same bits on any thread count
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+
+import numpy as np
+
+from _kernel_common cimport float_array, int_pair, checked_padding, threads_for
+from minigraph.kernels.shapes import conv_output_length, conv_pad_before
+
+__all__ = ["depthwise_conv2d_forward", "depthwise_conv2d_backward_input", "depthwise_conv2d_backward_kernel"]
+
+cdef extern from "depthwise.h" nogil:
+    enum:
+        MG_DW_MAX_KH
+    ctypedef struct mg_dw_geom:
+        Py_ssize_t n, h, w, c, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow
+    void mg_dw_fwd_row_f32(const float* x, const mg_dw_geom* g, const float* w, const float* bias, int relu,
+                           float* y, Py_ssize_t r)
+    void mg_dw_fwd_row_f64(const double* x, const mg_dw_geom* g, const double* w, const double* bias, int relu,
+                           double* y, Py_ssize_t r)
+    void mg_dw_bwd_input_row_f32(const float* dy, const mg_dw_geom* g, const float* w, float* dx, Py_ssize_t r)
+    void mg_dw_bwd_input_row_f64(const double* dy, const mg_dw_geom* g, const double* w, double* dx,
+                                 Py_ssize_t r)
+    void mg_dw_dw_rows_f32(const float* x, const float* dy, const mg_dw_geom* g, float* part, Py_ssize_t r0,
+                           Py_ssize_t r1)
+    void mg_dw_dw_rows_f64(const double* x, const double* dy, const mg_dw_geom* g, double* part, Py_ssize_t r0,
+                           Py_ssize_t r1)
+
+# Partial sums of the kernel gradient: at most this many slots (a constant, so that the sum does not depend
+# on the thread count), and at least this many output pixels per slot.
+cdef Py_ssize_t DW_SLOTS = 16
+cdef Py_ssize_t DW_SLOT_PIXELS = 256
+
+
+cdef mg_dw_geom _geom(tuple geom):
+    cdef mg_dw_geom g
+    g.n, g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, g.oh, g.ow = geom
+    return g
+
+
+def _forward_kernel(const floating[::1] x, const floating[::1] w, const floating[::1] bias, bint relu,
+                    floating[::1] y, tuple geom):
+    cdef mg_dw_geom g = _geom(geom)
+    cdef Py_ssize_t rows = g.n * g.oh, r
+    cdef const floating* bp = &bias[0] if bias is not None else NULL
+    with nogil:
+        for r in prange(rows, num_threads=threads_for(rows, rows * g.ow * g.c * g.kh * g.kw),
+                        schedule="dynamic", chunksize=2):
+            if floating is float:
+                mg_dw_fwd_row_f32(&x[0], &g, &w[0], bp, relu, &y[0], r)
+            else:
+                mg_dw_fwd_row_f64(&x[0], &g, &w[0], bp, relu, &y[0], r)
+
+
+def _backward_input_kernel(const floating[::1] dy, const floating[::1] w, floating[::1] dx, tuple geom):
+    cdef mg_dw_geom g = _geom(geom)
+    cdef Py_ssize_t rows = g.n * g.h, r
+    with nogil:
+        for r in prange(rows, num_threads=threads_for(rows, rows * g.w * g.c * g.kh * g.kw),
+                        schedule="dynamic", chunksize=2):
+            if floating is float:
+                mg_dw_bwd_input_row_f32(&dy[0], &g, &w[0], &dx[0], r)
+            else:
+                mg_dw_bwd_input_row_f64(&dy[0], &g, &w[0], &dx[0], r)
+
+
+def _backward_kernel_kernel(const floating[::1] x, const floating[::1] dy, floating[:, ::1] parts, tuple geom):
+    """parts[s] = the kernel gradient over slot s's output rows (an even split of the n * oh rows)."""
+    cdef mg_dw_geom g = _geom(geom)
+    cdef Py_ssize_t rows = g.n * g.oh, slots = parts.shape[0], s
+    with nogil:
+        for s in prange(slots, num_threads=threads_for(slots, rows * g.ow * g.c * g.kh * g.kw),
+                        schedule="dynamic"):
+            if floating is float:
+                mg_dw_dw_rows_f32(&x[0], &dy[0], &g, &parts[s, 0], rows * s // slots, rows * (s + 1) // slots)
+            else:
+                mg_dw_dw_rows_f64(&x[0], &dy[0], &g, &parts[s, 0], rows * s // slots, rows * (s + 1) // slots)
+
+
+# ------------------------------------------------------------------------------ argument checks
+
+def _geometry(str fn, in_hw, k_hw, strides, padding, dilation_rate, what):
+    """(oh, ow, ph, pw) for a window k_hw dilated by dilation_rate (TF's rule on the dilated extent)."""
+    if k_hw[0] > MG_DW_MAX_KH or k_hw[1] > MG_DW_MAX_KH:
+        raise ValueError(f"{fn}: kernel size {tuple(k_hw)} larger than {MG_DW_MAX_KH} is not supported ({what})")
+    ext = [(k - 1) * d + 1 for k, d in zip(k_hw, dilation_rate)]
+    if padding == "valid" and (in_hw[0] < ext[0] or in_hw[1] < ext[1]):
+        raise ValueError(f"{fn}: dilated kernel {tuple(ext)} is larger than the input {tuple(in_hw)} "
+                         f"under 'valid' padding ({what})")
+    out = [conv_output_length(n, k, s, padding) for n, k, s in zip(in_hw, ext, strides)]
+    pads = [conv_pad_before(n, k, s, padding) for n, k, s in zip(in_hw, ext, strides)]
+    return out[0], out[1], pads[0], pads[1]
+
+
+def _window_args(str fn, strides, padding, dilation_rate):
+    return (int_pair(fn, "strides", strides, 1), checked_padding(padding, fn),
+            int_pair(fn, "dilation_rate", dilation_rate, 1))
+
+
+def _multiplier(str fn, depth_multiplier):
+    """depth_multiplier as a positive int (true integers only, as for every window argument)."""
+    if not isinstance(depth_multiplier, (tuple, list)):
+        try:
+            return int_pair(fn, "depth_multiplier", depth_multiplier, 1)[0]
+        except ValueError:
+            pass
+    raise ValueError(f"{fn}: depth_multiplier must be a positive int, got {depth_multiplier!r}")
+
+
+def _expanded_kernel(kernel, dtype):
+    """(kh, kw, cin, m) -> C-ordered (kh, kw, cin * m): expanded channel c * m + j holds kernel[:, :, c, j]."""
+    kh, kw, c, m = kernel.shape
+    return np.ascontiguousarray(kernel, dtype).reshape(kh, kw, c * m)
+
+
+def _expand(x, Py_ssize_t m):
+    """x with each channel repeated m times (channel c * m + j = channel c): the multiplier-1 loops' input."""
+    return x if m == 1 else np.repeat(x, m, axis=3)
+
+
+def _activation(str fn, activation):
+    if activation is None or activation == "linear":
+        return False
+    if activation == "relu":
+        return True
+    raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
+
+
+# ------------------------------------------------------------------------------------------ public API
+
+def depthwise_conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
+                             activation=None):
+    """y = act(depthwise_conv2d(x, kernel) + bias): x (n, h, w, cin), kernel (kh, kw, cin, multiplier)
+    -> (n, oh, ow, cin * multiplier), output channel c * multiplier + m from input channel c.
+
+    bias: None or (cin * multiplier,); activation None / 'linear' or 'relu' (fused into the store)."""
+    fn = "depthwise_conv2d_forward"
+    relu = _activation(fn, activation)
+    x = float_array(x, fn, "x", 4)
+    kernel = float_array(kernel, fn, "kernel", 4, x.dtype)
+    s, padding, d = _window_args(fn, strides, padding, dilation_rate)
+    n, h, w, c = x.shape
+    kh, kw, kc, m = kernel.shape
+    what = f"x {x.shape}, kernel {kernel.shape}"
+    if kc != c:
+        raise ValueError(f"{fn}: input channels {c} of x {x.shape} do not match kernel {kernel.shape} (axis 2)")
+    if m < 1 or kh < 1 or kw < 1:
+        raise ValueError(f"{fn}: kernel {kernel.shape} must have positive sizes and depth_multiplier "
+                         f"(axis 3) ({what})")
+    if bias is not None:
+        bias = np.asarray(bias)
+        if bias.shape != (c * m,):
+            raise ValueError(f"{fn}: bias must have shape ({c * m},), got {bias.shape} ({what})")
+        bias = float_array(bias, fn, "bias", 1, x.dtype)
+    oh, ow, ph, pw = _geometry(fn, (h, w), (kh, kw), s, padding, d, what)
+    y = np.empty((n, oh, ow, c * m), x.dtype)
+    if y.size and x.size:
+        xe = np.ascontiguousarray(_expand(x, m))
+        _forward_kernel(xe.reshape(-1), _expanded_kernel(kernel, x.dtype).reshape(-1), bias, relu, y.reshape(-1),
+                        (n, h, w, c * m, kh, kw, s[0], s[1], d[0], d[1], ph, pw, oh, ow))
+    elif y.size:
+        y[...] = 0 if bias is None else (np.maximum(bias, 0) if relu else bias)
+    return y
+
+
+def depthwise_conv2d_backward_input(dy, kernel, input_hw, strides=1, padding="valid", dilation_rate=1):
+    """dx (n, h, w, cin) of depthwise_conv2d for output gradient dy (n, oh, ow, cin * multiplier)."""
+    fn = "depthwise_conv2d_backward_input"
+    dy = float_array(dy, fn, "dy", 4)
+    kernel = float_array(kernel, fn, "kernel", 4, dy.dtype)
+    s, padding, d = _window_args(fn, strides, padding, dilation_rate)
+    h, w = int_pair(fn, "input_hw", input_hw, 0)
+    kh, kw, c, m = kernel.shape
+    n = dy.shape[0]
+    what = f"dy {dy.shape}, kernel {kernel.shape}, input_hw {(h, w)}, strides {s}, padding {padding!r}, " \
+           f"dilation_rate {d}"
+    if m < 1 or kh < 1 or kw < 1:
+        raise ValueError(f"{fn}: kernel {kernel.shape} must have positive sizes and depth_multiplier ({what})")
+    oh, ow, ph, pw = _geometry(fn, (h, w), (kh, kw), s, padding, d, what)
+    if dy.shape != (n, oh, ow, c * m):
+        raise ValueError(f"{fn}: dy {dy.shape} does not match the expected shape {(n, oh, ow, c * m)} ({what})")
+    dxe = np.empty((n, h, w, c * m), dy.dtype)
+    if dy.size and dxe.size:
+        ke = _expanded_kernel(kernel, dy.dtype)
+        if s == (1, 1):  # the forward of dy with the flipped kernel, padded by the rest of the dilated extent
+            flipped = np.ascontiguousarray(ke[::-1, ::-1])
+            _forward_kernel(dy.reshape(-1), flipped.reshape(-1), None, False, dxe.reshape(-1),
+                            (n, oh, ow, c * m, kh, kw, 1, 1, d[0], d[1], (kh - 1) * d[0] - ph, (kw - 1) * d[1] - pw,
+                             h, w))
+        else:
+            _backward_input_kernel(dy.reshape(-1), ke.reshape(-1), dxe.reshape(-1),
+                                   (n, h, w, c * m, kh, kw, s[0], s[1], d[0], d[1], ph, pw, oh, ow))
+    return dxe if m == 1 else dxe.reshape(n, h, w, c, m).sum(axis=4)
+
+
+def depthwise_conv2d_backward_kernel(x, dy, kernel_hw, depth_multiplier=1, strides=1, padding="valid",
+                                     dilation_rate=1):
+    """dkernel (kh, kw, cin, depth_multiplier) of depthwise_conv2d for input x (n, h, w, cin) and output
+    gradient dy (n, oh, ow, cin * depth_multiplier); the same bits for any thread count."""
+    fn = "depthwise_conv2d_backward_kernel"
+    x = float_array(x, fn, "x", 4)
+    dy = float_array(dy, fn, "dy", 4, x.dtype)
+    s, padding, d = _window_args(fn, strides, padding, dilation_rate)
+    kh, kw = int_pair(fn, "kernel_hw", kernel_hw, 1)
+    m = _multiplier(fn, depth_multiplier)
+    n, h, w, c = x.shape
+    what = f"x {x.shape}, dy {dy.shape}, kernel_hw {(kh, kw)}, depth_multiplier {m}, strides {s}, " \
+           f"padding {padding!r}, dilation_rate {d}"
+    oh, ow, ph, pw = _geometry(fn, (h, w), (kh, kw), s, padding, d, what)
+    if dy.shape != (n, oh, ow, c * m):
+        raise ValueError(f"{fn}: dy {dy.shape} does not match the expected shape {(n, oh, ow, c * m)} ({what})")
+    rows = n * oh
+    slots = max(1, min(DW_SLOTS, rows, rows * ow // DW_SLOT_PIXELS))
+    parts = np.zeros((slots, kh * kw * c * m), x.dtype)
+    if dy.size and x.size:
+        xe = np.ascontiguousarray(_expand(x, m))
+        _backward_kernel_kernel(xe.reshape(-1), dy.reshape(-1), parts,
+                                (n, h, w, c * m, kh, kw, s[0], s[1], d[0], d[1], ph, pw, oh, ow))
+    dk = parts[0].copy()
+    for p in parts[1:]:  # in slot order
+        dk += p
+    return dk.reshape(kh, kw, c, m)
