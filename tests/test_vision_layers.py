@@ -325,3 +325,56 @@ def test_bad_input_names_the_layer_and_the_argument():
         layers.BatchNormalization(renorm=True)
     with pytest.raises(TypeError, match="unknown keyword"):
         layers.BatchNormalization(momentun=0.9)
+
+
+# ------------------------------------------------------------------------------------------------ kernels
+from minigraph.layers import _vision_kernels as vkernels  # noqa: E402
+
+
+def _value_and_grads(fn, arrays, weights):
+    variables = [Variable(a.copy()) for a in arrays]
+    with Tape() as tape:
+        out = fn(*variables)
+        loss = keras.ops.sum(keras.ops.multiply(out, weights))
+    return np.asarray(getattr(out, "data", out)), tape.gradient(loss, variables)
+
+
+def _same_as_reference(kernel_fn, reference_fn, arrays, rtol=1e-5, atol=1e-5):
+    out = np.asarray(reference_fn(*arrays))
+    weights = RNG.standard_normal(out.shape).astype(out.dtype)
+    got, got_grads = _value_and_grads(kernel_fn, arrays, weights)
+    want, want_grads = _value_and_grads(reference_fn, arrays, weights)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+    for g, w in zip(got_grads, want_grads):
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batchnorm_kernels_match_the_reference(dtype):
+    x = (RNG.standard_normal((4, 5, 3, 6)) * 3 + 1).astype(dtype)
+    gamma, beta = RNG.standard_normal(6).astype(dtype), RNG.standard_normal(6).astype(dtype)
+    got_stats, want_stats = [], []
+    _same_as_reference(lambda x, g, b: vkernels.batch_norm_last_axis(x, g, b, epsilon=1e-3, stats=got_stats),
+                       lambda x, g, b: vops.normalize(x, g, b, axes=(0, 1, 2), param_shape=(1, 1, 1, 6),
+                                                      epsilon=1e-3, stats=want_stats), [x, gamma, beta])
+    for got, want in zip(got_stats, want_stats):
+        np.testing.assert_allclose(got, want.reshape(-1), rtol=1e-5)
+    mean, var = RNG.standard_normal(6).astype(dtype), (RNG.random(6) + 0.5).astype(dtype)
+    _same_as_reference(lambda x, g, b: vkernels.batch_norm_last_axis_inference(x, mean, var, g, b, epsilon=1e-2),
+                       lambda x, g, b: vops.scale_shift_normalize(x, mean, var, g, b, param_shape=(1, 1, 1, 6),
+                                                                  epsilon=1e-2), [x, gamma, beta])
+
+
+@pytest.mark.parametrize("strides, padding, dilation, mult", [((1, 1), "valid", (1, 1), 1), ((2, 2), "same", (1, 1), 2),
+                                                              ((1, 1), "same", (2, 3), 3), ((2, 1), "valid", (1, 1), 1)])
+def test_depthwise_and_avg_pool_kernels_match_the_reference(strides, padding, dilation, mult):
+    x = RNG.standard_normal((2, 9, 8, 4)).astype("float32")
+    kernel = RNG.standard_normal((3, 2, 4, mult)).astype("float32")
+    bias = RNG.standard_normal(4 * mult).astype("float32")
+    args = dict(strides=strides, padding=padding, dilation_rate=dilation)
+    _same_as_reference(lambda x, k, b: vkernels.depthwise_conv2d(x, k, b, **args),
+                       lambda x, k, b: vops.depthwise_conv2d(x, k, b, **args), [x, kernel, bias])
+    _same_as_reference(lambda x, k, b: vkernels.depthwise_conv2d(x, k, b, relu=True, **args),
+                       lambda x, k, b: keras.ops.relu(vops.depthwise_conv2d(x, k, b, **args)), [x, kernel, bias])
+    _same_as_reference(lambda x: vkernels.avg_pool2d(x, (3, 2), strides, padding),
+                       lambda x: vops.avg_pool2d(x, (3, 2), strides, padding), [x])

@@ -5,7 +5,7 @@ A depthwise kernel is (kh, kw, in_channels, depth_multiplier), Keras's layout: o
 with a 1x1 convolution, pointwise kernel (1, 1, in_channels * depth_multiplier, filters).
 """
 from minigraph import activations, initializers, ops, registry
-from minigraph.layers import _vision_ops
+from minigraph.layers import _vision_kernels, _vision_ops
 from minigraph.layers._builtin import BuiltinLayer
 from minigraph.layers._serialization import serialize_optional
 from minigraph.layers.base import check_axis
@@ -63,9 +63,14 @@ class _DepthwiseBase(BuiltinLayer):
             self.bias = self.add_weight("bias", (units,), initializer=self.bias_initializer,
                                         regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
-    def _depthwise(self, inputs, bias=None):
-        return _vision_ops.depthwise_conv2d(inputs, self.depthwise_kernel, bias, strides=self.strides,
-                                            padding=self.padding, dilation_rate=self.dilation_rate)
+    def _depthwise(self, inputs, bias=None, relu=False):
+        """The depthwise convolution (+ bias), with a ReLU fused when asked; the compiled kernel for windows
+        it covers, the numpy reference beyond."""
+        args = dict(strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate)
+        if max(self.kernel_size) <= _vision_kernels.MAX_DEPTHWISE_KERNEL:
+            return _vision_kernels.depthwise_conv2d(inputs, self.depthwise_kernel, bias, relu=relu, **args)
+        out = _vision_ops.depthwise_conv2d(inputs, self.depthwise_kernel, bias, **args)
+        return ops.relu(out) if relu else out
 
     def get_config(self):
         return {**super().get_config(), "kernel_size": self.kernel_size, "strides": self.strides,
@@ -100,6 +105,8 @@ class DepthwiseConv2D(_DepthwiseBase):
         super().build(input_shape)
 
     def call(self, inputs):
+        if self.activation is ops.relu:
+            return self._depthwise(inputs, self.bias, relu=True)
         return self.activation(self._depthwise(inputs, self.bias))
 
 

@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 from minigraph import initializers, ops, registry
+from minigraph.layers import _vision_kernels as kernels
 from minigraph.layers import _vision_ops as vops
 from minigraph.layers._builtin import BuiltinLayer
 from minigraph.layers._serialization import serialize_optional
@@ -167,13 +168,22 @@ class BatchNormalization(_ScaledNormalization):
         super().build(input_shape)
 
     def call(self, inputs, training=None):
+        training = bool(training) and self.trainable
+        # the kernels normalise over the last axis; other axes take the numpy reference
+        last_axis = self._axes == [self._rank - 1]
         bshape = self._broadcast_shape()
-        if not (training and self.trainable):
+        if not training:
+            if last_axis:
+                return kernels.batch_norm_last_axis_inference(inputs, self.moving_mean, self.moving_variance,
+                                                              self.gamma, self.beta, epsilon=self.epsilon)
             return vops.scale_shift_normalize(inputs, self.moving_mean, self.moving_variance, self.gamma, self.beta,
                                               param_shape=bshape, epsilon=self.epsilon)
         stats = []
-        out = vops.normalize(inputs, self.gamma, self.beta, axes=self._reduce, param_shape=bshape,
-                             epsilon=self.epsilon, stats=stats)
+        if last_axis:
+            out = kernels.batch_norm_last_axis(inputs, self.gamma, self.beta, epsilon=self.epsilon, stats=stats)
+        else:
+            out = vops.normalize(inputs, self.gamma, self.beta, axes=self._reduce, param_shape=bshape,
+                                 epsilon=self.epsilon, stats=stats)
         self._update_moving_averages(*stats, count=int(np.prod([np.shape(inputs)[a] for a in self._reduce])))
         return out
 

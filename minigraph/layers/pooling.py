@@ -4,7 +4,7 @@ and average pools.
 The kernels are 2-D; a 1-D pool runs as a 2-D one over images one row high.
 """
 from minigraph import ops, registry
-from minigraph.layers import _vision_ops
+from minigraph.layers import _vision_kernels
 from minigraph.layers._builtin import BuiltinLayer
 
 
@@ -59,7 +59,7 @@ class AveragePooling1D(BasePooling):
     """The mean of each window's steps inside the input (padding is not counted, as Keras)."""
 
     rank = 1
-    _op = staticmethod(_vision_ops.avg_pool2d)
+    _op = staticmethod(_vision_kernels.avg_pool2d)
 
 
 @registry.register
@@ -67,7 +67,7 @@ class AveragePooling2D(BasePooling):
     """The mean of each window's cells inside the input (padding is not counted, as Keras)."""
 
     rank = 2
-    _op = staticmethod(_vision_ops.avg_pool2d)
+    _op = staticmethod(_vision_kernels.avg_pool2d)
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
