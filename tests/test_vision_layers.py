@@ -72,6 +72,12 @@ HARNESS = [
      (None, 3, 4, 2), 2, 0),
     (layers.SeparableConv2D, {"filters": 4, "kernel_size": 3, "strides": 2, "activation": "relu"}, (2, 7, 7, 3),
      (None, 3, 3, 4), 3, 0),
+    (layers.Conv2D, {"filters": 4, "kernel_size": 3, "dilation_rate": 2, "padding": "same"}, (2, 6, 6, 2),
+     (None, 6, 6, 4), 2, 0),
+    (layers.Conv2D, {"filters": 4, "kernel_size": 2, "groups": 2, "activation": "relu"}, (2, 5, 5, 4),
+     (None, 4, 4, 4), 2, 0),
+    (layers.Conv1D, {"filters": 2, "kernel_size": 2, "dilation_rate": 3, "padding": "causal"}, (2, 7, 2),
+     (None, 7, 2), 2, 0),
     (layers.AveragePooling2D, {"pool_size": 3, "strides": 2, "padding": "same"}, (2, 5, 5, 2), (None, 3, 3, 2), 0, 0),
     (layers.AveragePooling1D, {"pool_size": 2}, (2, 6, 3), (None, 3, 3), 0, 0),
     (layers.ZeroPadding2D, {"padding": (1, 2)}, (2, 3, 3, 1), (None, 5, 7, 1), 0, 0),
@@ -157,6 +163,8 @@ def test_gradients_of_depthwise_and_pooling(padding, strides, dilation):
 
 def test_gradients_of_the_shape_ops():
     x = RNG.standard_normal((2, 3, 4, 2))
+    _check_gradients(lambda k: vops.dilate_kernel(k, (2, 3)), RNG.standard_normal((2, 3, 2, 2)))
+    _check_gradients(lambda x: vops.channel_slice(x, 1, 2), x)
     _check_gradients(lambda x: vops.pad(x, ((0, 0), (1, 2), (0, 1), (0, 0))), x)
     _check_gradients(lambda x: vops.crop(x, ((0, 0), (1, 0), (1, 2), (0, 0))), x)
     _check_gradients(lambda x: vops.resize(x, vops.bilinear_weights(3, 7), vops.bilinear_weights(4, 3)), x)
@@ -325,6 +333,8 @@ def test_bad_input_names_the_layer_and_the_argument():
         layers.BatchNormalization(renorm=True)
     with pytest.raises(TypeError, match="unknown keyword"):
         layers.BatchNormalization(momentun=0.9)
+    with pytest.raises(ValueError, match=r"'g'.*groups=2 must divide the 3 input channels"):
+        layers.Conv2D(4, 3, groups=2, name="g")(np.zeros((1, 5, 5, 3), "float32"))
 
 
 # ------------------------------------------------------------------------------------------------ kernels

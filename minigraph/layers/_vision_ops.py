@@ -217,3 +217,23 @@ def resize(x, rows, cols):
         back = np.einsum("pw,nopc->nowc", cols, g)
         return (np.einsum("oh,nowc->nhwc", rows, back),)
     return out, backward
+
+
+@differentiable
+def dilate_kernel(kernel, rate):
+    """A (kh, kw, ...) kernel spread out to ((kh - 1) * rh + 1, (kw - 1) * rw + 1, ...) with zeros between its
+    taps: a convolution with it is the dilated convolution with the original."""
+    (rh, rw), (kh, kw) = rate, kernel.shape[:2]
+    out = np.zeros(((kh - 1) * rh + 1, (kw - 1) * rw + 1) + kernel.shape[2:], dtype=kernel.dtype)
+    out[::rh, ::rw] = kernel
+    return out, lambda g, needs: (np.ascontiguousarray(g[::rh, ::rw]), None)
+
+
+@differentiable
+def channel_slice(x, start, stop):
+    """x[..., start:stop] (the last axis)."""
+    def backward(g, needs):
+        full = np.zeros(x.shape, dtype=g.dtype)
+        full[..., start:stop] = g
+        return (full, None, None)
+    return np.ascontiguousarray(x[..., start:stop]), backward
