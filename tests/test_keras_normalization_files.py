@@ -1,5 +1,6 @@
-"""bn_cnn.h5, a BatchNormalization CNN written by tf_keras 2.21 (tests/data/README.md): it loads, predicts in
-inference mode, and trains to Keras's weights, BatchNormalization's moving statistics included.
+"""Normalization models written by tf_keras 2.21 (tests/data/README.md): conv1d_ln.h5 (LayerNormalization) and
+bn_cnn.h5, a BatchNormalization CNN. They load, predict in inference mode, and train to Keras's weights,
+BatchNormalization's moving statistics included.
 
 SGD is matched over the file's 3 epochs. Adam is matched over one step (tests/data/vision_reference.npz,
 bn_cnn_adam1): over 3 epochs the run is at the mercy of float32 rounding in two places, in Keras as much as here.
@@ -75,3 +76,21 @@ def test_bn_cnn_adam_step_matches_keras():
             assert np.all(np.abs(value - start) <= META["adam_lr"] * 1.001)
             continue
         np.testing.assert_allclose(value, want, rtol=1e-3, atol=2e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_conv1d_ln_trains_to_keras_weights(kind):
+    """Conv1D (causal) -> LayerNormalization -> MaxPooling1D -> Conv1D -> GlobalMaxPooling1D -> Dense, 3 epochs."""
+    ref = np.load(os.path.join(DATA, "conv1d_ln.npz"))
+    meta = json.loads(str(ref["meta"]))
+    model = keras.models.load_model(os.path.join(DATA, "conv1d_ln.h5"))
+    np.testing.assert_allclose(model.predict(ref["x0"], verbose=0), ref["pred0"], rtol=0, atol=1e-5)
+    model = keras.models.load_model(os.path.join(DATA, "conv1d_ln.h5"), compile=False)
+    optimizer = (keras.optimizers.SGD(learning_rate=meta["sgd_lr"]) if kind == "sgd"
+                 else keras.optimizers.Adam(learning_rate=meta["adam_lr"]))
+    model.compile(optimizer=optimizer, loss=meta["loss"])
+    model.fit(ref["x0"], ref["y0"], batch_size=meta["batch"], epochs=meta["epochs"], shuffle=False, verbose=0)
+    got = _keras_order(model)
+    assert len(got) == int(ref["n_weights"])
+    for i, value in enumerate(got):
+        np.testing.assert_allclose(value, ref[f"w_after_{kind}_{i}"], rtol=1e-3, atol=2e-5, err_msg=f"w_after_{kind}_{i}")
