@@ -93,4 +93,5 @@ def test_conv1d_ln_trains_to_keras_weights(kind):
     got = _keras_order(model)
     assert len(got) == int(ref["n_weights"])
     for i, value in enumerate(got):
-        np.testing.assert_allclose(value, ref[f"w_after_{kind}_{i}"], rtol=1e-3, atol=2e-5, err_msg=f"w_after_{kind}_{i}")
+        np.testing.assert_allclose(value, ref[f"w_after_{kind}_{i}"], rtol=1e-3, atol=2e-5,
+                                   err_msg=f"w_after_{kind}_{i}")

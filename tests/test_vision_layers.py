@@ -375,8 +375,8 @@ def test_batchnorm_kernels_match_the_reference(dtype):
                                                                   epsilon=1e-2), [x, gamma, beta])
 
 
-@pytest.mark.parametrize("strides, padding, dilation, mult", [((1, 1), "valid", (1, 1), 1), ((2, 2), "same", (1, 1), 2),
-                                                              ((1, 1), "same", (2, 3), 3), ((2, 1), "valid", (1, 1), 1)])
+@pytest.mark.parametrize("strides, padding, dilation, mult", [
+    ((1, 1), "valid", (1, 1), 1), ((2, 2), "same", (1, 1), 2), ((1, 1), "same", (2, 3), 3), ((2, 1), "valid", (1, 1), 1)])
 def test_depthwise_and_avg_pool_kernels_match_the_reference(strides, padding, dilation, mult):
     x = RNG.standard_normal((2, 9, 8, 4)).astype("float32")
     kernel = RNG.standard_normal((3, 2, 4, mult)).astype("float32")
