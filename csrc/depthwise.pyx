@@ -165,12 +165,10 @@ def depthwise_conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", d
         bias = float_array(bias, fn, "bias", 1, x.dtype)
     oh, ow, ph, pw = _geometry(fn, (h, w), (kh, kw), s, padding, d, what)
     y = np.empty((n, oh, ow, c * m), x.dtype)
-    if y.size and x.size:
+    if y.size:  # (then x is not empty either)
         xe = np.ascontiguousarray(_expand(x, m))
         _forward_kernel(xe.reshape(-1), _expanded_kernel(kernel, x.dtype).reshape(-1), bias, relu, y.reshape(-1),
                         (n, h, w, c * m, kh, kw, s[0], s[1], d[0], d[1], ph, pw, oh, ow))
-    elif y.size:
-        y[...] = 0 if bias is None else (np.maximum(bias, 0) if relu else bias)
     return y
 
 

@@ -8,8 +8,12 @@ topological order: `tape.gradient` needs no sort.
 
 An op is written once, as a function returning `(output, backward)`; `backward(g, needs)` returns one
 gradient per array argument (None where `needs` is False). See `minigraph.ops`.
+
+Symbolic values (the graph's KerasTensor subclasses `Symbolic`) are not computed on: an op that gets one
+hands its call to the handler set with `set_symbolic_handler`, which records it in the graph instead.
 """
 import functools
+import inspect
 import threading
 
 import numpy as np
@@ -19,25 +23,108 @@ class _ThreadState(threading.local):
 
     def __init__(self):
         self.tapes = []
+        self.keep_logits = False
 
 
 _state = _ThreadState()
 
 
-class Symbolic:
-    """Marker base of symbolic tensors (the layers' KerasTensor): values that hold no data yet."""
+class keeping_logits:
+    """`with keeping_logits():` softmax and sigmoid outputs carry their logits outside a tape too, as on
+    one: an evaluation step then computes its crossentropy from the logits, exactly as training does."""
+
+    def __enter__(self):
+        self.saved = _state.keep_logits
+        _state.keep_logits = True
+
+    def __exit__(self, *exc):
+        _state.keep_logits = self.saved
+        return False
+
+
+class _Operand:
+    """What an op unwraps: Traced values, Variables and Symbolic values. `_array()` is the numpy value an
+    op computes on; a Symbolic value raises `_SymbolicArgument` instead, so that telling the three apart
+    costs the eager path one isinstance per argument."""
+
+    __slots__ = ()
+    __array_priority__ = 100  # numpy defers mixed operators to the operand's own, which route to ops
+
+
+class _SymbolicArgument(Exception):
+    pass
+
+
+class Symbolic(_Operand):
+    """Marker base of symbolic tensors: ops called on one return `handler(op, args, kwargs)` (see
+    `set_symbolic_handler`) instead of a value. The operators are installed by `minigraph.ops`."""
 
     __slots__ = ()
 
+    def _array(self):
+        raise _SymbolicArgument
 
-class Variable:
+
+def _no_symbolic_handler(op, args, kwargs):
+    raise TypeError(f"{op.__name__}: got a symbolic tensor, and no symbolic handler is set "
+                    f"(minigraph.autodiff.set_symbolic_handler)")
+
+
+_symbolic_handler = _no_symbolic_handler
+
+
+def set_symbolic_handler(fn):
+    """Route ops called on `Symbolic` arguments to `fn(op, args, kwargs)`, which returns their result
+    (None restores the default, which raises). Returns the previous handler."""
+    global _symbolic_handler
+    previous = _symbolic_handler
+    _symbolic_handler = _no_symbolic_handler if fn is None else fn
+    return previous
+
+
+def symbolic_call(op, args, kwargs):
+    """What `op(*args, **kwargs)` returns when an argument is Symbolic: the symbolic handler's result."""
+    return _symbolic_handler(op, args, kwargs)
+
+
+def _is_symbolic(value):
+    if isinstance(value, Symbolic):
+        return True
+    return type(value) in (list, tuple) and any(isinstance(v, Symbolic) for v in value)
+
+
+def has_symbolic(args, kwargs=None):
+    """True when an argument, or an item of a list/tuple argument, is Symbolic."""
+    for a in args:
+        if _is_symbolic(a):
+            return True
+    if kwargs:
+        for a in kwargs.values():
+            if _is_symbolic(a):
+                return True
+    return False
+
+
+def dispatching(fn):
+    """A public op that is not itself differentiable (it returns constants, or calls differentiable ops):
+    on a Symbolic argument, including one inside a list or tuple, it goes to the symbolic handler."""
+
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+        if has_symbolic(args, kwargs):
+            return _symbolic_handler(op, args, kwargs)
+        return fn(*args, **kwargs)
+
+    op.raw = fn
+    return op
+
+
+class Variable(_Operand):
     """A weight that an optimizer updates in place; `value` is its numpy array.
 
     `keras.Variable(initializer, shape=None, dtype=None, trainable=True, name=None)`: the initializer is
     a value (array-like) or an initializer called with `shape` and `dtype`.
     """
-
-    __array_priority__ = 100  # numpy defers mixed operators to Variable's own, which route to ops
 
     def __init__(self, initializer, shape=None, dtype=None, trainable=True, name="variable", constraint=None,
                  autocast=True, aggregation="none", synchronization="auto"):
@@ -73,8 +160,23 @@ class Variable:
     def dtype(self):
         return self.value.dtype
 
+    @property
+    def ndim(self):
+        return self.value.ndim
+
     def numpy(self):
         return self.value
+
+    def _array(self):
+        return self.value
+
+    def __len__(self):
+        return len(self.value)
+
+    # identity, not elementwise: variables are compared and hashed as objects by the code that tracks them
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
 
     def assign(self, value):
         value = np.asarray(value, dtype=self.value.dtype)
@@ -101,11 +203,11 @@ class Variable:
         return f"<Variable '{self.name}' shape={self.value.shape} dtype={self.value.dtype}>"
 
 
-class Traced:
+class Traced(_Operand):
     """The value of an op recorded on a tape: the array plus the index of the record that made it."""
 
     __slots__ = ("data", "index", "tape", "logits", "logits_op", "__weakref__")
-    __array_priority__ = 100
+    __hash__ = object.__hash__  # `==` is elementwise (installed by minigraph.ops); hashing stays by identity
 
     def __init__(self, data, index, tape):
         self.data = data
@@ -129,8 +231,23 @@ class Traced:
     def numpy(self):
         return self.data
 
+    def _array(self):
+        return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
     def __len__(self):
         return len(self.data)
+
+    def __float__(self):
+        return float(self.data)
+
+    def __int__(self):
+        return int(self.data)
+
+    def __bool__(self):
+        return bool(self.data)
 
     def __repr__(self):
         return f"<Traced shape={self.data.shape} dtype={self.data.dtype}>"
@@ -179,9 +296,9 @@ class Tape:
                 return self.watch(arg)
         return None
 
-    def record(self, fn, args, kwargs):
+    def record(self, fn, args, arrays, kwargs):
+        """Run `fn` on `arrays` (the values of `args`) and record it when an argument is watched."""
         parents = tuple(self._parent(a) for a in args)
-        arrays = [value_of(a) for a in args]
         out, backward = fn(*arrays, **kwargs)
         if all(p is None for p in parents):
             return out  # a constant: nothing to differentiate
@@ -218,17 +335,57 @@ class Tape:
         return out
 
 
-def differentiable(fn):
-    """Turn `fn(*arrays, **attrs) -> (output, backward)` into an op that records itself on the tape."""
+def differentiable(fn=None, *, tensors=None):
+    """Turn `fn(*arrays, **attrs) -> (output, backward)` into an op that records itself on the tape.
+
+    `tensors` names fn's array parameters (default: its positional parameters without a default). Given
+    by keyword, they are moved to their positions first, so the tape sees every array argument.
+    """
+    if fn is None:
+        return functools.partial(differentiable, tensors=tensors)
+    signature = inspect.signature(fn)
+    if tensors is None:
+        tensors = [p.name for p in signature.parameters.values()
+                   if p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty]
+    tensors = frozenset(tensors)
 
     @functools.wraps(fn)
     def op(*args, **kwargs):
-        tapes = _state.tapes
-        if tapes:
-            return tapes[-1].record(fn, args, kwargs)
-        # inference: this path runs once per op per predict call, so value_of is inlined
-        return fn(*[a.data if isinstance(a, Traced) else a.value if isinstance(a, Variable) else a
-                    for a in args], **kwargs)[0]
+        if kwargs and not tensors.isdisjoint(kwargs):
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError as err:
+                raise TypeError(f"{fn.__name__}: {err}") from None
+            bound.apply_defaults()
+            args, kwargs = bound.args, bound.kwargs
+        try:
+            # this line runs once per op per predict call: one isinstance per argument
+            arrays = [a._array() if isinstance(a, _Operand) else a for a in args]
+        except _SymbolicArgument:
+            return _symbolic_handler(op, args, kwargs)
+        try:
+            tapes = _state.tapes
+            if tapes:
+                return tapes[-1].record(fn, args, arrays, kwargs)
+            return fn(*arrays, **kwargs)[0]
+        except (ValueError, TypeError, IndexError) as err:
+            named = _naming_the_op(fn, arrays, err)
+            if named is err:
+                raise
+            raise named from err
 
     op.raw = fn
     return op
+
+
+def _naming_the_op(fn, arrays, err):
+    """The error `err` of op `fn` again, its message prefixed with the op's name and the arrays' shapes
+    (numpy's own messages name neither)."""
+    message = str(err)
+    if message.startswith(fn.__name__):
+        return err
+    shapes = ", ".join(str(np.shape(a)) for a in arrays if isinstance(a, np.ndarray))
+    try:
+        return type(err)(f"{fn.__name__.lstrip('_')}: {message} (array arguments of shapes {shapes or 'none'})")
+    except Exception:  # an exception type that wants other constructor arguments: keep it as it was
+        return err

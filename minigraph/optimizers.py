@@ -131,6 +131,39 @@ class Optimizer:
         self.build(var_list)
         self.set_weights(weights)
 
+    # ------------------------------------------------------------------ state (format-blind, as Keras 3)
+    def _own_variables(self):
+        """Keras 3's optimizer variables: iteration, learning_rate, then the slots in `variables` order."""
+        learning_rate = Variable(np.asarray(self._learning_rate, dtype=np.float32),
+                                 name=f"{self.name}/learning_rate:0", trainable=False)
+        return [self._iterations, learning_rate] + list(self._variables[1:])
+
+    def save_own_variables(self, store):
+        """Write the state to `store` as "0" (iteration), "1" (learning_rate), "2", ... (the slots)."""
+        for i, var in enumerate(self._own_variables()):
+            store[str(i)] = var
+
+    def load_own_variables(self, store):
+        """Restore what save_own_variables wrote. As Keras 3, a state of another size is skipped with a
+        warning (the optimizer then starts afresh); build the optimizer first to restore its slots."""
+        variables = self._own_variables()
+        if len(store.keys()) != len(variables):
+            message = (f"Skipping variable loading for optimizer '{self.name}', because it has {len(variables)} "
+                       f"variables whereas the saved optimizer has {len(store.keys())} variables. ")
+            if not self._built:
+                message += "This is likely because the optimizer has not been called/built yet."
+            warnings.warn(message, stacklevel=2)
+            return
+        values = [np.asarray(store[str(i)]) for i in range(len(variables))]
+        for var, value in zip(variables, values):
+            if value.shape != var.shape:
+                raise ValueError(f"Optimizer variable {var.name} has shape {var.shape} not compatible with "
+                                 f"provided weight shape {value.shape}.")
+        self._iterations.assign(values[0])
+        self.learning_rate = values[1]
+        for var, value in zip(self._variables[1:], values[2:]):
+            var.assign(value)
+
     # ------------------------------------------------------------------ applying
     def apply_gradients(self, grads_and_vars, name=None):
         grads_and_vars = list(grads_and_vars)
@@ -212,6 +245,13 @@ class SGD(Optimizer):
 
     def _slot_groups(self):
         return [("m",)]
+
+    def load_own_variables(self, store):
+        if self.momentum == 0 and len(store.keys()) == 2:  # Keras 3 makes no momentum slots without momentum
+            self._iterations.assign(np.asarray(store["0"]))
+            self.learning_rate = np.asarray(store["1"])
+            return
+        super().load_own_variables(store)
 
     def update_step(self, g, w, slots):
         t = w.dtype.type

@@ -28,6 +28,7 @@ def check_layer(cls, kwargs, input_shape, *, expected_output_shape=None, expecte
                 expected_trainable=None, expected_non_trainable=None, input_dtype="float32", input_data=None,
                 trains=True, tmp_path=None, rtol=1e-6, atol=1e-6, seed=0):
     """Run a layer through every check; returns the model built around it (for further checks)."""
+    keras.utils.set_random_seed(seed)  # the same initial weights whatever ran before
     rng = np.random.default_rng(seed)
     shapes, data, symbolic = _inputs(input_shape, input_dtype, input_data, rng)
     multi = isinstance(input_shape, list)

@@ -407,3 +407,47 @@ def test_custom_layer_config_round_trips_with_custom_objects(tmp_path):
     loaded = keras.models.load_model(path, custom_objects={"LazyLinear": LazyLinear})
     x = np.ones((2, 4), "float32")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_evaluate_and_train_compute_a_softmax_crossentropy_from_the_same_logits():
+    # saturated softmax: the clipped probabilities would give about 16.1; the logits give the exact loss
+    inputs = keras.Input((3,))
+    dense = layers.Dense(4, activation="softmax", use_bias=False)
+    model = keras.Model(inputs, dense(inputs))
+    kernel = np.zeros((3, 4), "float32")
+    kernel[0, 0] = kernel[1, 1] = 2.0
+    dense.kernel.assign(kernel)
+    model.compile(keras.optimizers.SGD(0.0), "categorical_crossentropy")
+    x = np.array([[30.0, 0, 0], [0, 40, 0]], "float32")
+    y = np.array([[0, 1, 0, 0], [1, 0, 0, 0]], "float32")
+    logits = x @ kernel
+    expected = np.mean([np.log(np.exp(row).sum()) - row[np.argmax(t)] for row, t in zip(logits, y)])
+    assert model.train_on_batch(x, y) == pytest.approx(expected, rel=1e-5)
+    assert model.test_on_batch(x, y) == pytest.approx(expected, rel=1e-5)
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(expected, rel=1e-5)
+
+
+def test_ops_on_symbolic_tensors_build_graph_nodes_that_train_and_serialise(tmp_path):
+    import json
+    inputs = keras.Input((4,))
+    hidden = layers.Dense(3)(inputs)
+    y = ops.relu(hidden) * 2.0 + 1.0
+    outputs = ops.concatenate([y[:, :2], ops.mean(hidden, axis=-1, keepdims=True)], axis=-1)
+    model = keras.Model(inputs, outputs)
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype("float32")
+    kernel, bias = model.layers[1].get_weights()
+    h = x @ kernel + bias
+    expected = np.concatenate([(np.maximum(h, 0) * 2 + 1)[:, :2], h.mean(-1, keepdims=True)], -1)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    assert [type(layer).__name__ for layer in model.layers[2:]] == ["OpLambda"] * 6
+    clone = keras.Model.from_config(json.loads(json.dumps(model.get_config())))
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(clone.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    path = str(tmp_path / "ops.h5")
+    model.save(path)
+    np.testing.assert_allclose(keras.models.load_model(path).predict(x, verbose=0), expected, rtol=1e-5,
+                               atol=1e-6)
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    before = model.layers[1].kernel.numpy().copy()
+    model.train_on_batch(x, np.zeros((5, 3)))
+    assert not np.array_equal(before, model.layers[1].kernel.numpy())

@@ -367,9 +367,10 @@ def test_from_config_accepts_keras3_and_refuses_what_changes_the_computation():
     with pytest.raises(ValueError, match="k3_dilated.*dilation_rate"):
         layers.Conv2DTranspose.from_config({"name": "k3_dilated", "filters": 2, "kernel_size": 3,
                                             "dilation_rate": [2, 2]})
-    with pytest.raises(ValueError, match="k3_reg.*kernel_regularizer"):
-        layers.Dense.from_config({"name": "k3_reg", "units": 2,
-                                  "kernel_regularizer": {"class_name": "L2", "config": {"l2": 0.01}}})
+    regularized = layers.Dense.from_config({"name": "k3_reg", "units": 2, "kernel_regularizer": {
+        "module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01}, "registered_name": None}})
+    assert regularized.get_config()["kernel_regularizer"] == {"class_name": "L2",
+                                                              "config": {"l2": 0.009999999776482582}}
 
 
 def test_custom_activation_through_custom_objects():
@@ -430,7 +431,7 @@ def test_conv2d_transpose_gradient():
     (lambda: layers.Dense(4, activation="swishy", name="e_act"), r"'e_act'.*activation.*'swishy'"),
     (lambda: layers.Dense(4, kernel_initializer="nope", name="e_init"), r"'e_init'.*kernel_initializer.*'nope'"),
     (lambda: layers.Dense(4, dtype="mixed_float16", name="e_dtype"), r"'e_dtype'.*mixed_float16"),
-    (lambda: layers.Dense(4, kernel_constraint="non_neg", name="e_cons"), r"'e_cons'.*kernel_constraint"),
+    (lambda: layers.Dense(4, kernel_constraint="non_negative", name="e_cons"), r"'e_cons'.*kernel_constraint.*'non_negative'"),
     (lambda: layers.Conv2D(0, 3, name="e_filters"), r"'e_filters'.*filters"),
     (lambda: layers.Conv2D(4, 0, name="e_ksize"), r"'e_ksize'.*kernel_size"),
     (lambda: layers.Conv2D(4, (3, 3, 3), name="e_ksize3"), r"'e_ksize3'.*kernel_size"),
@@ -439,7 +440,7 @@ def test_conv2d_transpose_gradient():
     (lambda: layers.Conv2D(4, 3, data_format="channels_first", name="e_df"), r"'e_df'.*channels_first"),
     (lambda: layers.Conv2D(4, 3, strides=2, dilation_rate=2, name="e_dil"), r"'e_dil'.*dilation_rate"),
     (lambda: layers.Conv2D(4, 3, groups=3, name="e_groups"), r"'e_groups'.*groups=3 must divide filters=4"),
-    (lambda: layers.Conv2D(4, 3, activity_regularizer="l2", name="e_areg"), r"'e_areg'.*activity_regularizer"),
+    (lambda: layers.Conv2D(4, 3, activity_regularizer="l3", name="e_areg"), r"'e_areg'.*activity_regularizer.*'l3'"),
     (lambda: layers.Conv2DTranspose(4, 3, strides=2, output_padding=2, name="e_op"), r"'e_op'.*output_padding"),
     (lambda: layers.MaxPooling2D(padding="causal", name="e_mp"), r"'e_mp'.*'causal'"),
     (lambda: layers.MaxPooling2D(0, name="e_mp0"), r"'e_mp0'.*pool_size"),

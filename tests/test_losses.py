@@ -176,7 +176,7 @@ def test_reductions_and_sample_weight():
     assert float(losses.MeanSquaredError()(y, p, sample_weight=w)) == pytest.approx((2.0 + 0.5) / 3)
     assert float(losses.MeanSquaredError()(y, p, sample_weight=w[:, None])) == pytest.approx((2.0 + 0.5) / 3)
     with pytest.raises(ValueError, match="reduction"):
-        losses.MeanSquaredError(reduction="mean")
+        losses.MeanSquaredError(reduction="average")
 
 
 # ----------------------------------------------------------------------------------------------- gradients
@@ -256,9 +256,172 @@ def test_get_classes_instances_callables_and_unknown_names():
 def test_config_round_trip_and_registry():
     loss = losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1, name="cce")
     config = loss.get_config()
-    assert config == {"reduction": "auto", "name": "cce", "from_logits": True, "label_smoothing": 0.1, "axis": -1}
+    assert config == {"reduction": "sum_over_batch_size", "name": "cce", "from_logits": True, "label_smoothing": 0.1,
+                      "axis": -1}
     again = registry.deserialize(registry.serialize(loss), kind="loss")
     assert type(again) is losses.CategoricalCrossentropy and again.get_config() == config
-    assert losses.MeanSquaredError().get_config() == {"reduction": "auto", "name": "mean_squared_error"}
+    assert losses.MeanSquaredError().get_config() == {"reduction": "sum_over_batch_size", "name": "mean_squared_error"}
     assert losses.SparseCategoricalCrossentropy().get_config() == {
-        "reduction": "auto", "name": "sparse_categorical_crossentropy", "from_logits": False, "ignore_class": None}
+        "reduction": "sum_over_batch_size", "name": "sparse_categorical_crossentropy", "from_logits": False,
+        "ignore_class": None}
+
+
+# ----------------------------------------------------------------------------------------------- new losses: gradients
+Y_REG = np.array([[0.5, -1.0, 2.0], [1.5, 0.2, -0.3]])
+P_REG = np.array([[0.1, -0.4, 2.9], [1.0, 0.8, 0.6]])  # |error| 0.4 to 0.9: both Huber branches at delta 0.5
+Y_POS = np.array([[0.5, 1.2, 2.0], [1.5, 0.3, 0.9]])
+Y_PROB = np.array([[0.2, 0.5, 0.3], [0.1, 0.1, 0.8]])
+
+
+@pytest.mark.parametrize("loss, y, x", [
+    (losses.Huber(), Y_REG, P_REG), (losses.Huber(delta=0.5), Y_REG, P_REG), (losses.LogCosh(), Y_REG, P_REG),
+    (losses.KLDivergence(), Y_PROB, P), (losses.Poisson(), Y_POS, np.abs(P_REG) + 0.1),
+    (losses.CosineSimilarity(), Y_REG, P_REG), (losses.CosineSimilarity(axis=0), Y_REG, P_REG),
+    (losses.Hinge(), Y_BIN, Z), (losses.SquaredHinge(), Y_BIN, Z), (losses.CategoricalHinge(), Y_CAT, Z),
+    (losses.MeanAbsolutePercentageError(), Y_POS, P_REG), (losses.MeanSquaredLogarithmicError(), Y_POS, P),
+], ids=lambda v: getattr(v, "name", None) or "")
+def test_new_losses_differentiate_on_the_tape(loss, y, x):
+    def loss_fn(p):
+        return loss(y, p)
+    np.testing.assert_allclose(_tape_grad(loss_fn, x), _numeric_grad(loss_fn, x), rtol=1e-6, atol=1e-9)
+
+
+def test_log_cosh_does_not_overflow_for_large_errors():
+    value = losses.log_cosh(np.zeros((1, 2), np.float32), np.array([[200.0, -300.0]], np.float32))
+    np.testing.assert_allclose(value, [(200 + 300 - 2 * np.log(2.0)) / 2], rtol=1e-6)
+
+
+def test_hinge_maps_zero_one_labels_to_signs_only_when_all_are_zero_or_one():
+    p = np.array([[0.3, -0.2]], np.float32)
+    assert float(losses.hinge(np.array([[1.0, 0.0]]), p)[0]) == pytest.approx((0.7 + 0.8) / 2)
+    assert float(losses.hinge(np.array([[1.0, 0.5]]), p)[0]) == pytest.approx((0.7 + 1.1) / 2)
+
+
+# ----------------------------------------------------------------------------------------------- the Loss base
+class ScaledAbsolute(losses.Loss):
+    """A user's loss, as the Keras guide writes one: call() with ops, extra config."""
+
+    def __init__(self, scale=2.0, name="scaled_absolute", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.scale = scale
+
+    def call(self, y_true, y_pred):
+        return ops.multiply(ops.mean(ops.abs(y_pred - y_true), axis=-1), self.scale)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+def test_loss_subclass_weights_reduces_and_differentiates():
+    y = np.array([[0.0, 1.0], [2.0, 0.0], [1.0, 1.0]], np.float32)
+    p = np.array([[1.0, 1.0], [0.0, 0.0], [1.0, 4.0]], np.float32)
+    per_sample = 2.0 * np.array([0.5, 1.0, 1.5])
+    w = np.array([1.0, 0.0, 2.0], np.float32)
+    loss = ScaledAbsolute()
+    assert float(loss(y, p)) == pytest.approx(per_sample.mean())
+    assert float(loss(y, p, sample_weight=w)) == pytest.approx((per_sample * w).sum() / 3)
+    np.testing.assert_allclose(ScaledAbsolute(reduction="none")(y, p, sample_weight=w), per_sample * w)
+    assert float(ScaledAbsolute(reduction="sum")(y, p)) == pytest.approx(per_sample.sum())
+    grad = _tape_grad(lambda v: ScaledAbsolute()(y, v), p.astype(np.float64))
+    np.testing.assert_allclose(grad, 2.0 * np.sign(p - y) / (2 * 3))
+    again = ScaledAbsolute.from_config(loss.get_config())
+    assert again.get_config() == {"name": "scaled_absolute", "reduction": "sum_over_batch_size", "scale": 2.0}
+
+
+def test_loss_defaults_and_bad_arguments():
+    assert losses.Loss().name == "loss" and ScaledAbsolute().dtype == "float32"
+    assert losses.LossFunctionWrapper(losses.huber, delta=0.3).get_config() == {
+        "name": "huber", "reduction": "sum_over_batch_size", "delta": 0.3}
+    with pytest.raises(NotImplementedError, match="call"):
+        losses.Loss()(np.zeros(2), np.zeros(2))
+    with pytest.raises(TypeError, match="deltaa"):
+        losses.Huber(deltaa=2.0)
+    with pytest.raises(ValueError, match="sample_weight of shape"):
+        losses.MeanSquaredError()(np.zeros((4, 3)), np.ones((4, 3)), sample_weight=np.ones(3))
+    assert losses.MeanSquaredError(dtype="float64")(np.zeros((2, 1)), np.ones((2, 1), np.float32)).dtype == np.float64
+
+
+def test_sample_weight_rules_of_tf_keras_2():
+    # (n, t) per-step losses with (n,) weights: the weights get a trailing axis and broadcast over t
+    y = np.zeros((2, 3, 1), np.float32)
+    p = np.arange(6, dtype=np.float32).reshape(2, 3, 1)
+    w = np.array([1.0, 0.5], np.float32)
+    expected = (np.array([0, 1, 4]) * 1.0 + np.array([9, 16, 25]) * 0.5).sum() / 6
+    assert float(losses.MeanSquaredError()(y, p, sample_weight=w)) == pytest.approx(expected)
+    assert float(losses.MeanSquaredError()(y, p, sample_weight=np.float32(3.0))) == pytest.approx(55 / 6 * 3)
+    zero = losses.MeanSquaredError(reduction="mean_with_sample_weight")(y, p, sample_weight=np.zeros(2))
+    assert float(zero) == 0.0  # divide_no_nan
+
+
+@pytest.mark.parametrize("name, cls", [
+    ("huber", losses.Huber), ("huber_loss", losses.Huber), ("log_cosh", losses.LogCosh),
+    ("logcosh", losses.LogCosh), ("kld", losses.KLDivergence), ("kl_divergence", losses.KLDivergence),
+    ("kullback_leibler_divergence", losses.KLDivergence), ("poisson", losses.Poisson),
+    ("cosine_similarity", losses.CosineSimilarity), ("hinge", losses.Hinge), ("squared_hinge", losses.SquaredHinge),
+    ("categorical_hinge", losses.CategoricalHinge), ("mape", losses.MeanAbsolutePercentageError),
+    ("MAPE", losses.MeanAbsolutePercentageError), ("msle", losses.MeanSquaredLogarithmicError),
+    ("mean_squared_logarithmic_error", losses.MeanSquaredLogarithmicError), ("Huber", losses.Huber),
+])
+def test_get_new_loss_names(name, cls):
+    assert type(losses.get(name)) is cls
+
+
+@pytest.mark.parametrize("loss", [losses.Huber(delta=0.25, reduction="sum"), losses.CosineSimilarity(axis=0),
+                                  losses.KLDivergence(name="kl"), losses.Poisson(), losses.CategoricalHinge(),
+                                  losses.MeanSquaredLogarithmicError(reduction="none")], ids=repr)
+def test_new_loss_configs_round_trip(loss):
+    again = registry.deserialize(registry.serialize(loss), kind="loss")
+    assert type(again) is type(loss) and again.get_config() == loss.get_config()
+
+
+# what tf.keras 2 and Keras 3 evaluate() report (tests/data/make_keras_weighted_evaluate.py): [loss, accuracy]
+KERAS_EVALUATE = [0.16475291550159454, 0.800000011920929]
+KERAS_EVALUATE_WEIGHTED = [0.3929974436759949, 0.800000011920929]
+
+
+@pytest.mark.parametrize("weighted, expected", [(False, KERAS_EVALUATE), (True, KERAS_EVALUATE_WEIGHTED)])
+def test_evaluate_with_sample_weight_as_tf_keras_2(weighted, expected):
+    """The pieces an engine chains per batch, as Keras' evaluate: match the target's rank, the weighted loss,
+    a loss mean weighted by batch size, and the (unweighted) compiled metric."""
+    from minigraph import metrics
+    x = np.array([[1.0], [1.0], [1.0], [1.0], [-1.0]], np.float32)
+    y = np.array([1, 1, 1, 0, 0], np.float32)
+    w = np.array([1, 2, 1, 3, 1], np.float32) if weighted else None
+    out = (1 / (1 + np.exp(-x))).astype(np.float32)  # Dense(1, sigmoid) with kernel 1 and bias 0
+    loss, loss_mean = losses.get("mse"), metrics.Mean()
+    accuracy = metrics.get("accuracy", y.shape, out.shape)
+    for rows in (slice(0, 4), slice(4, 5)):
+        y_b, out_b, w_b = losses.match_dtype_and_rank(y[rows], out[rows], None if w is None else w[rows])
+        assert y_b.shape == out_b.shape and (w_b is None or w_b.shape == out_b.shape)
+        loss_mean.update_state(loss(y_b, out_b, sample_weight=w_b), sample_weight=len(out_b))
+        accuracy.update_state(y_b, out_b)
+    assert [loss_mean.result(), accuracy.result()] == pytest.approx(expected, rel=1e-6)
+
+
+def test_plain_function_losses_take_sample_weight_and_reductions():
+    def cubed_error(y_true, y_pred):
+        return ops.mean(ops.abs(ops.power(y_pred - y_true, 3)), axis=-1)
+    y = np.zeros((3, 2), np.float32)
+    p = np.array([[1.0, -1.0], [2.0, 0.0], [0.0, 0.0]], np.float32)
+    w = np.array([1.0, 0.5, 4.0], np.float32)
+    per_sample = np.array([1.0, 4.0, 0.0])
+    assert float(losses.get(cubed_error)(y, p, sample_weight=w)) == pytest.approx((1.0 + 2.0) / 3)
+    wrapped = losses.LossFunctionWrapper(cubed_error, reduction="sum")
+    assert float(wrapped(y, p, sample_weight=w)) == pytest.approx(3.0)
+    np.testing.assert_allclose(losses.LossFunctionWrapper(cubed_error, reduction=None)(y, p), per_sample)
+
+
+def test_keras_configs_with_fn_deserialize():
+    # tf.keras 2 writes the wrapped function's name as "fn" and "auto" as the reduction
+    loss = losses.deserialize({"class_name": "Huber", "config": {"reduction": "auto", "name": "huber_loss",
+                                                                  "delta": 0.7, "fn": "huber"}})
+    assert type(loss) is losses.Huber and loss.get_config()["delta"] == 0.7
+    assert float(loss(np.zeros((1, 1)), np.full((1, 1), 2.0))) == pytest.approx(0.7 * 2 - 0.5 * 0.49)
+
+    def my_error(y_true, y_pred):
+        return ops.mean(ops.abs(y_pred - y_true), axis=-1)
+    wrapper = losses.LossFunctionWrapper.from_config({"name": "mine", "reduction": "sum", "fn": "my_error"},
+                                                     custom_objects={"my_error": my_error})
+    assert wrapper.fn is my_error and float(wrapper(np.zeros((2, 1)), np.ones((2, 1)))) == 2.0
+    with pytest.raises(ValueError, match="'my_error'"):
+        losses.LossFunctionWrapper.from_config({"name": "mine", "fn": "my_error"})

@@ -16,7 +16,7 @@ import pytest
 import minigraph
 import minigraph as keras
 from minigraph import layers, ops
-from minigraph.saving import hdf5
+from minigraph.saving import hdf5_store, weights
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
@@ -151,8 +151,8 @@ def test_nested_model_is_one_group(tmp_path):
     model.save(tmp_path / "m.h5")
     with h5py.File(tmp_path / "m.h5", "r") as f:
         weights = f["model_weights"]
-        assert hdf5.load_attributes(weights, "layer_names") == ["img", "encoder", "decoder"]
-        names = hdf5.load_attributes(weights["encoder"], "weight_names")
+        assert hdf5_store.load_attributes(weights, "layer_names") == ["img", "encoder", "decoder"]
+        names = hdf5_store.load_attributes(weights["encoder"], "weight_names")
         assert names == [f"conv2d{s}/{w}:0" for s in ("", "_1", "_2", "_3") for w in ("kernel", "bias")]
         assert weights["encoder/conv2d_1/kernel:0"].shape == (3, 3, 16, 32)
         layer_configs = json.loads(f.attrs["model_config"])["config"]["layers"]
@@ -170,7 +170,7 @@ def test_frozen_nested_model_weight_order(tmp_path):
     outer_input = keras.Input(shape=(3,))
     keras.Model(outer_input, inner(outer_input)).save(tmp_path / "m.h5")
     with h5py.File(tmp_path / "m.h5", "r") as f:
-        names = hdf5.load_attributes(f["model_weights/inner"], "weight_names")
+        names = hdf5_store.load_attributes(f["model_weights/inner"], "weight_names")
     assert names == ["a/kernel:0", "a/bias:0", "b/kernel:0", "b/bias:0"]
 
 
@@ -195,7 +195,7 @@ def test_sequential_file(tmp_path):
     model.save(tmp_path / "m.h5")
     with h5py.File(tmp_path / "m.h5", "r") as f:
         config = json.loads(f.attrs["model_config"])
-        assert hdf5.load_attributes(f["model_weights"], "layer_names") == ["hidden", "drop", "out"]
+        assert hdf5_store.load_attributes(f["model_weights"], "layer_names") == ["hidden", "drop", "out"]
     assert config["class_name"] == "Sequential"
     assert [entry["class_name"] for entry in config["config"]["layers"]] == ["InputLayer", "Dense", "Dropout",
                                                                             "Dense"]
@@ -282,10 +282,17 @@ def layout(path):
 
 def without_newer_keys(config):
     """Keys tf_keras 2.21 adds over the Keras 2.15 dialect minigraph writes: InputLayer's 'optional', and
-    'module'/'registered_name' beside nested class names. Also the version, which differs by design."""
+    'module'/'registered_name' beside nested class names. Also the version, which differs by design, and
+    what minigraph writes so that Keras 3 reads the file too (tf_keras reads both): Conv2DTranspose without
+    groups=1, the loss 'mse' spelled 'mean_squared_error'."""
     if isinstance(config, dict):
-        return {k: without_newer_keys(v) for k, v in config.items()
-                if k not in ("optional", "module", "registered_name", "keras_version")}
+        out = {k: without_newer_keys(v) for k, v in config.items()
+               if k not in ("optional", "module", "registered_name", "keras_version")}
+        if out.get("class_name") == "Conv2DTranspose" and isinstance(out.get("config"), dict):
+            out["config"] = {k: v for k, v in out["config"].items() if not (k == "groups" and v == 1)}
+        if out.get("loss") in ("mse", "mean_squared_error"):
+            out["loss"] = "mean_squared_error"
+        return out
     if isinstance(config, (list, tuple)):
         return [without_newer_keys(v) for v in config]
     return config
@@ -335,7 +342,7 @@ def test_save_weights_layout(tmp_path):
     model.save_weights(tmp_path / "w.h5")
     with h5py.File(tmp_path / "w.h5", "r") as f:
         assert set(f.attrs) == {"layer_names", "backend", "keras_version"}
-        assert hdf5.load_attributes(f, "layer_names") == ["img", "dense", "dense_1", "dense_2"]
+        assert hdf5_store.load_attributes(f, "layer_names") == ["img", "dense", "dense_1", "dense_2"]
         assert set(f) == {"img", "dense", "dense_1", "dense_2", "top_level_model_weights"}
         assert f["dense_1/dense_1/kernel:0"].shape == (64, 64)
         assert f["img"].attrs["weight_names"].shape == (0,)
@@ -345,15 +352,15 @@ def test_save_weights_layout(tmp_path):
 def test_split_attributes_helper(tmp_path):
     names = [f"layer_with_a_rather_long_name_{i:05d}".encode() for i in range(3000)]  # ~105 KB as numpy bytes
     with h5py.File(tmp_path / "a.h5", "w") as f:
-        hdf5.save_attributes(f, "layer_names", names)
-        hdf5.save_attributes(f, "small", names[:3])
+        hdf5_store.save_attributes(f, "layer_names", names)
+        hdf5_store.save_attributes(f, "small", names[:3])
         assert "layer_names" not in f.attrs and {"layer_names0", "layer_names1"} <= set(f.attrs)
-        assert all(f.attrs[k].nbytes <= hdf5.HDF5_OBJECT_HEADER_LIMIT for k in f.attrs if k.startswith("layer_"))
+        assert all(f.attrs[k].nbytes <= hdf5_store.HDF5_OBJECT_HEADER_LIMIT for k in f.attrs if k.startswith("layer_"))
         assert set(f.attrs) - {k for k in f.attrs if k.startswith("layer_names")} == {"small"}
     with h5py.File(tmp_path / "a.h5", "r") as f:
-        assert hdf5.load_attributes(f, "layer_names") == [n.decode() for n in names]
-        assert hdf5.load_attributes(f, "small") == [n.decode() for n in names[:3]]
-        assert hdf5.load_attributes(f, "absent") == []
+        assert hdf5_store.load_attributes(f, "layer_names") == [n.decode() for n in names]
+        assert hdf5_store.load_attributes(f, "small") == [n.decode() for n in names[:3]]
+        assert hdf5_store.load_attributes(f, "absent") == []
 
 
 def test_split_attributes_in_models(tmp_path):
@@ -389,7 +396,7 @@ def test_failed_save_keeps_previous_file(tmp_path, monkeypatch):
     def broken(group, model):
         group.create_group("half_written")
         raise RuntimeError("disk on fire")
-    monkeypatch.setattr(hdf5, "_write_weights", broken)
+    monkeypatch.setattr(weights, "write_keras2", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         model.save(path)
     with pytest.raises(RuntimeError, match="disk on fire"):
@@ -416,18 +423,18 @@ _SAVER = textwrap.dedent("""
     import sys, time
     import minigraph as keras
     from minigraph import layers
-    from minigraph.saving import hdf5
+    from minigraph.saving import weights
     inputs = keras.Input(shape=(2048,))
     x = inputs
     for i in range(4):
         x = layers.Dense(2048, name=f"big_{i}")(x)
     model = keras.Model(inputs, x, name="big")  # 64 MB of weights: the save takes a while
-    write_weights = hdf5._write_weights
+    write_weights = weights.write_keras2
 
     def announced(group, model):
         print("writing", flush=True)
         write_weights(group, model)
-    hdf5._write_weights = announced
+    weights.write_keras2 = announced
     (model.save_weights if sys.argv[2:] == ["weights"] else model.save)(sys.argv[1])
     time.sleep(60)  # done: wait for the kill
 """)
@@ -491,7 +498,7 @@ def test_killed_save_weights_keeps_previous_file(tmp_path):
             proc.wait()
             proc.stdout.close()
         with h5py.File(path, "r") as f:
-            names = hdf5.load_attributes(f, "layer_names")
+            names = hdf5_store.load_attributes(f, "layer_names")
         for name in os.listdir(tmp_path):
             if name != "w.h5":
                 os.unlink(tmp_path / name)
@@ -535,8 +542,11 @@ def test_not_hdf5(tmp_path):
         keras.models.load_model(tmp_path / "noise.h5")
     with zipfile.ZipFile(tmp_path / "model.keras", "w") as archive:
         archive.writestr("config.json", "{}")
-    with pytest.raises(OSError, match="'.keras' format"):
+    with pytest.raises(ValueError, match="model.keras is not a Keras 3 model file: it has no model.weights.h5"):
         keras.models.load_model(tmp_path / "model.keras")
+    os.rename(tmp_path / "model.keras", tmp_path / "zip.h5")  # a zip named .h5: read as the zip it is
+    with pytest.raises(ValueError, match="zip.h5 is not a Keras 3 model file"):
+        keras.models.load_model(tmp_path / "zip.h5")
     with pytest.raises(IsADirectoryError):
         keras.models.load_model(tmp_path)
 
@@ -809,7 +819,7 @@ def test_legacy_optimizer_file(tmp_path):
 
     def legacy_state(f):
         group = f["optimizer_weights"]
-        names = hdf5.load_attributes(group, "weight_names")
+        names = hdf5_store.load_attributes(group, "weight_names")
         values = {name: group[name][()] for name in names}
         del f["optimizer_weights"]
         legacy = {"Adam/iter:0": values["iteration:0"]}
@@ -819,7 +829,7 @@ def test_legacy_optimizer_file(tmp_path):
                 if s == slot:
                     legacy[f"Adam/{var}/{slot}:0"] = values[name]
         group = f.create_group("optimizer_weights")
-        hdf5.save_attributes(group, "weight_names", [n.encode() for n in legacy])
+        hdf5_store.save_attributes(group, "weight_names", [n.encode() for n in legacy])
         for name, value in legacy.items():
             group[name] = value
 
@@ -856,9 +866,9 @@ def test_optimizer_state_that_does_not_fit(tmp_path, caplog):
     """As Keras: the model loads, the optimizer starts afresh, and the log says so."""
     def drop_last_slot(f):
         group = f["optimizer_weights"]
-        names = hdf5.load_attributes(group, "weight_names")[:-1]
+        names = hdf5_store.load_attributes(group, "weight_names")[:-1]
         del group.attrs["weight_names"]
-        hdf5.save_attributes(group, "weight_names", [n.encode() for n in names])
+        hdf5_store.save_attributes(group, "weight_names", [n.encode() for n in names])
     model = keras.models.load_model(resume_file_as(tmp_path, optimizer_weights_edit=drop_last_slot))
     assert "freshly initialized optimizer" in caplog.text
     assert model.optimizer.iterations == 0

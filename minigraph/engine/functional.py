@@ -375,6 +375,31 @@ def registry_name(layer):
     return "Functional" if type(layer).__name__ in ("Model", "Functional") else type(layer).__name__
 
 
+def _plain_constant(value):
+    """A call argument as JSON: arrays as lists, slices and Ellipsis as Keras 2 writes them."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, slice):
+        return {"class_name": "__slice__", "config": {"start": _plain_constant(value.start),
+                                                      "stop": _plain_constant(value.stop),
+                                                      "step": _plain_constant(value.step)}}
+    if value is Ellipsis:
+        return {"class_name": "__ellipsis__", "config": {}}
+    return value
+
+
+def _constant_of(item):
+    """The inverse of _plain_constant for the objects it writes."""
+    if isinstance(item, dict) and item.get("class_name") == "__slice__":
+        c = item.get("config", {})
+        return slice(c.get("start"), c.get("stop"), c.get("step"))
+    if isinstance(item, dict) and item.get("class_name") == "__ellipsis__":
+        return Ellipsis
+    return item
+
+
 def _tensor_reference(t, conversion):
     layer, index, tensor_index = t._keras_history
     return [layer.name, conversion[(layer.name, index)], tensor_index]
@@ -393,7 +418,7 @@ def serialize_node(node, conversion, form="keras2"):
     if form == "keras3":
         def ref3(t):
             if not isinstance(t, KerasTensor):
-                return t.tolist() if isinstance(t, np.ndarray) else t
+                return _plain_constant(t)
             name, index, tensor_index = _tensor_reference(t, conversion)
             if getattr(t.node.layer, "_is_graph_network", False):
                 index -= 1
@@ -409,7 +434,7 @@ def serialize_node(node, conversion, form="keras2"):
     def plain(t):
         if isinstance(t, KerasTensor):
             return _tensor_reference(t, conversion)
-        return t.tolist() if isinstance(t, np.ndarray) else t
+        return _plain_constant(t)
     kwargs = map_structure(plain, kwargs)
 
     def entry(t):
@@ -445,6 +470,8 @@ def _call_of(node_data, tensor):
                 if item.get("class_name") == "__keras_tensor__":
                     history = item["config"]["keras_history"]
                     return tensor(history[0], history[1], history[2], True)
+                if item.get("class_name") in ("__slice__", "__ellipsis__"):
+                    return _constant_of(item)
                 return {k: resolve(v) for k, v in item.items()}
             if isinstance(item, list):
                 return [resolve(x) for x in item]
@@ -463,7 +490,17 @@ def _call_of(node_data, tensor):
     if isinstance(first, list) and len(first) == 1:
         first = first[0]
     kwargs = _map_entries(lambda ref: tensor(ref[0], ref[1], ref[2], False), kwargs)
-    return (first,), kwargs
+    return (first,), _map_constants(kwargs)
+
+
+def _map_constants(data):
+    if isinstance(data, dict) and data.get("class_name") in ("__slice__", "__ellipsis__"):
+        return _constant_of(data)
+    if isinstance(data, dict):
+        return {k: _map_constants(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_map_constants(v) for v in data]
+    return data
 
 
 class _Pending(Exception):

@@ -9,7 +9,7 @@ from minigraph import callbacks as callbacks_module
 from minigraph import losses as losses_module
 from minigraph import metrics as metrics_module
 from minigraph import ops, optimizers, registry
-from minigraph.autodiff import Tape, Traced
+from minigraph.autodiff import Tape, Traced, keeping_logits
 from minigraph.engine.functional import Network, _numeric_array, as_numpy_inputs
 from minigraph.engine.summary import print_summary
 from minigraph.kernels import workspace  # batch arrays come from its caching pool (csrc/workspace.pyx)
@@ -194,7 +194,8 @@ class Model(Network):
 
     def _test_batch(self, xs, ys):
         self._clear_losses()
-        outs = self._run(xs, training=False)
+        with keeping_logits():  # the crossentropy of a softmax output from its logits, as in training
+            outs = self._run(xs, training=False)
         if self._loss_fns is None:
             self._resolve_compile()
         total, per_output = self._compute_loss(ys, outs)
@@ -428,20 +429,18 @@ class Model(Network):
 
     # ------------------------------------------------------------------ saving
     def save(self, filepath, overwrite=True, include_optimizer=True, save_format=None, **kwargs):
-        from minigraph.saving import hdf5
-        hdf5.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+        # saving sits above the engine: it provides these entry points (see registry.provide)
+        registry.provided("save_model")(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer,
+                                        save_format=save_format, **kwargs)
 
     def save_weights(self, filepath, overwrite=True, **kwargs):
-        from minigraph.saving import hdf5
-        hdf5.save_weights(self, filepath, overwrite=overwrite)
+        registry.provided("save_weights")(self, filepath, overwrite=overwrite, **kwargs)
 
     def load_weights(self, filepath, by_name=False, skip_mismatch=False, **kwargs):
-        from minigraph.saving import hdf5
-        hdf5.load_weights(self, filepath, by_name=by_name, skip_mismatch=skip_mismatch)
+        registry.provided("load_weights")(self, filepath, by_name=by_name, skip_mismatch=skip_mismatch, **kwargs)
 
     def to_json(self, **kwargs):
-        from minigraph.saving import hdf5
-        return hdf5.model_to_json(self, **kwargs)
+        return registry.provided("model_to_json")(self, **kwargs)
 
     def get_compile_config(self):
         if not self.compiled:

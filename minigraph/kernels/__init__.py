@@ -9,3 +9,5 @@ from minigraph.kernels.bias import *
 from minigraph.kernels.batchnorm import *
 from minigraph.kernels.depthwise import *
 from minigraph.kernels.optimizer import *
+from minigraph.kernels.rnn import *
+from minigraph.kernels.embedding import *

@@ -1,6 +1,11 @@
 """Layers (Keras names and constructor arguments)."""
 from minigraph.layers.base import Layer, KerasTensor, Node
+from minigraph.registry import serialize, deserialize  # keras.layers.serialize / deserialize
 from minigraph.layers.input_layer import Input, InputLayer
+from minigraph.layers.op_layer import OpLambda
+from minigraph.layers.embedding import Embedding, Masking
+from minigraph.layers.recurrent import (RNN, GRU, LSTM, SimpleRNN, GRUCell, LSTMCell, SimpleRNNCell)
+from minigraph.layers.wrappers import Bidirectional, TimeDistributed
 from minigraph.layers.core import Dense, Activation, Dropout, Flatten, Reshape
 from minigraph.layers.convolutional import Conv1D, Conv2D, Conv2DTranspose
 from minigraph.layers.depthwise import DepthwiseConv2D, SeparableConv2D

@@ -8,7 +8,7 @@ import numbers
 
 import numpy as np
 
-from minigraph import activations, initializers, ops, registry
+from minigraph import activations, constraints, initializers, ops, regularizers
 from minigraph.kernels import shapes
 from minigraph.layers.base import Layer, check_rank, shape_str
 
@@ -39,27 +39,29 @@ def _is_integral(v):
     return isinstance(v, numbers.Integral) or (math.isfinite(v) and float(v).is_integer())
 
 
+# how from_config turns a nested {"class_name", "config"} back into an object, by the key's suffix
+_DESERIALIZERS = (("_initializer", initializers.deserialize), ("_regularizer", regularizers.deserialize),
+                  ("_constraint", constraints.deserialize))
+
+
 class BuiltinLayer(Layer):
     """Base of minigraph's concrete layers."""
 
     def __init__(self, activity_regularizer=None, **kwargs):
-        try:
+        who = type(self).__name__ + (f" '{kwargs['name']}'" if kwargs.get("name") else "")
+        try:  # before Layer.__init__ there is no name yet unless one was given
             kwargs["dtype"] = standardize_dtype(kwargs.get("dtype"))
-        except ValueError as err:  # before Layer.__init__ there is no name yet unless one was given
-            who = type(self).__name__ + (f" '{kwargs['name']}'" if kwargs.get("name") else "")
+        except ValueError as err:
             raise ValueError(f"{who}: {err}") from None
-        super().__init__(**kwargs)
-        self._require_none(activity_regularizer=activity_regularizer)
+        try:
+            activity_regularizer = regularizers.get(activity_regularizer)
+        except ValueError as err:
+            raise ValueError(f"{who}: argument activity_regularizer: {err}") from None
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
 
     # ------------------------------------------------------------------ errors and argument checks
     def _error(self, message):
         return ValueError(f"Layer '{self.name}' ({type(self).__name__}): {message}")
-
-    def _require_none(self, **arguments):
-        """Regularizers and constraints change training; they are accepted only when absent."""
-        for arg, value in arguments.items():
-            if value is not None:
-                raise self._error(f"argument {arg}={value!r} is not supported (only None)")
 
     def _positive_int(self, value, arg):
         # Keras takes int(units); an integral float such as 64.0 is fine, 2.5 is a mistake (and NaN or inf)
@@ -101,7 +103,7 @@ class BuiltinLayer(Layer):
         raise self._error(f"data_format={value!r} is not supported (only 'channels_last')")
 
     def _lookup(self, getter, value, arg):
-        """activations.get / initializers.get with the layer and argument in the message."""
+        """activations.get, initializers.get, ... with the layer and argument in the message."""
         try:
             return getter(value)
         except ValueError as err:
@@ -161,8 +163,13 @@ class BuiltinLayer(Layer):
                              f"computation): {', '.join(f'{k}={config[k]!r}' for k in unknown)}")
         config = {k: v for k, v in config.items() if k in accepted}
         for key, value in config.items():
-            if key.endswith("_initializer") and isinstance(value, dict):
-                config[key] = registry.deserialize(value, custom_objects, kind="initializer")
+            custom = isinstance(value, str) and bool(custom_objects) and value in custom_objects
+            for suffix, deserialize in _DESERIALIZERS:
+                if key.endswith(suffix) and (isinstance(value, dict) or custom):
+                    try:
+                        config[key] = deserialize(value, custom_objects)
+                    except ValueError as err:
+                        raise ValueError(f"{cls.__name__} '{config.get('name')}': {key}: {err}") from None
         if custom_objects and isinstance(config.get("activation"), str):
             config["activation"] = custom_objects.get(config["activation"], config["activation"])
         return cls(**config)
@@ -179,8 +186,10 @@ class KernelLayer(BuiltinLayer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = self._lookup(initializers.get, kernel_initializer, "kernel_initializer")
         self.bias_initializer = self._lookup(initializers.get, bias_initializer, "bias_initializer")
-        self._require_none(kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-                           kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        self.kernel_regularizer = self._lookup(regularizers.get, kernel_regularizer, "kernel_regularizer")
+        self.bias_regularizer = self._lookup(regularizers.get, bias_regularizer, "bias_regularizer")
+        self.kernel_constraint = self._lookup(constraints.get, kernel_constraint, "kernel_constraint")
+        self.bias_constraint = self._lookup(constraints.get, bias_constraint, "bias_constraint")
         self.kernel = self.bias = None
 
     def _activate(self, op, inputs, **kwargs):
@@ -190,9 +199,11 @@ class KernelLayer(BuiltinLayer):
         return self.activation(op(inputs, self.kernel, self.bias, **kwargs))
 
     def _add_kernel_and_bias(self, kernel_shape, units):
-        self.kernel = self.add_weight("kernel", kernel_shape, initializer=self.kernel_initializer)
+        self.kernel = self.add_weight("kernel", kernel_shape, initializer=self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
-            self.bias = self.add_weight("bias", (units,), initializer=self.bias_initializer)
+            self.bias = self.add_weight("bias", (units,), initializer=self.bias_initializer,
+                                        regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def _kernel_config(self):
         return {
@@ -200,9 +211,9 @@ class KernelLayer(BuiltinLayer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": None,
-            "bias_regularizer": None,
-            "activity_regularizer": None,
-            "kernel_constraint": None,
-            "bias_constraint": None,
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
         }

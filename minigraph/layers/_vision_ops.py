@@ -6,7 +6,7 @@ route to it and the tests compare the two.
 import numpy as np
 
 from minigraph.autodiff import differentiable
-from minigraph.ops import _unbroadcast
+from minigraph.ops._gradients import unbroadcast as _unbroadcast
 
 
 def _reduce_count(shape, axes):

@@ -404,8 +404,8 @@ class Layer:
         sig = self.__dict__.get("_call_signature")
         if sig is None:
             params = inspect.signature(self.call).parameters
-            var_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
-            sig = (params, "training" in params or var_kw, "mask" in params or var_kw)
+            # as Keras 3: only a call that names them gets training and mask (never through **kwargs)
+            sig = (params, "training" in params, "mask" in params)
             self.__dict__["_call_signature"] = sig
         return sig
 
@@ -561,6 +561,23 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
+
+    # ------------------------------------------------------------------ state (format-blind, as Keras 3)
+    def save_own_variables(self, store):
+        """Write this layer's own variables (not its sublayers') to `store` as "0", "1", ... in creation
+        order; each file format is a store, so the walk over a model is written once."""
+        for i, var in enumerate(self._trainable_weights + self._non_trainable_weights):
+            store[str(i)] = var
+
+    def load_own_variables(self, store):
+        """Assign this layer's own variables from `store` ("0", "1", ... as save_own_variables wrote)."""
+        variables = self._trainable_weights + self._non_trainable_weights
+        if len(store.keys()) != len(variables):
+            raise ValueError(f"Layer '{self.name}' expected {len(variables)} variables, but received "
+                             f"{len(store.keys())} variables during loading. Expected: "
+                             f"{[v.name for v in variables]}")
+        for i, var in enumerate(variables):
+            var.assign(store[str(i)])
 
 
 def _float_dtype_name(dtype, layer):

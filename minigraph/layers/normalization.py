@@ -141,8 +141,10 @@ class BatchNormalization(_ScaledNormalization):
         self.fused = fused
         if renorm:
             raise self._error("argument renorm=True is not supported")
-        self._require_none(renorm_clipping=renorm_clipping, virtual_batch_size=virtual_batch_size,
-                           adjustment=adjustment)
+        for arg, value in (("renorm_clipping", renorm_clipping), ("virtual_batch_size", virtual_batch_size),
+                           ("adjustment", adjustment)):
+            if value is not None:
+                raise self._error(f"argument {arg}={value!r} is not supported (only None)")
         self.moving_mean = self.moving_variance = None
 
     def _fused_rule(self, rank, axes):

@@ -1,0 +1,666 @@
+"""Recurrent kernels: LSTM, GRU and SimpleRNN forward and backward through time (see csrc/API.md, rnn).
+
+Inputs and outputs are batch-major, (batch, time, ...), as Keras's are; the work arrays are time-major, so
+that each step's rows are one contiguous block.  A forward pass projects every timestep's input at once
+(x (time * batch, in) @ kernel, one product), then per step adds h_{t-1} @ recurrent_kernel into that step's
+block and runs the gate epilogue row by row: activations, cell update and mask select in one pass.  It keeps
+the gate activations and the state entering every step, stacked as (time * batch, units) matrices, so that
+the backward pass, which runs the gate gradients the same way (per step one product with the transposed
+recurrent kernel), ends with one product per weight over all steps: d recurrent_kernel = H_prev^T @ dGates,
+d kernel = X^T @ dGates.
+
+Masking follows Keras's backend.rnn: a masked step carries every state over unchanged; its output is the
+previous step's output (zero before the first unmasked step), or zero under zero_output_for_mask.
+
+The epilogues are serial and between BLAS calls (BLAS threads each product; no BLAS inside an OpenMP
+region), so the results do not depend on the OpenMP thread count.
+"""
+from cython cimport floating
+
+import numpy as np
+
+from _blas cimport gemm
+from _kernel_common cimport float_array
+
+from minigraph.kernels.bias import bias_relu_backward
+
+__all__ = ["lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "simple_rnn_forward",
+           "simple_rnn_backward", "RecurrentCache", "ACTIVATIONS"]
+
+cdef extern from "rnn_act.h" nogil:
+    ctypedef enum mg_rnn_act:
+        MG_ACT_LINEAR
+        MG_ACT_TANH
+        MG_ACT_SIGMOID
+        MG_ACT_HARD_SIGMOID
+        MG_ACT_HARD_SIGMOID_KERAS3
+        MG_ACT_RELU
+    void mg_rnn_act_f32(int kind, float* p, Py_ssize_t n)
+    void mg_rnn_act_f64(int kind, double* p, Py_ssize_t n)
+    void mg_rnn_act_grad_f32(int kind, const float* y, float* g, Py_ssize_t n)
+    void mg_rnn_act_grad_f64(int kind, const double* y, double* g, Py_ssize_t n)
+
+cdef extern from "rnn_cells.h" nogil:
+    void mg_lstm_forward_row_f32(Py_ssize_t u, int act, int rec_act, float* g, const float* cin, float* hout,
+                                 float* cout, float* y, float* tmp)
+    void mg_lstm_forward_row_f64(Py_ssize_t u, int act, int rec_act, double* g, const double* cin, double* hout,
+                                 double* cout, double* y, double* tmp)
+    void mg_lstm_backward_row_f32(Py_ssize_t u, int act, int rec_act, const float* g, const float* cin,
+                                  const float* cout, const float* dy, float* dh, float* dc, float* dg, float* a,
+                                  float* da)
+    void mg_lstm_backward_row_f64(Py_ssize_t u, int act, int rec_act, const double* g, const double* cin,
+                                  const double* cout, const double* dy, double* dh, double* dc, double* dg,
+                                  double* a, double* da)
+    void mg_gru_gates_row_f32(Py_ssize_t u, int rec_act, float* g, const float* rec, const float* rbias,
+                              const float* hin, float* rh, int reset_after)
+    void mg_gru_gates_row_f64(Py_ssize_t u, int rec_act, double* g, const double* rec, const double* rbias,
+                              const double* hin, double* rh, int reset_after)
+    void mg_gru_update_row_f32(Py_ssize_t u, int act, float* g, const float* hin, float* hout, float* y)
+    void mg_gru_update_row_f64(Py_ssize_t u, int act, double* g, const double* hin, double* hout, double* y)
+    void mg_gru_backward_row_f32(Py_ssize_t u, int act, int rec_act, const float* g, const float* hin,
+                                 const float* rh, const float* dy, float* dh, float* dg, float* drec,
+                                 int reset_after)
+    void mg_gru_backward_row_f64(Py_ssize_t u, int act, int rec_act, const double* g, const double* hin,
+                                 const double* rh, const double* dy, double* dh, double* dg, double* drec,
+                                 int reset_after)
+    void mg_gru_reset_grad_row_f32(Py_ssize_t u, int rec_act, const float* g, const float* hin, const float* drh,
+                                   float* dh, float* dg)
+    void mg_gru_reset_grad_row_f64(Py_ssize_t u, int rec_act, const double* g, const double* hin,
+                                   const double* drh, double* dh, double* dg)
+
+# The activation names the kernels take, and their C enum; 'hard_sigmoid' is Keras 2's (tf_keras) formula.
+ACTIVATIONS = {
+    "linear": MG_ACT_LINEAR,
+    "tanh": MG_ACT_TANH,
+    "sigmoid": MG_ACT_SIGMOID,
+    "hard_sigmoid": MG_ACT_HARD_SIGMOID,
+    "hard_sigmoid_keras3": MG_ACT_HARD_SIGMOID_KERAS3,
+    "relu": MG_ACT_RELU,
+}
+
+
+cdef inline void _act(mg_rnn_act kind, floating* p, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        mg_rnn_act_f32(kind, p, n)
+    else:
+        mg_rnn_act_f64(kind, p, n)
+
+
+cdef inline void _act_grad(mg_rnn_act kind, const floating* y, floating* g, Py_ssize_t n) noexcept nogil:
+    """g *= f'(x) where y = f(x)."""
+    if floating is float:
+        mg_rnn_act_grad_f32(kind, y, g, n)
+    else:
+        mg_rnn_act_grad_f64(kind, y, g, n)
+
+
+cdef inline bint _active(const unsigned char* mask, Py_ssize_t b, Py_ssize_t t, Py_ssize_t T) noexcept nogil:
+    """Whether row b's step t runs the cell (no mask, or the mask is set)."""
+    return mask == NULL or mask[b * T + t] != 0
+
+
+cdef inline bint _output_carried(const unsigned char* mask, const Py_ssize_t* first, Py_ssize_t b,
+                                 Py_ssize_t t, bint zero_out) noexcept nogil:
+    """At a masked step: whether the output is the previous output (h_{t-1}, which is the last unmasked
+    step's h) rather than zero.  Before row b's first unmasked step the previous output is Keras's zeros."""
+    return not zero_out and t > first[b]
+
+
+cdef inline floating* _state_out(floating* seq, floating* last, Py_ssize_t b, Py_ssize_t t, Py_ssize_t T,
+                                 Py_ssize_t B, Py_ssize_t u) noexcept nogil:
+    """Where step t writes row b's new state: the slot of the state entering step t + 1 (seq is time-major),
+    or after the last step the final state."""
+    return seq + ((t + 1) * B + b) * u if t + 1 < T else last + b * u
+
+
+cdef inline void _carry(const floating* state_in, floating* state_out, Py_ssize_t u) noexcept nogil:
+    cdef Py_ssize_t j
+    if state_out != state_in:
+        for j in range(u):
+            state_out[j] = state_in[j]
+
+
+cdef inline void _masked_output(const floating* h_in, floating* y, Py_ssize_t u, bint carried) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(u):
+        y[j] = h_in[j] if carried else 0
+
+
+cdef inline void _masked_grad(floating* dgates, Py_ssize_t width, floating* dh, const floating* dy,
+                              Py_ssize_t u, bint carried) noexcept nogil:
+    """A masked step's backward: no gate gradient; dh flows through unchanged, plus dy when the output was
+    the carried h."""
+    cdef Py_ssize_t j
+    for j in range(width):
+        dgates[j] = 0
+    if carried:
+        for j in range(u):
+            dh[j] += dy[j]
+
+
+def _gemm_into(bint trans_a, bint trans_b, const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] c,
+               floating beta):
+    """c = op(a) @ op(b) + beta * c on the shared BLAS gemm (shapes checked by the callers).  The sequence
+    products are tall and thin (batch * time rows): BLAS's blocking suits them better than the dense
+    kernels' direct tiles."""
+    cdef int m = c.shape[0], n = c.shape[1], k = a.shape[0] if trans_a else a.shape[1]
+    if m == 0 or n == 0:
+        return
+    with nogil:
+        gemm(trans_a, trans_b, m, n, k, 1, &a[0, 0] if k else NULL, <int>a.shape[1], &b[0, 0] if k else NULL,
+             <int>b.shape[1], beta, &c[0, 0], n)
+
+
+cdef object _matmul(object a, object b, bint trans_a=False, bint trans_b=False):
+    """op(a) @ op(b) for C-contiguous matrices of one float dtype."""
+    c = np.empty((a.shape[1] if trans_a else a.shape[0], b.shape[0] if trans_b else b.shape[1]), a.dtype)
+    _gemm_into(trans_a, trans_b, a, b, c, 0)
+    return c
+
+
+# ---- forward steps (the sequence's input projection already in `gates`) -------------------------------------
+
+def _lstm_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, floating[:, :, ::1] h_prev,
+                        floating[:, :, ::1] c_prev, floating[:, ::1] h_last, floating[:, ::1] c_last,
+                        floating[:, :, ::1] y, const unsigned char[:, ::1] mask_view,
+                        const Py_ssize_t[::1] first_view, floating[::1] scratch, int act_, int rec_act_,
+                        bint zero_out):
+    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0], G = 4 * u
+    cdef Py_ssize_t t, b, j
+    cdef mg_rnn_act act = <mg_rnn_act>act_, rec_act = <mg_rnn_act>rec_act_
+    cdef floating *g
+    cdef floating *hin
+    cdef floating *cin
+    cdef floating *hout
+    cdef floating *cout
+    cdef floating *yr
+    cdef floating* tmp = &scratch[0]
+    cdef const unsigned char* mask = &mask_view[0, 0] if mask_view is not None else NULL
+    cdef const Py_ssize_t* first = &first_view[0] if mask_view is not None else NULL
+    with nogil:
+        for t in range(T):
+            gemm(False, False, <int>B, <int>G, <int>u, 1, &h_prev[t, 0, 0], <int>u, &U[0, 0], <int>G,
+                 1, &gates[t, 0, 0], <int>G)
+            for b in range(B):
+                g = &gates[t, b, 0]
+                hin, cin = &h_prev[t, b, 0], &c_prev[t, b, 0]
+                hout = _state_out(&h_prev[0, 0, 0], &h_last[0, 0], b, t, T, B, u)
+                cout = _state_out(&c_prev[0, 0, 0], &c_last[0, 0], b, t, T, B, u)
+                yr = &y[b, t, 0]
+                if not _active(mask, b, t, T):
+                    _carry(hin, hout, u)
+                    _carry(cin, cout, u)
+                    _masked_output(hin, yr, u, _output_carried(mask, first, b, t, zero_out))
+                    continue
+                if floating is float:
+                    mg_lstm_forward_row_f32(u, act, rec_act, g, cin, hout, cout, yr, tmp)
+                else:
+                    mg_lstm_forward_row_f64(u, act, rec_act, g, cin, hout, cout, yr, tmp)
+
+
+def _gru_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, const floating[::1] rbias,
+                       floating[:, :, ::1] h_prev, floating[:, ::1] h_last, floating[:, :, ::1] rec_h,
+                       floating[:, :, ::1] y, const unsigned char[:, ::1] mask_view,
+                       const Py_ssize_t[::1] first_view, floating[:, ::1] rec, int act_, int rec_act_,
+                       bint zero_out, bint reset_after):
+    """reset_after: rec_h caches h_{t-1} @ U_h + b_h (scaled by r inside the candidate); else r * h_{t-1}
+    (the operand of the candidate's own product)."""
+    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0], G = 3 * u
+    cdef Py_ssize_t t, b, j
+    cdef mg_rnn_act act = <mg_rnn_act>act_, rec_act = <mg_rnn_act>rec_act_
+    cdef floating *g
+    cdef floating *hin
+    cdef floating *hout
+    cdef floating *rh
+    cdef floating *r
+    cdef const unsigned char* mask = &mask_view[0, 0] if mask_view is not None else NULL
+    cdef const Py_ssize_t* first = &first_view[0] if mask_view is not None else NULL
+    with nogil:
+        for t in range(T):
+            if reset_after:
+                gemm(False, False, <int>B, <int>G, <int>u, 1, &h_prev[t, 0, 0], <int>u, &U[0, 0], <int>G,
+                     0, &rec[0, 0], <int>G)
+            else:  # z and r: their recurrent part straight into the projection
+                gemm(False, False, <int>B, <int>(2 * u), <int>u, 1, &h_prev[t, 0, 0], <int>u, &U[0, 0],
+                     <int>G, 1, &gates[t, 0, 0], <int>G)
+            for b in range(B):
+                g, hin, rh, r = &gates[t, b, 0], &h_prev[t, b, 0], &rec_h[t, b, 0], &rec[b, 0]
+                if floating is float:
+                    mg_gru_gates_row_f32(u, rec_act, g, r, &rbias[0], hin, rh, reset_after)
+                else:
+                    mg_gru_gates_row_f64(u, rec_act, g, r, &rbias[0], hin, rh, reset_after)
+            if not reset_after:  # the candidate's recurrent part: (r * h_{t-1}) @ U_h
+                gemm(False, False, <int>B, <int>u, <int>u, 1, &rec_h[t, 0, 0], <int>u, &U[0, 2 * u],
+                     <int>G, 1, &gates[t, 0, 2 * u], <int>G)
+            for b in range(B):
+                g, hin = &gates[t, b, 0], &h_prev[t, b, 0]
+                hout = _state_out(&h_prev[0, 0, 0], &h_last[0, 0], b, t, T, B, u)
+                if not _active(mask, b, t, T):
+                    _carry(hin, hout, u)
+                    _masked_output(hin, &y[b, t, 0], u, _output_carried(mask, first, b, t, zero_out))
+                    continue
+                if floating is float:
+                    mg_gru_update_row_f32(u, act, g, hin, hout, &y[b, t, 0])
+                else:
+                    mg_gru_update_row_f64(u, act, g, hin, hout, &y[b, t, 0])
+
+
+def _simple_rnn_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, floating[:, :, ::1] h_prev,
+                              floating[:, ::1] h_last, floating[:, :, ::1] y, const unsigned char[:, ::1] mask_view,
+                              const Py_ssize_t[::1] first_view, int act_, bint zero_out):
+    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0]
+    cdef Py_ssize_t t, b, j
+    cdef mg_rnn_act act = <mg_rnn_act>act_
+    cdef floating *g
+    cdef floating *hin
+    cdef floating *hout
+    cdef const unsigned char* mask = &mask_view[0, 0] if mask_view is not None else NULL
+    cdef const Py_ssize_t* first = &first_view[0] if mask_view is not None else NULL
+    with nogil:
+        for t in range(T):
+            gemm(False, False, <int>B, <int>u, <int>u, 1, &h_prev[t, 0, 0], <int>u, &U[0, 0], <int>u,
+                 1, &gates[t, 0, 0], <int>u)
+            for b in range(B):
+                g, hin = &gates[t, b, 0], &h_prev[t, b, 0]
+                hout = _state_out(&h_prev[0, 0, 0], &h_last[0, 0], b, t, T, B, u)
+                if not _active(mask, b, t, T):
+                    _carry(hin, hout, u)
+                    _masked_output(hin, &y[b, t, 0], u, _output_carried(mask, first, b, t, zero_out))
+                    continue
+                _act(act, g, u)
+                for j in range(u):
+                    hout[j] = g[j]
+                    y[b, t, j] = g[j]
+
+
+# ---- backward steps: dgates filled, dh (and dc) in: d(final state), out: d(initial state) ------------------
+
+def _lstm_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] U,
+                         const floating[:, :, ::1] c_prev, const floating[:, ::1] c_last,
+                         const floating[:, :, ::1] dy, floating[:, :, ::1] dgates, floating[:, ::1] dh,
+                         floating[:, ::1] dc, const unsigned char[:, ::1] mask_view,
+                         const Py_ssize_t[::1] first_view, floating[:, ::1] scratch, int act_, int rec_act_,
+                         bint zero_out):
+    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0], G = 4 * u
+    cdef Py_ssize_t t, b, j
+    cdef mg_rnn_act act = <mg_rnn_act>act_, rec_act = <mg_rnn_act>rec_act_
+    cdef const floating *g
+    cdef const floating *cin
+    cdef const floating *cout
+    cdef const floating *dyr
+    cdef floating *dg
+    cdef floating *dhb
+    cdef floating *dcb
+    cdef floating* a = &scratch[0, 0]  # act(c_t)
+    cdef floating* da = &scratch[1, 0]  # d act(c_t), then d c_t through h
+    cdef const unsigned char* mask = &mask_view[0, 0] if mask_view is not None else NULL
+    cdef const Py_ssize_t* first = &first_view[0] if mask_view is not None else NULL
+    with nogil:
+        for t in range(T - 1, -1, -1):
+            for b in range(B):
+                g, dg, dyr, dhb, dcb = &gates[t, b, 0], &dgates[t, b, 0], &dy[b, t, 0], &dh[b, 0], &dc[b, 0]
+                if not _active(mask, b, t, T):
+                    _masked_grad(dg, G, dhb, dyr, u, _output_carried(mask, first, b, t, zero_out))
+                    continue
+                cin = &c_prev[t, b, 0]
+                cout = &c_prev[t + 1, b, 0] if t + 1 < T else &c_last[b, 0]
+                if floating is float:  # dh comes back zero: the product below adds dgates @ U^T
+                    mg_lstm_backward_row_f32(u, act, rec_act, g, cin, cout, dyr, dhb, dcb, dg, a, da)
+                else:
+                    mg_lstm_backward_row_f64(u, act, rec_act, g, cin, cout, dyr, dhb, dcb, dg, a, da)
+            gemm(False, True, <int>B, <int>u, <int>G, 1, &dgates[t, 0, 0], <int>G, &U[0, 0], <int>G,
+                 1, &dh[0, 0], <int>u)
+
+
+def _gru_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] U,
+                        const floating[:, :, ::1] h_prev, const floating[:, :, ::1] rec_h,
+                        const floating[:, :, ::1] dy, floating[:, :, ::1] dgates, floating[:, :, ::1] drec,
+                        floating[:, ::1] dh, const unsigned char[:, ::1] mask_view,
+                        const Py_ssize_t[::1] first_view, floating[:, ::1] drh, int act_, int rec_act_,
+                        bint zero_out, bint reset_after):
+    """dgates: gradients of the input projection's pre-activations (z, r, candidate).  reset_after: drec gets
+    those of h_{t-1} @ U + b_rec (the candidate's scaled by r); else drh (batch, units) holds, per step,
+    the gradient of r * h_{t-1}."""
+    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0], G = 3 * u
+    cdef Py_ssize_t t, b, j
+    cdef mg_rnn_act act = <mg_rnn_act>act_, rec_act = <mg_rnn_act>rec_act_
+    cdef const floating *g
+    cdef const floating *hin
+    cdef const floating *rh
+    cdef const floating *dyr
+    cdef floating *dg
+    cdef floating *dr
+    cdef floating *dhb
+    cdef const unsigned char* mask = &mask_view[0, 0] if mask_view is not None else NULL
+    cdef const Py_ssize_t* first = &first_view[0] if mask_view is not None else NULL
+    with nogil:
+        for t in range(T - 1, -1, -1):
+            for b in range(B):
+                g, hin, dg, dyr, dhb = &gates[t, b, 0], &h_prev[t, b, 0], &dgates[t, b, 0], &dy[b, t, 0], &dh[b, 0]
+                if not _active(mask, b, t, T):
+                    _masked_grad(dg, G, dhb, dyr, u, _output_carried(mask, first, b, t, zero_out))
+                    if reset_after:
+                        _masked_grad(&drec[t, b, 0], G, dhb, dyr, u, False)
+                    continue
+                rh, dr = &rec_h[t, b, 0], &drec[t, b, 0]
+                if floating is float:
+                    mg_gru_backward_row_f32(u, act, rec_act, g, hin, rh, dyr, dhb, dg, dr, reset_after)
+                else:
+                    mg_gru_backward_row_f64(u, act, rec_act, g, hin, rh, dyr, dhb, dg, dr, reset_after)
+            if reset_after:
+                gemm(False, True, <int>B, <int>u, <int>G, 1, &drec[t, 0, 0], <int>G, &U[0, 0], <int>G,
+                     1, &dh[0, 0], <int>u)
+                continue
+            # d(r * h_{t-1}) = d candidate @ U_h^T, then r's gradient and h_{t-1}'s share through it
+            gemm(False, True, <int>B, <int>u, <int>u, 1, &dgates[t, 0, 2 * u], <int>G, &U[0, 2 * u],
+                 <int>G, 0, &drh[0, 0], <int>u)
+            for b in range(B):
+                if not _active(mask, b, t, T):
+                    continue
+                g, hin, dg, dhb = &gates[t, b, 0], &h_prev[t, b, 0], &dgates[t, b, 0], &dh[b, 0]
+                if floating is float:
+                    mg_gru_reset_grad_row_f32(u, rec_act, g, hin, &drh[b, 0], dhb, dg)
+                else:
+                    mg_gru_reset_grad_row_f64(u, rec_act, g, hin, &drh[b, 0], dhb, dg)
+            gemm(False, True, <int>B, <int>u, <int>(2 * u), 1, &dgates[t, 0, 0], <int>G, &U[0, 0], <int>G,
+                 1, &dh[0, 0], <int>u)
+
+
+def _simple_rnn_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] U,
+                               const floating[:, :, ::1] dy, floating[:, :, ::1] dgates, floating[:, ::1] dh,
+                               const unsigned char[:, ::1] mask_view, const Py_ssize_t[::1] first_view,
+                               int act_, bint zero_out):
+    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0]
+    cdef Py_ssize_t t, b, j
+    cdef mg_rnn_act act = <mg_rnn_act>act_
+    cdef floating *dg
+    cdef floating *dhb
+    cdef const floating *dyr
+    cdef const unsigned char* mask = &mask_view[0, 0] if mask_view is not None else NULL
+    cdef const Py_ssize_t* first = &first_view[0] if mask_view is not None else NULL
+    with nogil:
+        for t in range(T - 1, -1, -1):
+            for b in range(B):
+                dg, dyr, dhb = &dgates[t, b, 0], &dy[b, t, 0], &dh[b, 0]
+                if not _active(mask, b, t, T):
+                    _masked_grad(dg, u, dhb, dyr, u, _output_carried(mask, first, b, t, zero_out))
+                    continue
+                for j in range(u):
+                    dg[j] = dhb[j] + dyr[j]
+                    dhb[j] = 0
+                _act_grad(act, &gates[t, b, 0], dg, u)
+            gemm(False, True, <int>B, <int>u, <int>u, 1, &dgates[t, 0, 0], <int>u, &U[0, 0], <int>u,
+                 1, &dh[0, 0], <int>u)
+
+
+# ---- Python API --------------------------------------------------------------------------------------------
+
+cdef class RecurrentCache:
+    """What a recurrent forward pass keeps for its backward pass; made only by the forward functions (its
+    fields are read-only).  Arrays, time-major: x (time, batch, in), kernel, recurrent_kernel; gates (time,
+    batch, n_gates * units): the gate activations of every step (LSTM i, f, c, o; GRU z, r, candidate;
+    SimpleRNN the new h); h_prev (time, batch, units): the h entering each step; LSTM: c_prev likewise and
+    c_last, the final c; GRU: rec_h (time, batch, units), h_{t-1} @ U_h + b_h under reset_after, else
+    r * h_{t-1};
+    step_mask (batch, time) uint8 or None and first_step (batch,), each row's first unmasked step."""
+    cdef readonly str cell
+    cdef readonly object x, kernel, recurrent_kernel, gates, h_prev, c_prev, c_last, rec_h, step_mask, first_step
+    cdef readonly str activation, recurrent_activation
+    cdef readonly bint zero_output_for_mask, has_bias, reset_after
+
+
+cdef int _activation(str fn, str name, object value) except -1:
+    if not isinstance(value, str) or value not in ACTIVATIONS:
+        raise ValueError(f"{fn}: {name} must be one of {sorted(ACTIVATIONS)}, got {value!r}")
+    return ACTIVATIONS[value]
+
+
+cdef tuple _sequence_args(str fn, object x, object kernel, object recurrent_kernel, int n_gates, object mask):
+    """x, kernel, recurrent_kernel checked and converted, the units, and the mask as (uint8 (batch, time) or
+    None, each row's first unmasked step (time if none) or None)."""
+    x = float_array(x, fn, "x", 3)
+    kernel = float_array(kernel, fn, "kernel", 2, x.dtype)
+    recurrent_kernel = float_array(recurrent_kernel, fn, "recurrent_kernel", 2, x.dtype)
+    B, T, F = x.shape
+    u = recurrent_kernel.shape[0]
+    if u < 1 or recurrent_kernel.shape[1] != n_gates * u:
+        raise ValueError(f"{fn}: recurrent_kernel must be (units, {n_gates} * units) with units >= 1, got "
+                         f"shape {recurrent_kernel.shape}")
+    if kernel.shape != (F, n_gates * u):
+        raise ValueError(f"{fn}: kernel must be (features, {n_gates} * units) = {(F, n_gates * u)} for x "
+                         f"{x.shape} and recurrent_kernel {recurrent_kernel.shape}, got {kernel.shape}")
+    if max(B * T, F, n_gates * u) >= 2**31:
+        raise ValueError(f"{fn}: x {x.shape} with kernel {kernel.shape} exceeds BLAS's int32 sizes")
+    if mask is None:
+        return x, kernel, recurrent_kernel, u, None, None
+    mask = np.asarray(mask)
+    if mask.dtype.kind not in "biu" or mask.shape != (B, T):
+        raise ValueError(f"{fn}: mask must be a bool array of shape (batch, time) = {(B, T)} for x {x.shape}, "
+                         f"got dtype {mask.dtype} with shape {mask.shape}")
+    step_mask = np.ascontiguousarray(mask != 0, dtype=np.uint8)
+    first = np.full(B, T, np.intp)
+    if T:
+        first = np.where(step_mask.any(axis=1), step_mask.argmax(axis=1), T).astype(np.intp)
+    return x, kernel, recurrent_kernel, u, step_mask, first
+
+
+cdef object _bias_vector(str fn, object bias, tuple shape, object dtype, str note=""):
+    """bias as a C-contiguous array of `shape`, zeros when None (use_bias=False)."""
+    if bias is None:
+        return np.zeros(shape, dtype)
+    if np.shape(bias) != shape:
+        raise ValueError(f"{fn}: bias must have shape {shape}{note}, got {np.shape(bias)}")
+    return float_array(bias, fn, "bias", len(shape), dtype)
+
+
+cdef object _state(str fn, str name, object value, Py_ssize_t B, Py_ssize_t u, object dtype):
+    """An initial state or a state gradient as a fresh C-contiguous (batch, units) array (zeros when None)."""
+    if value is None:
+        return np.zeros((B, u), dtype)
+    s = float_array(value, fn, name, 2, dtype)
+    if s.shape != (B, u):
+        raise ValueError(f"{fn}: {name} must have shape (batch, units) = {(B, u)}, got {s.shape}")
+    return s.copy()
+
+
+cdef object _output_grad(str fn, object value, tuple shape, object dtype):
+    if value is None:
+        return np.zeros(shape, dtype)
+    d = float_array(value, fn, "d_outputs", 3, dtype)
+    if d.shape != shape:
+        raise ValueError(f"{fn}: d_outputs must have the outputs' shape (batch, time, units) = {shape}, "
+                         f"got {d.shape}")
+    return d
+
+
+cdef tuple _forward_buffers(object x, object kernel, object input_bias, Py_ssize_t u, object h0):
+    """x time-major (time, batch, in), its projection (time, batch, n_gates * units), the outputs (batch,
+    time, units) and the time-major stack of the states entering each step (h0 in its first slot).  Time-major
+    makes each step's rows one contiguous block for its product."""
+    B, T, F = x.shape
+    x_tm = np.ascontiguousarray(x.transpose(1, 0, 2))
+    gates = np.empty((T, B, kernel.shape[1]), x.dtype)
+    gates[...] = input_bias
+    _gemm_into(False, False, x_tm.reshape(T * B, F), kernel, gates.reshape(T * B, kernel.shape[1]), 1)
+    h_prev = np.empty((T, B, u), x.dtype)
+    if T:
+        h_prev[0] = h0
+    return x_tm, gates, np.empty((B, T, u), x.dtype), h_prev
+
+
+cdef RecurrentCache _new_cache(str cell, object x, object kernel, object recurrent_kernel, object gates,
+                               object h_prev, object step_mask, object first, str activation,
+                               str recurrent_activation, bint zero_out, bint has_bias):
+    cdef RecurrentCache cache = RecurrentCache.__new__(RecurrentCache)
+    cache.cell, cache.x, cache.kernel, cache.recurrent_kernel = cell, x, kernel, recurrent_kernel
+    cache.gates, cache.h_prev, cache.step_mask, cache.first_step = gates, h_prev, step_mask, first
+    cache.activation, cache.recurrent_activation = activation, recurrent_activation
+    cache.zero_output_for_mask, cache.has_bias = zero_out, has_bias
+    return cache
+
+
+cdef RecurrentCache _cache_of(str fn, object cache, str cell):
+    if not isinstance(cache, RecurrentCache) or (<RecurrentCache>cache).cell != cell:
+        raise ValueError(f"{fn}: cache must be the RecurrentCache a {cell}_forward call returned, got "
+                         f"{type(cache).__name__}")
+    return <RecurrentCache>cache
+
+
+cdef tuple _weight_grads(RecurrentCache cache, object dgates, object drec, object dU):
+    """(dx, dkernel, drecurrent_kernel, dbias) from the per-step gate gradients: one product per weight over
+    every step.  drec: the recurrent products' pre-activation gradients when they differ from dgates (GRU
+    reset_after), else None; dU: the recurrent kernel's gradient when the caller computed it."""
+    x = cache.x
+    T, B, F = x.shape
+    n = dgates.shape[2]
+    dg2 = dgates.reshape(T * B, n)
+    dx = np.ascontiguousarray(_matmul(dg2, cache.kernel, False, True).reshape(T, B, F).transpose(1, 0, 2))
+    dkernel = _matmul(x.reshape(T * B, F), dg2, True)
+    rec2 = dg2 if drec is None else drec.reshape(T * B, n)
+    if dU is None:
+        dU = _matmul(cache.h_prev.reshape(T * B, cache.h_prev.shape[2]), rec2, True)
+    dbias = None
+    if cache.has_bias:
+        dbias = _column_sums(dg2)
+        if drec is not None:
+            dbias = np.stack([dbias, _column_sums(rec2)])
+    return dx, dkernel, dU, dbias
+
+
+cdef object _column_sums(object a):
+    if a.shape[0] == 0:
+        return np.zeros(a.shape[1], a.dtype)
+    return bias_relu_backward(a)[1]
+
+
+def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=None, activation="tanh",
+                 recurrent_activation="sigmoid", zero_output_for_mask=False):
+    """Keras's LSTM over x (batch, time, in): kernel (in, 4u), recurrent_kernel (u, 4u), bias (4u,) or None,
+    gate order i, f, c, o; h0, c0 (batch, u) or None (zeros); mask (batch, time) bool or None.
+    -> (outputs (batch, time, u), h, c, cache) with h, c the final states."""
+    fn = "lstm_forward"
+    act, rec_act = _activation(fn, "activation", activation), _activation(fn, "recurrent_activation",
+                                                                          recurrent_activation)
+    x, kernel, recurrent_kernel, u, step_mask, first = _sequence_args(fn, x, kernel, recurrent_kernel, 4, mask)
+    B, T = x.shape[0], x.shape[1]
+    b = _bias_vector(fn, bias, (4 * u,), x.dtype)
+    h0, c0 = _state(fn, "h0", h0, B, u, x.dtype), _state(fn, "c0", c0, B, u, x.dtype)
+    x_tm, gates, y, h_prev = _forward_buffers(x, kernel, b, u, h0)
+    c_prev = np.empty_like(h_prev)
+    h_last, c_last = h0, c0
+    if T and B:
+        c_prev[0] = c0
+        h_last, c_last = np.empty_like(h0), np.empty_like(c0)
+        _lstm_forward_steps(gates, recurrent_kernel, h_prev, c_prev, h_last, c_last, y, step_mask, first,
+                            np.empty(u, x.dtype), act, rec_act, zero_output_for_mask)
+    cache = _new_cache("lstm", x_tm, kernel, recurrent_kernel, gates, h_prev, step_mask, first, activation,
+                       recurrent_activation, zero_output_for_mask, bias is not None)
+    cache.c_prev, cache.c_last = c_prev, c_last
+    return y, h_last, c_last, cache
+
+
+def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None):
+    """Gradients of lstm_forward from d(outputs) and d(final h, c) (None: zeros)
+    -> (dx, dh0, dc0, dkernel, drecurrent_kernel, dbias or None)."""
+    fn = "lstm_backward"
+    cdef RecurrentCache c = _cache_of(fn, cache, "lstm")
+    T, B, u = c.h_prev.shape
+    dtype = c.x.dtype
+    dy = _output_grad(fn, d_outputs, (B, T, u), dtype)
+    dh, dc = _state(fn, "d_h", d_h, B, u, dtype), _state(fn, "d_c", d_c, B, u, dtype)
+    dgates = np.empty_like(c.gates)
+    if T and B:
+        _lstm_backward_steps(c.gates, c.recurrent_kernel, c.c_prev, c.c_last, dy, dgates, dh, dc, c.step_mask,
+                             c.first_step, np.empty((2, u), dtype), ACTIVATIONS[c.activation],
+                             ACTIVATIONS[c.recurrent_activation], c.zero_output_for_mask)
+    dx, dkernel, drk, dbias = _weight_grads(c, dgates, None, None)
+    return dx, dh, dc, dkernel, drk, dbias
+
+
+def gru_forward(x, kernel, recurrent_kernel, bias=None, h0=None, mask=None, activation="tanh",
+                recurrent_activation="sigmoid", reset_after=True, zero_output_for_mask=False):
+    """Keras's GRU over x (batch, time, in): kernel (in, 3u), recurrent_kernel (u, 3u), gate order z, r, h;
+    bias (2, 3u) [input; recurrent] under reset_after (the TF2 default), else (3u,); or None.
+    -> (outputs (batch, time, u), h, cache)."""
+    fn = "gru_forward"
+    act, rec_act = _activation(fn, "activation", activation), _activation(fn, "recurrent_activation",
+                                                                          recurrent_activation)
+    x, kernel, recurrent_kernel, u, step_mask, first = _sequence_args(fn, x, kernel, recurrent_kernel, 3, mask)
+    B, T = x.shape[0], x.shape[1]
+    reset_after = bool(reset_after)
+    b = _bias_vector(fn, bias, (2, 3 * u) if reset_after else (3 * u,), x.dtype, f" (reset_after={reset_after})")
+    h0 = _state(fn, "h0", h0, B, u, x.dtype)
+    x_tm, gates, y, h_prev = _forward_buffers(x, kernel, b[0] if reset_after else b, u, h0)
+    rec_h = np.empty_like(h_prev)
+    h_last = h0
+    if T and B:
+        h_last = np.empty_like(h0)
+        _gru_forward_steps(gates, recurrent_kernel, b[1] if reset_after else b, h_prev, h_last, rec_h, y,
+                           step_mask, first, np.empty((B, 3 * u), x.dtype), act, rec_act, zero_output_for_mask,
+                           reset_after)
+    cache = _new_cache("gru", x_tm, kernel, recurrent_kernel, gates, h_prev, step_mask, first, activation,
+                       recurrent_activation, zero_output_for_mask, bias is not None)
+    cache.rec_h, cache.reset_after = rec_h, reset_after
+    return y, h_last, cache
+
+
+def gru_backward(cache, d_outputs=None, d_h=None):
+    """Gradients of gru_forward -> (dx, dh0, dkernel, drecurrent_kernel, dbias or None); dbias has the bias's
+    shape ((2, 3u) under reset_after)."""
+    fn = "gru_backward"
+    cdef RecurrentCache c = _cache_of(fn, cache, "gru")
+    T, B, u = c.h_prev.shape
+    dtype = c.x.dtype
+    dy = _output_grad(fn, d_outputs, (B, T, u), dtype)
+    dh = _state(fn, "d_h", d_h, B, u, dtype)
+    dgates = np.empty_like(c.gates)
+    drec = np.empty_like(c.gates) if c.reset_after else None
+    if T and B:
+        _gru_backward_steps(c.gates, c.recurrent_kernel, c.h_prev, c.rec_h, dy, dgates,
+                            drec if c.reset_after else dgates, dh, c.step_mask, c.first_step,
+                            np.empty((B, u), dtype), ACTIVATIONS[c.activation], ACTIVATIONS[c.recurrent_activation],
+                            c.zero_output_for_mask, c.reset_after)
+    dU = None
+    if not c.reset_after:  # U_z, U_r act on h_{t-1}, U_h on r * h_{t-1}
+        h2, rh2, dg2 = c.h_prev.reshape(T * B, u), c.rec_h.reshape(T * B, u), dgates.reshape(T * B, 3 * u)
+        dU = np.concatenate([_matmul(h2, np.ascontiguousarray(dg2[:, :2 * u]), True),
+                             _matmul(rh2, np.ascontiguousarray(dg2[:, 2 * u:]), True)], axis=1)
+    dx, dkernel, drk, dbias = _weight_grads(c, dgates, drec, dU)
+    return dx, dh, dkernel, drk, dbias
+
+
+def simple_rnn_forward(x, kernel, recurrent_kernel, bias=None, h0=None, mask=None, activation="tanh",
+                       zero_output_for_mask=False):
+    """Keras's SimpleRNN over x (batch, time, in): kernel (in, u), recurrent_kernel (u, u), bias (u,) or None.
+    -> (outputs (batch, time, u), h, cache)."""
+    fn = "simple_rnn_forward"
+    act = _activation(fn, "activation", activation)
+    x, kernel, recurrent_kernel, u, step_mask, first = _sequence_args(fn, x, kernel, recurrent_kernel, 1, mask)
+    B, T = x.shape[0], x.shape[1]
+    b = _bias_vector(fn, bias, (u,), x.dtype)
+    h0 = _state(fn, "h0", h0, B, u, x.dtype)
+    x_tm, gates, y, h_prev = _forward_buffers(x, kernel, b, u, h0)
+    h_last = h0
+    if T and B:
+        h_last = np.empty_like(h0)
+        _simple_rnn_forward_steps(gates, recurrent_kernel, h_prev, h_last, y, step_mask, first, act,
+                                  zero_output_for_mask)
+    cache = _new_cache("simple_rnn", x_tm, kernel, recurrent_kernel, gates, h_prev, step_mask, first, activation,
+                       activation, zero_output_for_mask, bias is not None)
+    return y, h_last, cache
+
+
+def simple_rnn_backward(cache, d_outputs=None, d_h=None):
+    """Gradients of simple_rnn_forward -> (dx, dh0, dkernel, drecurrent_kernel, dbias or None)."""
+    fn = "simple_rnn_backward"
+    cdef RecurrentCache c = _cache_of(fn, cache, "simple_rnn")
+    T, B, u = c.h_prev.shape
+    dtype = c.x.dtype
+    dy = _output_grad(fn, d_outputs, (B, T, u), dtype)
+    dh = _state(fn, "d_h", d_h, B, u, dtype)
+    dgates = np.empty_like(c.gates)
+    if T and B:
+        _simple_rnn_backward_steps(c.gates, c.recurrent_kernel, dy, dgates, dh, c.step_mask, c.first_step,
+                                   ACTIVATIONS[c.activation], c.zero_output_for_mask)
+    dx, dkernel, drk, dbias = _weight_grads(c, dgates, None, None)
+    return dx, dh, dkernel, drk, dbias

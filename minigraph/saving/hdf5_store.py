@@ -1,0 +1,238 @@
+"""The Keras 2 HDF5 store (`model.save('m.h5')`): the file primitives, written and read with h5py.
+
+The layout tf.keras / tf_keras 2.x write, and so the one written here (files load in Keras 2 unchanged):
+
+    /                        attrs keras_version, backend, model_config (JSON), training_config (JSON, if compiled)
+    /model_weights           attrs layer_names (every layer of `model.layers`), backend, keras_version
+        /<layer>             attr weight_names, e.g. ['dense/kernel:0', 'dense/bias:0'] ([] for layers without
+                             weights); a nested model is one group holding all its inner weights
+            /dense/kernel:0  the value, at the weight's name taken as a path
+        /top_level_model_weights   weights owned by the model itself (Keras >= 2.13); empty here
+    /optimizer_weights       attr weight_names ['iteration:0', 'Adam/m/dense/kernel:0', 'Adam/v/dense/kernel:0', ...]
+
+`save_weights` writes the model_weights layout at the root of its file. Name lists are stored as Keras stores
+them: a list of byte strings (an HDF5 array of variable-length ASCII strings; [] becomes an empty float64
+array), and a list whose fixed-width numpy form exceeds HDF5_OBJECT_HEADER_LIMIT is split over attributes
+name0, name1, ... (fixed-width byte-string arrays). keras_version and backend are str (UTF-8) at the root and
+bytes (ASCII) in the weights group; the JSON configs are bytes.
+
+Files are written to a temporary file next to the target and moved into place with os.replace, so a crash
+mid-save leaves the previous file intact. Reading copies everything needed out of the file first, so h5py
+errors (truncated or corrupt files) surface in one place, with the path.
+"""
+import collections
+import contextlib
+import json
+import os
+import tempfile
+import zipfile
+
+import h5py
+import numpy as np
+
+KERAS_VERSION = "2.15.0"  # the Keras 2 dialect written (optimizer configs and names of tf.keras >= 2.11)
+BACKEND = "tensorflow"
+HDF5_OBJECT_HEADER_LIMIT = 64512  # Keras' bound for one attribute's payload
+
+
+# ------------------------------------------------------------------------------------------------ attributes
+def save_attributes(group, name, data):
+    """Keras' save_attributes_to_hdf5_group: `data` (byte strings) in one attribute, or split into name0, ..."""
+    too_long = [x for x in data if len(x) > HDF5_OBJECT_HEADER_LIMIT]
+    if too_long:
+        raise RuntimeError(f"The following attributes cannot be saved to HDF5 file because they are larger than "
+                           f"{HDF5_OBJECT_HEADER_LIMIT} bytes: {too_long}")
+    array = np.asarray(data)
+    chunks = 1
+    parts = np.array_split(array, chunks)
+    while any(part.nbytes > HDF5_OBJECT_HEADER_LIMIT for part in parts):
+        chunks += 1
+        parts = np.array_split(array, chunks)
+    if chunks > 1:
+        for i, part in enumerate(parts):
+            group.attrs[f"{name}{i}"] = part
+    else:
+        group.attrs[name] = data  # the list itself: h5py stores variable-length strings, as Keras' files hold
+
+
+# HDF5 type classes a Keras file holds: strings (names, JSON), numbers (weights; an empty name list is an empty
+# float64 array). libhdf5 itself can crash reading an object whose type a damaged file turned into another class
+# (a variable-length sequence, say), so every read checks the class first.
+_ATTRIBUTE_CLASSES = (h5py.h5t.STRING, h5py.h5t.FLOAT, h5py.h5t.INTEGER)
+_WEIGHT_CLASSES = (h5py.h5t.FLOAT, h5py.h5t.INTEGER)
+
+
+def attribute(group, name):
+    """group.attrs[name], read only if its HDF5 type is one Keras writes (see _ATTRIBUTE_CLASSES)."""
+    kind = group.attrs.get_id(name).get_type().get_class()
+    if kind not in _ATTRIBUTE_CLASSES:
+        raise OSError(f"attribute {name!r} of {group.name} has HDF5 type class {kind}, which no Keras file holds")
+    return group.attrs[name]
+
+
+def weight_value(group, name):
+    """The array of dataset group[name], read only if it holds real numbers."""
+    dataset = group.get(name)
+    if not isinstance(dataset, h5py.Dataset):
+        raise ValueError(f"The weight {name} listed in {group.name} is not a dataset in the file "
+                         f"(found {type(dataset).__name__})")
+    if dataset.id.get_type().get_class() not in _WEIGHT_CLASSES:
+        raise ValueError(f"The saved weight {group.name}/{name} has dtype {dataset.dtype}; weights must be real "
+                         f"numbers")
+    return np.asarray(dataset)
+
+
+def load_attributes(group, name):
+    """The list `save_attributes` wrote (whole or split), as str."""
+    if name in group.attrs:
+        values = list(attribute(group, name))
+    else:
+        values, i = [], 0
+        while f"{name}{i}" in group.attrs:
+            values.extend(attribute(group, f"{name}{i}"))
+            i += 1
+    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def names(items):
+    return [item.encode("utf8") for item in items]
+
+
+# ------------------------------------------------------------------------------------------------ files
+def _umask():
+    try:
+        with open("/proc/self/status") as status:  # reads the umask without changing it (Linux)
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(filepath, overwrite):
+    """A temporary path to write; only once the block completes does the file replace `filepath`."""
+    path = os.fspath(filepath)
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"{path} already exists and overwrite=False")
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    # same folder, so os.replace is an atomic rename; the name matches .gitignore's *.h5.tmp*
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp", dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as done:  # on disk before it takes the name, so a power cut can't leave it empty
+            os.fsync(done.fileno())
+        mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o666 & ~_umask()
+        os.chmod(tmp, mode)  # mkstemp makes 0600; give the file the mode a plain open() would
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def writing(filepath, overwrite):
+    """An h5py.File to fill; only once it is complete and closed does it replace `filepath`."""
+    if isinstance(filepath, h5py.Group):  # Keras also accepts an open h5py file
+        yield filepath
+        return
+    with atomic_path(filepath, overwrite) as tmp:
+        with h5py.File(tmp, "w") as f:
+            yield f
+
+
+def read(filepath, reader):
+    """`reader(h5py_file)`, with missing, non-HDF5, truncated and corrupt files reported with their path."""
+    if isinstance(filepath, h5py.Group):
+        return reader(filepath)
+    path = os.fspath(filepath)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No file or directory found at {path}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a directory: minigraph reads Keras' HDF5 files (.h5), not TensorFlow "
+                                f"SavedModel directories")
+    if not h5py.is_hdf5(path):
+        hint = (": it is a zip archive, Keras 3's '.keras' format, which load_model reads from a file named "
+                "*.keras" if zipfile.is_zipfile(path) else " (no HDF5 signature)")
+        raise OSError(f"{path} is not an HDF5 file{hint}")
+    try:
+        with h5py.File(path, "r") as f:
+            return reader(f)
+    # TypeError and UnicodeError: h5py decoding a damaged string attribute (an unknown encoding, invalid bytes)
+    except (OSError, KeyError, RuntimeError, TypeError, UnicodeError) as err:
+        raise OSError(f"Cannot read {path}: the file is truncated or corrupt ({err})") from err
+
+
+def json_attr(f, name):
+    if name not in f.attrs:
+        return None
+    raw = attribute(f, name)
+    try:
+        return json.loads(raw.decode("utf8") if isinstance(raw, bytes) else raw)
+    except (ValueError, TypeError, RecursionError) as err:  # TypeError: not a string (an array, a number)
+        raise ValueError(f"The {name} attribute of {f.file.filename} is not valid JSON ({err})") from None
+
+
+def from_file_config(what, filepath, build, *args):
+    """build(*args) for a config read from a file: a config of the wrong structure (a missing key, a list for a
+    dict, a reference to a layer that is not there) is a ValueError naming the file, not a KeyError."""
+    try:
+        return build(*args)
+    except (KeyError, IndexError, TypeError, AttributeError) as err:
+        where = filepath.file.filename if isinstance(filepath, h5py.Group) else os.fspath(filepath)
+        raise ValueError(f"The {what} of {where} is not a valid Keras {what} ({type(err).__name__}: {err})"
+                         + (" - load_model(..., compile=False) skips it" if what == "training_config" else "")
+                         ) from err
+
+
+# ------------------------------------------------------------------------------------------------ weight groups
+def write_weight_group(group, variables, owner):
+    """One Keras 2 weight group: `variables` (named Variables) under their names, listed in weight_names."""
+    weight_names = [v.name for v in variables]
+    duplicates = sorted(n for n, count in collections.Counter(weight_names).items() if count > 1)
+    if duplicates:
+        raise ValueError(f"Cannot save {owner}: several of its weights are named {duplicates}; weight names must "
+                         f"be unique within a layer (nested models holding layers with the same name?)")
+    save_attributes(group, "weight_names", names(weight_names))
+    for var in variables:
+        group.create_dataset(var.name, data=np.asarray(var.value))
+
+
+def read_weight_group(group):
+    """[(weight name, array)] of a group write_weight_group wrote, in weight_names order."""
+    return [(name, weight_value(group, name)) for name in load_attributes(group, "weight_names")]
+
+
+def read_layer_groups(group):
+    """[(layer name, [(weight name, array)])] of a model_weights group, in the file's layer order."""
+    if "layer_names" not in group.attrs and "layer_names0" not in group.attrs:
+        raise ValueError(f"{group.file.filename} holds no Keras weights (no layer_names attribute)")
+    saved = []
+    for name in load_attributes(group, "layer_names"):
+        if name not in group:
+            raise ValueError(f"Layer '{name}' is listed in layer_names but the file has no group for it")
+        saved.append((name, read_weight_group(group[name])))
+    return saved
+
+
+def read_top_level(group):
+    """[(weight name, array)] of the weights the model itself owns (Keras >= 2.13's top_level_model_weights)."""
+    top = group.get("top_level_model_weights")
+    return read_weight_group(top) if isinstance(top, h5py.Group) else []
+
+
+def write_layer_groups(group, layers, own=()):
+    """Keras' save_weights_to_hdf5_group, given [(layer name, [Variable])] in model.layers order and the
+    variables the model itself owns."""
+    save_attributes(group, "layer_names", names(name for name, _ in layers))
+    group.attrs["backend"] = BACKEND.encode("utf8")
+    group.attrs["keras_version"] = KERAS_VERSION.encode("utf8")
+    for name, variables in sorted(layers, key=lambda item: item[0]):  # Keras creates the groups in name order
+        write_weight_group(group.create_group(name), variables, f"layer '{name}'")
+    write_weight_group(group.create_group("top_level_model_weights"), list(own), "the model")
