@@ -88,6 +88,44 @@ INTS = np.array([[0, 2, 1], [3, 3, 0]])
 NHWC = away_from_zero(2, 5, 5, 3)
 LABELS = softmax_ref(away_from_zero(3, 4))
 
+
+def _sig(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def lstm_ref(x, k, r, b, h, c, **_):
+    """Keras's LSTM step loop (gates i, f, c, o), packed as the op packs it: outputs, then h, then c."""
+    u, outs = h.shape[1], []
+    for t in range(x.shape[1]):
+        z = x[:, t] @ k + h @ r + b
+        i, f, g, o = _sig(z[:, :u]), _sig(z[:, u:2 * u]), np.tanh(z[:, 2 * u:3 * u]), _sig(z[:, 3 * u:])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        outs.append(h)
+    return np.concatenate([np.stack(outs, 1), h[:, None], c[:, None]], axis=1)
+
+
+def gru_ref(x, k, r, b, h, **_):
+    """Keras's GRU with reset_after (gates z, r, h; bias rows input and recurrent)."""
+    u, outs = h.shape[1], []
+    for t in range(x.shape[1]):
+        xp, hp = x[:, t] @ k + b[0], h @ r + b[1]
+        z, rr = _sig(xp[:, :u] + hp[:, :u]), _sig(xp[:, u:2 * u] + hp[:, u:2 * u])
+        h = z * h + (1 - z) * np.tanh(xp[:, 2 * u:] + rr * hp[:, 2 * u:])
+        outs.append(h)
+    return np.concatenate([np.stack(outs, 1), h[:, None]], axis=1)
+
+
+def simple_rnn_ref(x, k, r, b, h, **_):
+    outs = []
+    for t in range(x.shape[1]):
+        h = np.tanh(x[:, t] @ k + h @ r + b)
+        outs.append(h)
+    return np.concatenate([np.stack(outs, 1), h[:, None]], axis=1)
+
+
+SEQ = away_from_zero(2, 3, 4) * 0.5
+
 ROWS = [
     # creation
     Row("zeros", ops.zeros, [(2, 3)], lambda s: np.zeros(s, np.float32)),
@@ -282,6 +320,19 @@ ROWS = [
     Row("global_max_pool2d", ops.global_max_pool2d, [distinct(2, 3, 4, 3)], lambda x: x.max(axis=(1, 2)),
         grad=(0,)),
     Row("global_avg_pool2d", ops.global_avg_pool2d, [NHWC], lambda x: x.mean(axis=(1, 2)), grad=(0,)),
+    # recurrent ops and the embedding lookup (compiled kernels)
+    Row("lstm_sequence", ops.lstm_sequence, [SEQ, away_from_zero(4, 12) * 0.4, away_from_zero(3, 12) * 0.4,
+                                             away_from_zero(12) * 0.3, away_from_zero(2, 3) * 0.5,
+                                             away_from_zero(2, 3) * 0.5], lstm_ref, grad=(0, 1, 2, 3, 4, 5)),
+    Row("gru_sequence", ops.gru_sequence, [SEQ, away_from_zero(4, 9) * 0.4, away_from_zero(3, 9) * 0.4,
+                                           away_from_zero(2, 9) * 0.3, away_from_zero(2, 3) * 0.5], gru_ref,
+        grad=(0, 1, 2, 3, 4)),
+    Row("simple_rnn_sequence", ops.simple_rnn_sequence, [SEQ, away_from_zero(4, 3) * 0.4,
+                                                         away_from_zero(3, 3) * 0.4, away_from_zero(3) * 0.3,
+                                                         away_from_zero(2, 3) * 0.5], simple_rnn_ref,
+        grad=(0, 1, 2, 3, 4)),
+    Row("embedding_lookup", ops.embedding_lookup, [np.array([[0, 3], [3, 1]]), away_from_zero(4, 2)],
+        lambda ids, table: table[ids], grad=(1,)),
     Row("upsampling2d", ops.upsampling2d, [NHWC, (2, 3)], lambda x, s: x.repeat(s[0], 1).repeat(s[1], 2),
         grad=(0,)),
     # losses on logits

@@ -8,7 +8,7 @@ import numpy as np
 from minigraph import callbacks as callbacks_module
 from minigraph import losses as losses_module
 from minigraph import metrics as metrics_module
-from minigraph import ops, optimizers, registry
+from minigraph import data_adapters, ops, optimizers, registry
 from minigraph.autodiff import Tape, Traced, keeping_logits
 from minigraph.engine.functional import Network, _numeric_array, as_numpy_inputs
 from minigraph.engine.summary import print_summary
@@ -101,11 +101,10 @@ class Model(Network):
         not what it computes: accepted. steps_per_execution must be 1."""
         if steps_per_execution not in (None, 1):
             raise ValueError(f"compile: steps_per_execution={steps_per_execution!r} is not supported (only 1)")
-        if weighted_metrics is not None:
-            raise NotImplementedError("compile: weighted_metrics is not supported yet")
         self.optimizer = optimizers.get(optimizer)
         self._loss_config = loss
         self._metrics_config = metrics
+        self._weighted_metrics_config = weighted_metrics
         self._loss_weights_config = loss_weights
         self.loss = loss
         self._loss_fns = None
@@ -123,32 +122,41 @@ class Model(Network):
         weights = _per_output(weights, names, "loss_weights") if weights is not None else [1.0] * len(names)
         self._loss_weights = [1.0 if w is None else float(w) for w in weights]
         self._metric_specs = _per_output_metrics(self._metrics_config, names)
+        self._weighted_metric_specs = _per_output_metrics(self._weighted_metrics_config, names)
 
     def _require_compiled(self, what):
         if not self.compiled:
             raise RuntimeError(f"You must compile model '{self.name}' before calling {what}: model.compile(...)")
 
     def _resolve_metrics(self, ys, outs):
+        """(output, metric, log name, weighted) for compile's metrics and weighted_metrics; a weighted metric
+        whose name a plain one already has is logged as 'weighted_<name>', as Keras does."""
         if self._metrics is not None:
             return
         multi = len(outs) > 1
-        resolved = []
-        for i, specs in enumerate(self._metric_specs):
-            for spec in specs:
-                metric = metrics_module.get(spec, np.shape(ys[i]), np.shape(outs[i]))
-                prefix = f"{self.output_names[i]}_" if multi else ""
-                resolved.append((i, metric, prefix + metric.name))
+        resolved, taken = [], set()
+        for weighted, all_specs in ((False, self._metric_specs), (True, self._weighted_metric_specs)):
+            for i, specs in enumerate(all_specs):
+                for spec in specs:
+                    metric = metrics_module.get(spec, np.shape(ys[i]), np.shape(outs[i]))
+                    name = metric.name
+                    if weighted and (name in taken or f"{self.output_names[i]}_{name}" in taken):
+                        name = f"weighted_{name}"
+                    name = f"{self.output_names[i]}_{name}" if multi else name
+                    taken.add(name)
+                    resolved.append((i, metric, name, weighted))
         self._metrics = resolved
 
     # ------------------------------------------------------------------ one batch
-    def _compute_loss(self, ys, outs):
-        """Per-output losses (tape-aware), and their weighted total plus the losses the layers added."""
+    def _compute_loss(self, ys, outs, ws):
+        """Per-output losses (tape-aware) with their sample weights, and their weighted total plus the losses
+        the layers added."""
         per_output = []
         total = None
-        for fn, w, y, out in zip(self._loss_fns, self._loss_weights, ys, outs):
+        for fn, w, y, out, sw in zip(self._loss_fns, self._loss_weights, ys, outs, ws):
             if fn is None:
                 continue
-            value = fn(y, out)
+            value = fn(y, out) if sw is None else fn(y, out, sample_weight=sw)
             per_output.append(value)
             term = value if w == 1.0 else value * w
             total = term if total is None else total + term
@@ -160,16 +168,20 @@ class Model(Network):
                              f"or add losses in the model with add_loss().")
         return total, per_output
 
-    def _batch_logs(self, total, per_output, ys, outs):
+    def _batch_logs(self, total, per_output, ys, outs, ws):
         logs = {"loss": float(np.asarray(getattr(total, "data", total)))}
         if len(outs) > 1:
             names = [n for n, fn in zip(self.output_names, self._loss_fns) if fn is not None]
             for name, value in zip(names, per_output):
                 logs[f"{name}_loss"] = float(np.asarray(getattr(value, "data", value)))
         self._resolve_metrics(ys, outs)
-        for i, metric, _ in self._metrics:
+        for i, metric, _, weighted in self._metrics:
             if ys[i] is not None:
-                metric.update_state(ys[i], np.asarray(getattr(outs[i], "data", outs[i])))
+                out = np.asarray(getattr(outs[i], "data", outs[i]))
+                if weighted and ws[i] is not None:
+                    metric.update_state(ys[i], out, sample_weight=ws[i])
+                else:
+                    metric.update_state(ys[i], out)
         for layer in self._flatten_layers():
             for name, value in layer._metric_values:
                 acc = self._added_metrics.setdefault(name, [0.0, 0])
@@ -177,29 +189,39 @@ class Model(Network):
                 acc[1] += 1
         return logs
 
-    def _train_batch(self, xs, ys):
+    def _matched(self, ys, outs, ws):
+        """tf.keras 2's match_dtype_and_rank on each output's target and weights, before losses and metrics."""
+        ys, ws = list(ys), list(ws if ws is not None else [None] * len(outs))
+        for i, (y, out) in enumerate(zip(ys, outs)):
+            if y is not None:
+                ys[i], _, ws[i] = losses_module.match_dtype_and_rank(y, out, ws[i])
+        return ys, ws
+
+    def _train_batch(self, xs, ys, ws=None):
         self._clear_losses()
         with Tape() as tape:
             outs = self._run(xs, training=True)
             if self._loss_fns is None:
                 self._resolve_compile()
-            total, per_output = self._compute_loss(ys, outs)
+            ys, ws = self._matched(ys, outs, ws)
+            total, per_output = self._compute_loss(ys, outs, ws)
         variables = self.trainable_weights
         grads = tape.gradient(total, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         for var in variables:
             if var.constraint is not None:
                 var.assign(var.constraint(var.value))
-        return self._batch_logs(total, per_output, ys, outs)
+        return self._batch_logs(total, per_output, ys, outs, ws)
 
-    def _test_batch(self, xs, ys):
+    def _test_batch(self, xs, ys, ws=None):
         self._clear_losses()
         with keeping_logits():  # the crossentropy of a softmax output from its logits, as in training
             outs = self._run(xs, training=False)
         if self._loss_fns is None:
             self._resolve_compile()
-        total, per_output = self._compute_loss(ys, outs)
-        return self._batch_logs(total, per_output, ys, outs)
+        ys, ws = self._matched(ys, outs, ws)
+        total, per_output = self._compute_loss(ys, outs, ws)
+        return self._batch_logs(total, per_output, ys, outs, ws)
 
     # ------------------------------------------------------------------ data
     def _targets(self, y, n):
@@ -244,8 +266,9 @@ class Model(Network):
                 raise ValueError(f"Model '{self.name}': target for output '{t.node.layer.name}' has shape "
                                  f"{(None,) + tuple(got)}, but the output has shape {t.shape}")
 
-    def _data(self, x, y, what):
-        """Inputs and targets of a training or evaluation call, checked: (xs, ys, n samples)."""
+    def _data(self, x, y, what, sample_weight=None, class_weight=None):
+        """Inputs, targets and per-output sample weights of a training or evaluation call, checked:
+        (xs, ys, ws, n samples)."""
         if x is None:
             raise ValueError(f"{what}: x (the input data) is required")
         xs = self._prepare_inputs(x)
@@ -263,27 +286,96 @@ class Model(Network):
             if any(fn is not None for fn in self._loss_fns):
                 raise ValueError(f"{what}: y (the targets) is required: model '{self.name}' was compiled with a "
                                  f"loss")
-            return xs, [None] * len(self._loss_fns), n
-        return xs, self._targets(y, n), n
+            ys = [None] * len(self._loss_fns)
+        else:
+            ys = self._targets(y, n)
+        return xs, ys, self._sample_weights(sample_weight, class_weight, ys, n, what), n
 
-    def _validation(self, xs, ys, n, validation_split, validation_data):
-        """(training xs, ys, n) and the validation (xs, ys, n) or None, as Keras splits them."""
+    def _sample_weights(self, sample_weight, class_weight, ys, n, what):
+        """One (n,) weight array per output, or None: Keras's sample_weight (one array for every output, or a
+        list or dict per output) times class_weight's weight of each sample's class."""
+        names = self.output_names
+        if sample_weight is None:
+            ws = [None] * len(names)
+        elif isinstance(sample_weight, dict):
+            unknown = sorted(set(sample_weight) - set(names))
+            if unknown:
+                raise ValueError(f"{what}: sample_weight has keys {unknown} that are not outputs {names}")
+            ws = [sample_weight.get(name) for name in names]
+        elif isinstance(sample_weight, (list, tuple)) and len(names) > 1:
+            if len(sample_weight) != len(names):
+                raise ValueError(f"{what}: sample_weight has {len(sample_weight)} entries, the model {len(names)} "
+                                 f"outputs")
+            ws = list(sample_weight)
+        else:
+            ws = [sample_weight] * len(names)
+        checked = []
+        for name, w in zip(names, ws):
+            if w is not None:
+                w = _numeric_array(w, f"{what}: sample_weight for output '{name}'").astype(np.float32)
+                if w.shape[:1] != (n,) or w.ndim > 2 or (w.ndim == 2 and w.shape[1] != 1):
+                    raise ValueError(f"{what}: sample_weight for output '{name}' must have shape ({n},), got "
+                                     f"{w.shape}")
+                w = w.reshape(n)
+            checked.append(w)
+        if class_weight is not None:
+            if len(names) > 1:
+                raise ValueError(f"{what}: class_weight is only supported for models with a single output; use "
+                                 f"sample_weight per output instead")
+            weights = _class_weights(class_weight, ys[0], what)
+            checked[0] = weights if checked[0] is None else checked[0] * weights
+        return checked
+
+    def _validation(self, data, validation_split, validation_data):
+        """(training data, validation data or None) as Keras splits them; data is (xs, ys, ws, n)."""
+        xs, ys, ws, n = data
         if validation_data is not None:
             if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
                 raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
                                  f"sample_weight), got {type(validation_data).__name__} of length "
                                  f"{len(validation_data) if hasattr(validation_data, '__len__') else '?'}")
-            return xs, ys, n, self._data(validation_data[0], validation_data[1], "fit: validation_data")
+            val_weight = validation_data[2] if len(validation_data) == 3 else None
+            return data, self._data(validation_data[0], validation_data[1], "fit: validation_data", val_weight)
         if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
                 or not 0.0 <= validation_split < 1.0:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
         if not validation_split:
-            return xs, ys, n, None
+            return data, None
         split = int(math.floor(n * (1.0 - validation_split)))  # the last samples validate, unshuffled
         if split == 0:
             raise ValueError(f"fit: validation_split={validation_split} leaves no training sample out of {n}")
-        val = ([a[split:] for a in xs], _rows(ys, slice(split, None)), n - split)
-        return [a[:split] for a in xs], _rows(ys, slice(None, split)), split, val
+        head, tail = slice(None, split), slice(split, None)
+        val = ([a[tail] for a in xs], _rows(ys, tail), _rows(ws, tail), n - split)
+        return ([a[head] for a in xs], _rows(ys, head), _rows(ws, head), split), val
+
+    # ------------------------------------------------------------------ batch sources
+    def _array_batches(self, data, batch_size, shuffle):
+        """(steps, batches) over arrays: each batch (xs, ys, ws), in a shuffled order when asked."""
+        xs, ys, ws, n = data
+        order = np.random.permutation(n) if shuffle else None
+
+        def batches():
+            for start in range(0, n, batch_size):
+                idx = slice(start, min(n, start + batch_size))
+                if order is not None:
+                    idx = order[idx]
+                yield [a[idx] for a in xs], _rows(ys, idx), _rows(ws, idx)
+        return math.ceil(n / batch_size), batches()
+
+    def _stream_batches(self, iterator, what):
+        """(steps or None, batches) from a data adapter's epoch (generators, iterators, PyDataset)."""
+        def batches():
+            for _, (bx, by, bw) in iterator.epoch():
+                xs = self._prepare_inputs(bx)
+                n = len(xs[0])
+                ys = [None] * len(self.output_names) if by is None else None
+                if self._loss_fns is None:
+                    self._run([a[:1] for a in xs], training=False)
+                    self._resolve_compile()
+                if by is not None:
+                    ys = self._targets(by, n)
+                yield xs, ys, self._sample_weights(bw, None, ys, n, what)
+        return iterator.num_batches, batches()
 
     # ------------------------------------------------------------------ loops
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
@@ -291,89 +383,131 @@ class Model(Network):
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
             max_queue_size=10, workers=1, use_multiprocessing=False):
         self._require_compiled("fit")
-        _not_yet(fit=dict(class_weight=class_weight, sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
-                          validation_steps=validation_steps, validation_batch_size=validation_batch_size))
-        _check_one("fit", validation_freq=validation_freq, workers=workers)
+        _check_positive("fit", validation_freq=validation_freq, workers=workers, max_queue_size=max_queue_size)
         verbose = 1 if verbose == "auto" else verbose
         batch_size = _check_batch_size(batch_size)
+        val_batch_size = _check_batch_size(validation_batch_size or batch_size)
         _check_count("epochs", epochs)
         _check_count("initial_epoch", initial_epoch)
-        xs, ys, n = self._data(x, y, "fit")
-        xs, ys, n, val = self._validation(xs, ys, n, validation_split, validation_data)
-        steps = math.ceil(n / batch_size)
+        stream = None
+        if _is_stream(x):
+            if y is not None or sample_weight is not None or class_weight is not None:
+                raise ValueError("fit: with a generator or PyDataset as x, y and the weights come from its batches "
+                                 "(do not pass y, sample_weight or class_weight)")
+            if validation_split:
+                raise ValueError("fit: validation_split is for arrays; pass validation_data for a generator")
+            stream = data_adapters.EpochIterator(x, steps_per_epoch=steps_per_epoch, shuffle=bool(shuffle),
+                                                 workers=workers, use_multiprocessing=use_multiprocessing,
+                                                 max_queue_size=max_queue_size)
+            train, val = None, None
+        else:
+            if steps_per_epoch is not None:
+                raise NotImplementedError("fit: steps_per_epoch with arrays is not supported; it is for generators")
+            train, val = self._validation(self._data(x, y, "fit", sample_weight, class_weight),
+                                          validation_split, validation_data)
+        val_stream = None
+        if validation_data is not None and _is_stream(validation_data):
+            val_stream = data_adapters.EpochIterator(validation_data, steps_per_epoch=validation_steps)
         history = callbacks_module.History()
         cbs = callbacks_module.CallbackList(list(callbacks or []) + [history], model=self)
+        steps = stream.num_batches if stream is not None else math.ceil(train[3] / batch_size)
         cbs.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
         self.stop_training = False
-        cbs.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
-            cbs.on_epoch_begin(epoch)
-            if verbose == 1:
-                print(f"Epoch {epoch + 1}/{epochs}")
-            order = np.random.permutation(n) if shuffle else None
-            logs, elapsed = self._loop(xs, ys, n, batch_size, order, train=True, verbose=verbose, callbacks=cbs)
-            if val is not None and not self.stop_training:
-                val_logs, _ = self._loop(val[0], val[1], val[2], batch_size, None, train=False, verbose=0)
-                logs.update({"val_" + k: v for k, v in val_logs.items()})
-            if verbose:
-                _print_progress(steps, elapsed, logs, verbose)
-            cbs.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        cbs.on_train_end()
+        try:
+            cbs.on_train_begin()
+            for epoch in range(initial_epoch, epochs):
+                cbs.on_epoch_begin(epoch)
+                if verbose:
+                    print(f"Epoch {epoch + 1}/{epochs}")
+                source = (self._stream_batches(stream, "fit") if stream is not None
+                          else self._array_batches(train, batch_size, shuffle))
+                logs, elapsed, done = self._loop(source, train=True, verbose=verbose, callbacks=cbs)
+                run_validation = (epoch + 1 - initial_epoch) % validation_freq == 0
+                if run_validation and not self.stop_training and (val is not None or val_stream is not None):
+                    val_source = (self._stream_batches(val_stream, "fit: validation_data") if val_stream is not None
+                                  else self._array_batches(val, val_batch_size, False))
+                    val_logs, _, _ = self._loop(val_source, train=False, verbose=0)
+                    logs.update({"val_" + k: v for k, v in val_logs.items()})
+                if verbose:
+                    _print_progress(done, elapsed, logs, verbose)
+                cbs.on_epoch_end(epoch, logs)
+                if self.stop_training or (stream is not None and stream.ran_out):
+                    break
+            cbs.on_train_end()
+        finally:
+            for it in (stream, val_stream):
+                if it is not None:
+                    it.close()
         self.history = history
         return history
 
-    def _loop(self, xs, ys, n, batch_size, order, train, verbose, callbacks=None):
-        """Run batches; returns (logs averaged over samples, as Keras weights each batch by its size; seconds)."""
+    def _loop(self, source, train, verbose, callbacks=None):
+        """Run the batches of `source` (steps or None, batches); returns (logs averaged over samples, as Keras
+        weights each batch by its size; seconds; batches run)."""
+        steps, batches = source
         self._reset_metrics()
-        totals, seen = {}, 0
+        totals, seen, done, epoch_logs = {}, 0, 0, {}
         start = time.perf_counter()
-        steps = math.ceil(n / batch_size)
-        for step in range(steps):
-            idx = slice(step * batch_size, min(n, (step + 1) * batch_size))
-            if order is not None:
-                idx = order[idx]
-            if callbacks is not None:
-                callbacks.on_train_batch_begin(step)
+        hook_begin = callbacks.on_train_batch_begin if callbacks is not None else None
+        while True:
+            if hook_begin is not None:
+                hook_begin(done)
             with workspace.pooled():  # the batch's arrays, not the callbacks' (user code)
-                bx, by = [a[idx] for a in xs], _rows(ys, idx)
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                bx, by, bw = batch
                 count = len(bx[0])
-                logs = self._train_batch(bx, by) if train else self._test_batch(bx, by)
+                logs = self._train_batch(bx, by, bw) if train else self._test_batch(bx, by, bw)
             for k, v in logs.items():
                 totals[k] = totals.get(k, 0.0) + v * count
             seen += count
+            done += 1
             epoch_logs = {k: v / seen for k, v in totals.items()}
             epoch_logs.update(self._metric_results())
             if callbacks is not None:
-                callbacks.on_train_batch_end(step, dict(logs, **self._metric_results()))
+                callbacks.on_train_batch_end(done - 1, dict(logs, **self._metric_results()))
             if verbose == 1 and sys.stdout.isatty():
-                print("\r" + _progress_line(step + 1, steps, time.perf_counter() - start, epoch_logs), end="")
+                print("\r" + _progress_line(done, steps or done, time.perf_counter() - start, epoch_logs), end="")
             if self.stop_training:
                 break
-        return epoch_logs, time.perf_counter() - start
+        if not seen:
+            raise ValueError("the data produced no batch: the generator or PyDataset is empty")
+        return epoch_logs, time.perf_counter() - start, done
 
     def _reset_metrics(self):
-        for _, metric, _ in self._metrics or []:
+        for _, metric, _, _ in self._metrics or []:
             metric.reset_state()
         self._added_metrics.clear()
 
     def _metric_results(self):
-        results = {name: float(metric.result()) for _, metric, name in self._metrics or []}
+        results = {name: _loggable(metric.result()) for _, metric, name, _ in self._metrics or []}
         results.update((name, total / count) for name, (total, count) in self._added_metrics.items())
         return results
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, max_queue_size=10, workers=1, use_multiprocessing=False, return_dict=False):
         self._require_compiled("evaluate")
-        _not_yet(evaluate=dict(sample_weight=sample_weight, steps=steps, callbacks=callbacks))
-        _check_one("evaluate", workers=workers)
+        _not_yet(evaluate=dict(callbacks=callbacks))
+        _check_positive("evaluate", workers=workers, max_queue_size=max_queue_size)
         verbose = 1 if verbose == "auto" else verbose
         batch_size = _check_batch_size(batch_size)
-        xs, ys, n = self._data(x, y, "evaluate")
-        logs, elapsed = self._loop(xs, ys, n, batch_size, None, train=False, verbose=verbose)
+        if _is_stream(x):
+            if y is not None or sample_weight is not None:
+                raise ValueError("evaluate: with a generator or PyDataset as x, y and the weights come from its "
+                                 "batches")
+            stream = data_adapters.EpochIterator(x, steps_per_epoch=steps, workers=workers,
+                                                 use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
+            try:
+                logs, elapsed, done = self._loop(self._stream_batches(stream, "evaluate"), train=False,
+                                                 verbose=verbose)
+            finally:
+                stream.close()
+        else:
+            source = self._array_batches(self._data(x, y, "evaluate", sample_weight), batch_size, False)
+            logs, elapsed, done = self._loop(source, train=False, verbose=verbose)
         if verbose:
-            _print_progress(math.ceil(n / batch_size), elapsed, logs, verbose)
+            _print_progress(done, elapsed, logs, verbose)
         if return_dict:
             return logs
         values = list(logs.values())
@@ -381,40 +515,49 @@ class Model(Network):
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, max_queue_size=10,
                 workers=1, use_multiprocessing=False):
-        _not_yet(predict=dict(steps=steps, callbacks=callbacks))
-        _check_one("predict", workers=workers)
+        _not_yet(predict=dict(callbacks=callbacks))
+        _check_positive("predict", workers=workers, max_queue_size=max_queue_size)
         batch_size = _check_batch_size(batch_size)
-        xs = self._prepare_inputs(x)
-        n = len(xs[0])
-        if n <= batch_size and xs[0].nbytes < _TINY_BATCH:
-            out = self._run(xs, training=False)
+        if _is_stream(x):
+            stream = data_adapters.EpochIterator(x, steps_per_epoch=steps, workers=workers,
+                                                 use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
+            try:
+                with workspace.pooled():
+                    parts = [self._run(self._prepare_inputs(bx), training=False) for _, (bx, _, _) in stream.epoch()]
+            finally:
+                stream.close()
+            if not parts:
+                raise ValueError("predict: the generator or PyDataset produced no batch")
         else:
+            xs = self._prepare_inputs(x)
+            n = len(xs[0])
+            if n <= batch_size and xs[0].nbytes < _TINY_BATCH:
+                out = self._run(xs, training=False)
+                return out if len(out) > 1 else out[0]
             with workspace.pooled():
                 parts = [self._run([a[i:i + batch_size] for a in xs], training=False)
                          for i in range(0, n, batch_size)]
-            out = parts[0] if len(parts) == 1 else [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
+        out = parts[0] if len(parts) == 1 else [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
         return out if len(out) > 1 else out[0]
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, reset_metrics=True,
                        return_dict=False):
         self._require_compiled("train_on_batch")
-        _not_yet(train_on_batch=dict(sample_weight=sample_weight, class_weight=class_weight))
         with workspace.pooled():
-            xs, ys, _ = self._data(x, y, "train_on_batch")
+            xs, ys, ws, _ = self._data(x, y, "train_on_batch", sample_weight, class_weight)
             if reset_metrics:
                 self._reset_metrics()
-            logs = self._train_batch(xs, ys)
+            logs = self._train_batch(xs, ys, ws)
         logs.update(self._metric_results())
         return logs if return_dict else _scalar_or_list(logs)
 
     def test_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True, return_dict=False):
         self._require_compiled("test_on_batch")
-        _not_yet(test_on_batch=dict(sample_weight=sample_weight))
         with workspace.pooled():
-            xs, ys, _ = self._data(x, y, "test_on_batch")
+            xs, ys, ws, _ = self._data(x, y, "test_on_batch", sample_weight)
             if reset_metrics:
                 self._reset_metrics()
-            logs = self._test_batch(xs, ys)
+            logs = self._test_batch(xs, ys, ws)
         logs.update(self._metric_results())
         return logs if return_dict else _scalar_or_list(logs)
 
@@ -446,7 +589,7 @@ class Model(Network):
         if not self.compiled:
             return None
         return {"optimizer": self.optimizer, "loss": self._loss_config, "metrics": self._metrics_config,
-                "loss_weights": self._loss_weights_config}
+                "weighted_metrics": self._weighted_metrics_config, "loss_weights": self._loss_weights_config}
 
 
 # Inference on inputs below this size skips the workspace pool: their arrays are nearly all too small
@@ -474,10 +617,45 @@ def _not_yet(**calls):
                                       f"supported yet")
 
 
-def _check_one(call, **arguments):
+def _check_positive(call, **arguments):
     for name, value in arguments.items():
-        if value != 1:
-            raise NotImplementedError(f"{call}: {name}={value!r} is not supported yet (only 1)")
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{call}: {name} must be a positive integer, got {value!r}")
+
+
+def _is_stream(x):
+    """Data that comes in batches of its own: a PyDataset/Sequence, a generator or an iterator."""
+    return isinstance(x, data_adapters.PyDataset) or (
+        hasattr(x, "__next__") or (hasattr(x, "__iter__") and not isinstance(x, (np.ndarray, list, tuple, dict))
+                                   and not hasattr(x, "__array__") and not hasattr(x, "shape")))
+
+
+def _class_weights(class_weight, y, what):
+    """Each sample's weight from its class (Keras 2's rule: the keys are the classes 0 .. K-1; the class of
+    a one-hot target is its argmax, of a single value its rounded value)."""
+    if not isinstance(class_weight, dict):
+        raise ValueError(f"{what}: class_weight must be a dict from class index to weight, got "
+                         f"{type(class_weight).__name__}")
+    keys = sorted(class_weight)
+    if keys != list(range(len(keys))):
+        raise ValueError(f"{what}: expected class_weight to be a dict with keys from 0 to one less than the number "
+                         f"of classes, found {class_weight}")
+    if y is None:
+        raise ValueError(f"{what}: class_weight needs targets (y)")
+    y = np.asarray(y)
+    classes = np.argmax(y, axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else np.rint(y.reshape(len(y), -1)[:, 0])
+    classes = classes.astype(np.int64)
+    if classes.size and (classes.min() < 0 or classes.max() >= len(keys)):
+        raise ValueError(f"{what}: class_weight covers classes 0 to {len(keys) - 1}, but the targets hold class "
+                         f"{classes.max() if classes.max() >= len(keys) else classes.min()}")
+    table = np.array([class_weight[k] for k in keys], dtype=np.float32)
+    return table[classes]
+
+
+def _loggable(value):
+    """A metric result for the logs: a float, or a list for metrics with several values (F1Score(average=None))."""
+    array = np.asarray(value)
+    return float(array) if array.ndim == 0 else array.tolist()
 
 
 def _per_output(spec, names, what):

@@ -103,7 +103,8 @@ def model_from_json(json_string, custom_objects=None):
 
 def training_config(model):
     """Keras' model_metadata()['training_config']: the compile arguments, optimizer as a config."""
-    return {"loss": _loss_names(model._loss_config), "metrics": model._metrics_config, "weighted_metrics": None,
+    return {"loss": _loss_names(model._loss_config), "metrics": model._metrics_config,
+            "weighted_metrics": getattr(model, "_weighted_metrics_config", None),
             "loss_weights": model._loss_weights_config,
             "optimizer_config": {"class_name": _registered_name(model.optimizer),
                                  "config": model.optimizer.get_config()}}
