@@ -1,5 +1,5 @@
 """Activations by name or callable (Keras names)."""
-from minigraph import ops
+from minigraph import ops, ops_activations as _act
 
 _BY_NAME = {
     "relu": ops.relu,
@@ -7,6 +7,17 @@ _BY_NAME = {
     "tanh": ops.tanh,
     "softmax": ops.softmax,
     "linear": ops.linear,
+    "relu6": _act.relu6,
+    "swish": _act.swish,
+    "silu": _act.silu,
+    "gelu": _act.gelu,
+    "hard_sigmoid": _act.hard_sigmoid,
+    "elu": _act.elu,
+    "selu": _act.selu,
+    "softplus": _act.softplus,
+    "softsign": _act.softsign,
+    "exponential": _act.exponential,
+    "leaky_relu": _act.leaky_relu,
     None: ops.linear,
 }
 
@@ -28,3 +39,10 @@ def serialize(fn):
         if fn is known and name is not None:
             return name
     return getattr(fn, "__name__", "linear")
+
+
+# keras.activations.<name>(x) as functions too
+relu, sigmoid, tanh, softmax, linear = ops.relu, ops.sigmoid, ops.tanh, ops.softmax, ops.linear
+relu6, swish, silu, gelu, hard_sigmoid = _act.relu6, _act.swish, _act.silu, _act.gelu, _act.hard_sigmoid
+elu, selu, softplus, softsign = _act.elu, _act.selu, _act.softplus, _act.softsign
+exponential, leaky_relu = _act.exponential, _act.leaky_relu

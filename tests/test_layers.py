@@ -365,7 +365,8 @@ def test_from_config_accepts_keras3_and_refuses_what_changes_the_computation():
         layers.Conv2D.from_config({"name": "k3_mixed", "filters": 2, "kernel_size": 3,
                                    "dtype": {"class_name": "Policy", "config": {"name": "mixed_float16"}}})
     with pytest.raises(ValueError, match="k3_dilated.*dilation_rate"):
-        layers.Conv2D.from_config({"name": "k3_dilated", "filters": 2, "kernel_size": 3, "dilation_rate": [2, 2]})
+        layers.Conv2DTranspose.from_config({"name": "k3_dilated", "filters": 2, "kernel_size": 3,
+                                            "dilation_rate": [2, 2]})
     regularized = layers.Dense.from_config({"name": "k3_reg", "units": 2, "kernel_regularizer": {
         "module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01}, "registered_name": None}})
     assert regularized.get_config()["kernel_regularizer"] == {"class_name": "L2",
@@ -437,13 +438,13 @@ def test_conv2d_transpose_gradient():
     (lambda: layers.Conv2D(4, 3, strides=0, name="e_strides"), r"'e_strides'.*strides"),
     (lambda: layers.Conv2D(4, 3, padding="full", name="e_pad"), r"'e_pad'.*'full'"),
     (lambda: layers.Conv2D(4, 3, data_format="channels_first", name="e_df"), r"'e_df'.*channels_first"),
-    (lambda: layers.Conv2D(4, 3, dilation_rate=2, name="e_dil"), r"'e_dil'.*dilation_rate"),
-    (lambda: layers.Conv2D(4, 3, groups=2, name="e_groups"), r"'e_groups'.*groups"),
+    (lambda: layers.Conv2D(4, 3, strides=2, dilation_rate=2, name="e_dil"), r"'e_dil'.*dilation_rate"),
+    (lambda: layers.Conv2D(4, 3, groups=3, name="e_groups"), r"'e_groups'.*groups=3 must divide filters=4"),
     (lambda: layers.Conv2D(4, 3, activity_regularizer="l3", name="e_areg"), r"'e_areg'.*activity_regularizer.*'l3'"),
     (lambda: layers.Conv2DTranspose(4, 3, strides=2, output_padding=2, name="e_op"), r"'e_op'.*output_padding"),
     (lambda: layers.MaxPooling2D(padding="causal", name="e_mp"), r"'e_mp'.*'causal'"),
     (lambda: layers.MaxPooling2D(0, name="e_mp0"), r"'e_mp0'.*pool_size"),
-    (lambda: layers.UpSampling2D(interpolation="bilinear", name="e_up"), r"'e_up'.*bilinear"),
+    (lambda: layers.UpSampling2D(interpolation="bicubic", name="e_up"), r"'e_up'.*bicubic"),
     (lambda: layers.UpSampling2D(0, name="e_up0"), r"'e_up0'.*size"),
     (lambda: layers.GlobalMaxPooling2D(data_format="channels_first", name="e_gdf"), r"'e_gdf'.*channels_first"),
     (lambda: layers.Dropout(1.5, name="e_rate"), r"'e_rate'.*rate.*1.5"),

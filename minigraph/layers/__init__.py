@@ -8,9 +8,16 @@ from minigraph.layers.recurrent import (RNN, GRU, LSTM, SimpleRNN, GRUCell, LSTM
 from minigraph.layers.wrappers import Bidirectional, TimeDistributed
 from minigraph.layers.core import Dense, Activation, Dropout, Flatten, Reshape, RepeatVector, Permute
 from minigraph.layers.convolutional import Conv1D, Conv2D, Conv2DTranspose
-from minigraph.layers.pooling import (MaxPooling1D, MaxPooling2D, GlobalMaxPooling1D, GlobalAveragePooling1D,
-                                      GlobalMaxPooling2D, GlobalAveragePooling2D)
-from minigraph.layers.reshaping import UpSampling2D
+from minigraph.layers.depthwise import DepthwiseConv2D, SeparableConv2D
+from minigraph.layers.pooling import (MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
+                                      GlobalMaxPooling1D, GlobalAveragePooling1D, GlobalMaxPooling2D,
+                                      GlobalAveragePooling2D)
+from minigraph.layers.reshaping import UpSampling2D, ZeroPadding2D, Cropping2D
+from minigraph.layers.activation import ReLU, LeakyReLU, PReLU, ELU, Softmax
+from minigraph.layers.normalization import (BatchNormalization, LayerNormalization, GroupNormalization,
+                                            UnitNormalization)
+from minigraph.layers.regularization import SpatialDropout2D, GaussianNoise, GaussianDropout, ActivityRegularization
+from minigraph.layers.preprocessing import Rescaling, Resizing, CenterCrop, Normalization
 from minigraph.layers.merge import (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate,
                                     add, subtract, multiply, average, maximum, minimum, concatenate)
 
@@ -20,6 +27,9 @@ Convolution2D = Conv2D
 Convolution2DTranspose = Conv2DTranspose
 MaxPool1D = MaxPooling1D
 MaxPool2D = MaxPooling2D
+AvgPool1D = AveragePooling1D
+AvgPool2D = AveragePooling2D
+SeparableConvolution2D = SeparableConv2D
 GlobalMaxPool1D = GlobalMaxPooling1D
 GlobalAvgPool1D = GlobalAveragePooling1D
 GlobalMaxPool2D = GlobalMaxPooling2D

@@ -7,8 +7,9 @@ import numpy as np
 
 from minigraph import ops, registry
 from minigraph.kernels import shapes
+from minigraph.layers import _vision_ops
 from minigraph.layers._builtin import KernelLayer
-from minigraph.layers.base import check_axis
+from minigraph.layers.base import check_axis, shape_str
 
 
 class BaseConv(KernelLayer):
@@ -18,6 +19,7 @@ class BaseConv(KernelLayer):
     rank = None
     _in_axis = -2  # where the input channels sit in the kernel's shape
     _paddings = ("valid", "same")
+    _dilates = True  # dilation_rate and groups (Conv1D, Conv2D; not the transpose)
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, **kwargs):
@@ -29,10 +31,16 @@ class BaseConv(KernelLayer):
         self.data_format = self._data_format(data_format)
         self.dilation_rate = self._tuple(dilation_rate, "dilation_rate", self.rank)
         if self.dilation_rate != (1,) * self.rank:
-            raise self._error(f"argument dilation_rate={dilation_rate!r} is not supported (only 1)")
-        if groups != 1:
+            if not self._dilates:
+                raise self._error(f"argument dilation_rate={dilation_rate!r} is not supported (only 1)")
+            if max(self.strides) > 1:
+                raise self._error(f"strides {self.strides} > 1 cannot be combined with dilation_rate "
+                                  f"{self.dilation_rate} > 1 (as in Keras)")
+        self.groups = self._positive_int(groups, "groups")
+        if self.groups != 1 and not self._dilates:
             raise self._error(f"argument groups={groups!r} is not supported (only 1)")
-        self.groups = 1
+        if self.filters % self.groups:
+            raise self._error(f"argument groups={self.groups} must divide filters={self.filters}")
 
     def _conv_padding(self, value):
         mode = str(value).lower()
@@ -41,10 +49,30 @@ class BaseConv(KernelLayer):
         return mode
 
     def _kernel_shape(self, in_channels):
-        return self.kernel_size + (in_channels, self.filters)
+        return self.kernel_size + (in_channels // self.groups, self.filters)
 
     def _output_dims(self, shape):
-        return self._window_output_dims(shape, self.kernel_size, self.strides, self.padding, "kernel_size")
+        extent = tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate))
+        return self._window_output_dims(shape, extent, self.strides, self.padding, "kernel_size")
+
+    def _grouped_conv2d(self, inputs, kernel, strides, padding):
+        """conv2d with a dilated kernel and channel groups (bias and activation after), from the plain op:
+        the dilation as zeros spread into the kernel, each group of channels convolved on its own."""
+        if self.dilation_rate != (1,) * self.rank:
+            kernel = _vision_ops.dilate_kernel(kernel, (1,) * (2 - self.rank) + self.dilation_rate)
+        if self.groups == 1:
+            out = ops.conv2d(inputs, kernel, None, strides=strides, padding=padding)
+        else:
+            cin, cout = inputs.shape[-1] // self.groups, self.filters // self.groups
+            out = ops.concatenate([ops.conv2d(_vision_ops.channel_slice(inputs, g * cin, (g + 1) * cin),
+                                              _vision_ops.channel_slice(kernel, g * cout, (g + 1) * cout),
+                                              None, strides=strides, padding=padding)
+                                   for g in range(self.groups)], axis=-1)
+        return self.activation(out if self.bias is None else ops.bias_add(out, self.bias))
+
+    @property
+    def _plain(self):
+        return self.dilation_rate == (1,) * self.rank and self.groups == 1
 
     def build(self, input_shape):
         self.compute_output_shape(input_shape)  # validates before any weight is made
@@ -54,8 +82,11 @@ class BaseConv(KernelLayer):
     def compute_output_shape(self, input_shape):
         shape = self._input_shape(input_shape, rank=self.rank + 2)
         self._check_defined(shape, -1, "channel")
+        if shape[-1] % self.groups:
+            raise self._error(f"argument groups={self.groups} must divide the {shape[-1]} input channels (input "
+                              f"shape {shape_str(shape)})")
         if self.kernel is not None:
-            check_axis(self, shape, -1, self.kernel.shape[self._in_axis])
+            check_axis(self, shape, -1, self.kernel.shape[self._in_axis] * self.groups)
         return shape[:1] + self._output_dims(shape) + (self.filters,)
 
     def get_config(self):
@@ -75,15 +106,19 @@ class Conv1D(BaseConv):
     def call(self, inputs):
         k, = self.kernel_size
         n, steps, channels = inputs.shape
-        if self.padding == "causal" and k > 1:
-            zeros = np.zeros((n, k - 1, channels), dtype=inputs.dtype)
+        reach = (k - 1) * self.dilation_rate[0]
+        if self.padding == "causal" and reach > 0:
+            zeros = np.zeros((n, reach, channels), dtype=inputs.dtype)
             inputs = ops.concatenate([zeros, inputs], axis=1)
-            steps += k - 1
+            steps += reach
         images = ops.reshape(inputs, (n, 1, steps, channels))
         kernel = ops.reshape(self.kernel, (1,) + tuple(self.kernel.shape))
-        out = ops.conv2d(images, kernel, self.bias, strides=(1,) + self.strides,
-                         padding="valid" if self.padding == "causal" else self.padding)
-        return self.activation(ops.reshape(out, (n,) + tuple(out.shape[2:])))
+        padding = "valid" if self.padding == "causal" else self.padding
+        if self._plain:
+            out = self.activation(ops.conv2d(images, kernel, self.bias, strides=(1,) + self.strides, padding=padding))
+        else:
+            out = self._grouped_conv2d(images, kernel, (1,) + self.strides, padding)
+        return ops.reshape(out, (n,) + tuple(out.shape[2:]))
 
 
 @registry.register
@@ -93,6 +128,8 @@ class Conv2D(BaseConv):
     rank = 2
 
     def call(self, inputs):
+        if not self._plain:
+            return self._grouped_conv2d(inputs, self.kernel, self.strides, self.padding)
         return self._activate(ops.conv2d, inputs, strides=self.strides, padding=self.padding)
 
 
@@ -101,6 +138,7 @@ class Conv2DTranspose(Conv2D):
     """The gradient of a Conv2D with respect to its input, used forward; kernel (kh, kw, filters, in_channels)."""
 
     _in_axis = -1
+    _dilates = False
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None,
                  data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True, **kwargs):

@@ -1,8 +1,10 @@
-"""Pooling (channels_last) on rank-generic bases: MaxPooling1D/2D and the global max and average pools.
+"""Pooling (channels_last) on rank-generic bases: MaxPooling1D/2D, AveragePooling1D/2D and the global max
+and average pools.
 
 The kernels are 2-D; a 1-D pool runs as a 2-D one over images one row high.
 """
 from minigraph import ops, registry
+from minigraph.layers import _vision_kernels
 from minigraph.layers._builtin import BuiltinLayer
 
 
@@ -47,6 +49,25 @@ class MaxPooling1D(BasePooling):
 class MaxPooling2D(BasePooling):
     rank = 2
     _op = staticmethod(ops.max_pool2d)
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+@registry.register
+class AveragePooling1D(BasePooling):
+    """The mean of each window's steps inside the input (padding is not counted, as Keras)."""
+
+    rank = 1
+    _op = staticmethod(_vision_kernels.avg_pool2d)
+
+
+@registry.register
+class AveragePooling2D(BasePooling):
+    """The mean of each window's cells inside the input (padding is not counted, as Keras)."""
+
+    rank = 2
+    _op = staticmethod(_vision_kernels.avg_pool2d)
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
