@@ -320,7 +320,7 @@ def test_models_nest_in_every_direction():
     x = np.random.default_rng(0).standard_normal((5, 4)).astype("float32")
     out = seq.predict(x, verbose=0)
     w1, b1, w2, b2 = seq.get_weights()
-    np.testing.assert_allclose(out, (x @ w1 + b1) @ w2 + b2, rtol=1e-5)
+    np.testing.assert_allclose(out, (x @ w1 + b1) @ w2 + b2, rtol=1e-5, atol=1e-6)
 
     class Holder(layers.Layer):  # a layer holding a model
         def __init__(self):
@@ -451,3 +451,16 @@ def test_ops_on_symbolic_tensors_build_graph_nodes_that_train_and_serialise(tmp_
     before = model.layers[1].kernel.numpy().copy()
     model.train_on_batch(x, np.zeros((5, 3)))
     assert not np.array_equal(before, model.layers[1].kernel.numpy())
+
+
+def test_model_weights_go_layer_by_layer_as_keras():
+    inputs = keras.Input((4, 4, 2))
+    x = layers.Conv2D(3, 3)(inputs)
+    x = layers.BatchNormalization()(x)
+    outputs = layers.Dense(2)(layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+    names = [w.name.split("/")[-1] for w in model.weights]
+    assert names == ["kernel:0", "bias:0", "gamma:0", "beta:0", "moving_mean:0", "moving_variance:0",
+                     "kernel:0", "bias:0"]
+    assert [w.name for w in model.trainable_weights][2:4] == [model.layers[2].gamma.name, model.layers[2].beta.name]
+    model.set_weights(model.get_weights())

@@ -222,6 +222,14 @@ class Network(Layer):
             return [layer for layer in self._layers if layer is not self]
         return super()._sublayers()
 
+    @property
+    def weights(self):
+        """As Keras's Model.weights: layer by layer (each layer's variables together), then the model's own."""
+        collected = []
+        for layer in self._sublayers():
+            collected.extend(layer.weights)
+        return _dedup_variables(collected + self._trainable_weights + self._non_trainable_weights)
+
     def get_layer(self, name=None, index=None):
         layers = self.layers
         if index is not None:
@@ -369,6 +377,15 @@ class Network(Layer):
         if config.get("trainable") is False:
             model.trainable = False
         return model
+
+
+def _dedup_variables(variables):
+    seen, out = set(), []
+    for v in variables:
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
 
 
 def registry_name(layer):
