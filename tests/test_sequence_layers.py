@@ -256,3 +256,14 @@ def test_repeat_vector_permute_and_merges_pass_masks_on():
     ids = np.array([[1, 0, 2]])
     mask = layers.Add().compute_mask([a, b], [ids != 0, None])
     np.testing.assert_array_equal(mask, [[True, False, True]])
+
+
+@pytest.mark.parametrize("cls, kwargs, expected", [
+    (layers.ZeroPadding1D, {"padding": (1, 2)}, lambda x: np.pad(x, ((0, 0), (1, 2), (0, 0)))),
+    (layers.Cropping1D, {"cropping": (1, 2)}, lambda x: x[:, 1:-2]),
+    (layers.UpSampling1D, {"size": 3}, lambda x: np.repeat(x, 3, axis=1)),
+])
+def test_one_dimensional_shape_layers(cls, kwargs, expected, tmp_path):
+    x = RNG.standard_normal((2, 5, 3)).astype("float32")
+    model = check_layer(cls, kwargs, (2, 5, 3), input_data=x, trains=False, tmp_path=tmp_path)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), expected(x))

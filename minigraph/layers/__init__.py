@@ -12,7 +12,8 @@ from minigraph.layers.depthwise import DepthwiseConv2D, SeparableConv2D
 from minigraph.layers.pooling import (MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
                                       GlobalMaxPooling1D, GlobalAveragePooling1D, GlobalMaxPooling2D,
                                       GlobalAveragePooling2D)
-from minigraph.layers.reshaping import UpSampling2D, ZeroPadding2D, Cropping2D
+from minigraph.layers.reshaping import (UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D, Cropping1D,
+                                        Cropping2D)
 from minigraph.layers.activation import ReLU, LeakyReLU, PReLU, ELU, Softmax
 from minigraph.layers.normalization import (BatchNormalization, LayerNormalization, GroupNormalization,
                                             UnitNormalization)
