@@ -267,3 +267,15 @@ def test_one_dimensional_shape_layers(cls, kwargs, expected, tmp_path):
     x = RNG.standard_normal((2, 5, 3)).astype("float32")
     model = check_layer(cls, kwargs, (2, 5, 3), input_data=x, trains=False, tmp_path=tmp_path)
     np.testing.assert_array_equal(model.predict(x, verbose=0), expected(x))
+
+
+def test_global_average_pooling_1d_averages_the_unmasked_steps():
+    tokens = keras.Input((4,), dtype="int32")
+    embed = layers.Embedding(5, 2, mask_zero=True)
+    pooled = layers.GlobalAveragePooling1D()(embed(tokens))
+    assert not pooled.has_mask
+    model = keras.Model(tokens, pooled)
+    ids = np.array([[1, 2, 0, 0], [3, 3, 3, 4]])
+    table = embed.embeddings.numpy()
+    expected = [table[[1, 2]].mean(0), table[[3, 3, 3, 4]].mean(0)]
+    np.testing.assert_allclose(model.predict(ids, verbose=0), expected, rtol=1e-6)

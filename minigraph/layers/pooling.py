@@ -3,6 +3,8 @@ and average pools.
 
 The kernels are 2-D; a 1-D pool runs as a 2-D one over images one row high.
 """
+import numpy as np
+
 from minigraph import ops, registry
 from minigraph.layers import _vision_kernels
 from minigraph.layers._builtin import BuiltinLayer
@@ -106,8 +108,25 @@ class GlobalMaxPooling1D(BaseGlobalPooling):
 
 @registry.register
 class GlobalAveragePooling1D(BaseGlobalPooling):
+    """The mean over the steps; with a mask (Embedding(mask_zero=True), Masking), over the unmasked ones."""
+
     rank = 1
     _op = staticmethod(ops.global_avg_pool2d)
+    supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return super().call(inputs)
+        keep = np.asarray(getattr(mask, "data", mask), dtype=inputs.dtype)[..., None]
+        mean = ops.sum(inputs * keep, axis=1, keepdims=self.keepdims) / np.maximum(
+            keep.sum(axis=1, keepdims=self.keepdims), 1)
+        return mean
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def _produces_mask(self, args, mask):
+        return False  # the mask is used up here
 
 
 @registry.register

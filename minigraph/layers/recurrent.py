@@ -323,6 +323,9 @@ class RNN(BuiltinLayer):
         out = mask if self.return_sequences else None
         return [out] + [None] * self._n_states if self.return_state else out
 
+    def _produces_mask(self, args, mask):
+        return self.return_sequences and super()._produces_mask(args, mask)
+
     def reset_states(self, states=None):
         if not self.stateful:
             raise self._error("reset_states() is for stateful layers (stateful=True)")
