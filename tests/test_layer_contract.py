@@ -464,3 +464,31 @@ def test_model_weights_go_layer_by_layer_as_keras():
                      "kernel:0", "bias:0"]
     assert [w.name for w in model.trainable_weights][2:4] == [model.layers[2].gamma.name, model.layers[2].beta.name]
     model.set_weights(model.get_weights())
+
+
+@pytest.mark.parametrize("suffix", ["weights.h5", "h5"])
+def test_a_subclassed_model_saves_and_loads_its_weights(tmp_path, suffix):
+    x = np.random.default_rng(3).standard_normal((4, 4)).astype("float32")
+    model = TwoLayerModel()
+    expected = model.predict(x, verbose=0)
+    path = str(tmp_path / f"two.{suffix}")
+    model.save_weights(path)
+    other = TwoLayerModel()
+    other.build((None, 4))
+    other.load_weights(path)
+    np.testing.assert_allclose(other.predict(x, verbose=0), expected, rtol=1e-6)
+
+
+def test_saving_a_subclassed_model_without_a_config_is_a_clear_error(tmp_path):
+    class NoConfig(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(2)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    model = NoConfig()
+    model(np.ones((1, 3), "float32"))
+    with pytest.raises(NotImplementedError, match="subclassed"):
+        model.save(str(tmp_path / "m.h5"))
