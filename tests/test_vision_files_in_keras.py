@@ -1,38 +1,13 @@
 """Files minigraph writes with the vision layers load in tf_keras 2.21 and predict the same.
 
-Runs tf_keras in a subprocess with the interpreter named by MINIGRAPH_ORACLE_PYTHON (default
-/work/oracle/bin/python); skips, naming the reason, when it is absent or has no tf_keras.
+Runs tf_keras in a subprocess (tests/keras_oracle.py); skips, naming the reason, when it is absent.
 """
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 import minigraph as keras
+from keras_oracle import predict_in_tf_keras, skip_reason
 from minigraph import layers
-
-ORACLE = os.environ.get("MINIGRAPH_ORACLE_PYTHON", "/work/oracle/bin/python")
-
-_LOAD = """
-import json, sys
-import numpy as np
-import tf_keras as keras
-path, x_path, out_path = sys.argv[1:4]
-model = keras.models.load_model(path)
-np.save(out_path, model.predict(np.load(x_path), verbose=0))
-print(json.dumps([type(l).__name__ for l in model.layers]))
-"""
-
-
-def _oracle_available():
-    if not os.path.exists(ORACLE):
-        return f"no oracle interpreter at {ORACLE} (set MINIGRAPH_ORACLE_PYTHON)"
-    probe = subprocess.run([ORACLE, "-c", "import tf_keras"], capture_output=True, timeout=300)
-    return None if probe.returncode == 0 else f"{ORACLE} has no tf_keras"
-
 
 def _vision_model():
     inputs = keras.Input((12, 12, 3), name="img")
@@ -61,7 +36,7 @@ def _vision_model():
 
 
 def test_vision_model_file_loads_in_tf_keras(tmp_path):
-    reason = _oracle_available()
+    reason = skip_reason()
     if reason:
         pytest.skip(reason)
     rng = np.random.default_rng(5)
@@ -70,14 +45,9 @@ def test_vision_model_file_loads_in_tf_keras(tmp_path):
     model.compile(optimizer="adam", loss="categorical_crossentropy")
     model.fit(x, np.eye(4, dtype="float32")[rng.integers(0, 4, 8)], epochs=2, batch_size=4, verbose=0)
     assert not np.allclose(model.layers[4].moving_mean.value, 0)  # trained: moving statistics in the file
-    path, x_path, out_path = (str(tmp_path / n) for n in ("m.h5", "x.npy", "pred.npy"))
-    model.save(path)
-    np.save(x_path, x)
-    run = subprocess.run([ORACLE, "-c", _LOAD, path, x_path, out_path], capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    names = json.loads(run.stdout.strip().splitlines()[-1])
+    predicted, names = predict_in_tf_keras(model, x, tmp_path)
     assert names == [type(layer).__name__ for layer in model.layers]
-    np.testing.assert_allclose(np.load(out_path), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(predicted, model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
 
 
 if __name__ == "__main__":
