@@ -113,6 +113,9 @@ class _Step:
         self.mask_outs = self.outs if any(t.has_mask for t in node.outputs) else None
 
 
+_NO_KWARGS = {}  # read only
+
+
 def _filled(template, values):
     return map_structure(lambda leaf: values[leaf.index] if isinstance(leaf, _Slot) else leaf, template)
 
@@ -303,30 +306,38 @@ class Network(Layer):
         if masks is not None and mask is not None:
             for s, m in zip(self._input_slots, flatten(mask)):
                 masks[s] = m
-        with call_context(training):
+        state = _call_state  # the training flag for layers inside (call_context, inlined: a hot path)
+        saved = state.training, state.depth
+        state.training, state.depth = training, saved[1] + 1
+        try:
             for step in self._plan:
+                layer = step.layer
+                flag = training if step.training is None else step.training
                 if step.single is not None:
-                    args, kwargs = (values[step.single],), {}
+                    args, kwargs = (values[step.single],), _NO_KWARGS
                 else:
                     args, kwargs = _filled(step.args, values), _filled(step.kwargs, values)
-                flag = training if step.training is None else step.training
-                step_mask = None if step.mask_in is None else _filled(step.mask_in, masks)
-                if step_mask is not None and all(m is None for m in flatten(step_mask)):
-                    step_mask = None
-                result = step.layer._call_eager(args, kwargs, flag, step_mask)
+                step_mask = None
+                if step.mask_in is not None:
+                    step_mask = _filled(step.mask_in, masks)
+                    if all(m is None for m in flatten(step_mask)):
+                        step_mask = None
+                result = layer._call_eager(args, kwargs, flag, step_mask)
                 outs = step.outs
                 if len(outs) == 1:
-                    values[outs[0]] = result if not isinstance(result, (list, tuple, dict)) else flatten(result)[0]
+                    values[outs[0]] = flatten(result)[0] if isinstance(result, (list, tuple, dict)) else result
                 else:
                     for s, r in zip(outs, flatten(result)):
                         values[s] = r
                 if step.mask_outs is not None:
-                    out_mask = step.layer.compute_mask(args[0], step_mask)
+                    out_mask = layer.compute_mask(args[0], step_mask)
                     out_masks = flatten(out_mask) if isinstance(out_mask, (list, tuple)) else [out_mask] * len(outs)
                     for s, m in zip(step.mask_outs, out_masks):
                         masks[s] = m
                 for s in step.frees:
                     values[s] = None
+        finally:
+            state.training, state.depth = saved
         for s in self._loss_slots:
             self._losses.append(values[s])
         for name, s in self._metric_slots:

@@ -75,9 +75,8 @@ class Model(Network):
 
     def _run(self, xs, training):
         """The model's outputs, as a list, on prepared inputs."""
-        if self._is_graph_network:
-            with call_context(training):
-                out = self.call(xs if len(xs) > 1 else xs[0], training=training)
+        if self._is_graph_network:  # its call sets the training flag for the layers inside
+            out = self.call(xs if len(xs) > 1 else xs[0], training=training)
             return out if isinstance(out, list) else [out]
         out = Layer.__call__(self, pack_as(self._input_structure, xs), training=training)
         flat = flatten(out)
@@ -539,10 +538,12 @@ class Model(Network):
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, max_queue_size=10,
                 workers=1, use_multiprocessing=False):
-        _not_yet(predict=dict(callbacks=callbacks))
-        _check_positive("predict", workers=workers, max_queue_size=max_queue_size)
+        if callbacks is not None:  # checked inline: this path runs once per one-sample predict
+            _not_yet(predict=dict(callbacks=callbacks))
+        if workers != 1 or max_queue_size != 10:
+            _check_positive("predict", workers=workers, max_queue_size=max_queue_size)
         batch_size = _check_batch_size(batch_size)
-        if _is_stream(x):
+        if not isinstance(x, np.ndarray) and _is_stream(x):
             stream = data_adapters.EpochIterator(x, steps_per_epoch=steps, workers=workers,
                                                  use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
             try:

@@ -443,7 +443,7 @@ class Layer:
 
     def _call_eager(self, args, kwargs, training=None, mask=None):
         """`call` on values, with training and mask passed when its signature takes them."""
-        _, takes_training, takes_mask = self._signature
+        _, takes_training, takes_mask = self.__dict__.get("_call_signature") or self._signature
         if takes_training:
             kwargs = dict(kwargs, training=training)
         if takes_mask and mask is not None:
