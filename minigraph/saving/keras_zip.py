@@ -84,6 +84,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
                                                     custom_objects, len(model.outputs)))
     try:
         with h5py.File(io.BytesIO(entries[WEIGHTS]), "r") as f:
+            hdf5_store.check_self_contained(f)
             stores = keras3_store.read_all(f)
     except (OSError, KeyError, RuntimeError, TypeError, UnicodeError) as err:
         raise OSError(f"Cannot read {WEIGHTS} in {path}: it is truncated or corrupt ({err})") from err
@@ -111,8 +112,7 @@ def _build(config, custom_objects):
 
 def _read_entries(path):
     """{name: bytes} of the entries used, after checking the archive is one Keras could have written."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No file or directory found at {path}")
+    hdf5_store.check_regular(path)
     size = os.path.getsize(path)
     try:
         archive = zipfile.ZipFile(path)
