@@ -278,12 +278,36 @@ def read_weight_group(group):
     return [(name, weight_value(group, name)) for name in load_attributes(group, "weight_names")]
 
 
-def read_layer_groups(group):
-    """[(layer name, [(weight name, array)])] of a model_weights group, in the file's layer order."""
+def count_attributes(group, name):
+    """How many entries the list `save_attributes` wrote holds, from the attributes' shapes (nothing read)."""
+    def length(key):
+        shape = group.attrs.get_id(key).shape
+        return int(np.prod(shape)) if shape else 1
+    if name in group.attrs:
+        return length(name)
+    total, i = 0, 0
+    while f"{name}{i}" in group.attrs:
+        total += length(f"{name}{i}")
+        i += 1
+    return total
+
+
+def read_layer_groups(group, max_layers=None, wanted=None):
+    """[(layer name, [(weight name, array)])] of a model_weights group, in the file's layer order. A file
+    listing more than `max_layers` layers is refused before any is read; a layer not in `wanted` (a set of
+    names) is listed with no weights, unread."""
     if "layer_names" not in group.attrs and "layer_names0" not in group.attrs:
         raise ValueError(f"{group.file.filename} holds no Keras weights (no layer_names attribute)")
+    if max_layers is not None:
+        listed = count_attributes(group, "layer_names")
+        if listed > max_layers:
+            raise ValueError(f"{group.file.filename} lists {listed} layers in layer_names, far more than the "
+                             f"model's (at most {max_layers} accepted): a damaged or hostile file; nothing was read")
     saved = []
     for name in load_attributes(group, "layer_names"):
+        if wanted is not None and name not in wanted:
+            saved.append((name, []))
+            continue
         if name not in group:
             raise ValueError(f"Layer '{name}' is listed in layer_names but the file has no group for it")
         saved.append((name, read_weight_group(group[name])))

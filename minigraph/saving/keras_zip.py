@@ -76,6 +76,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
         raise ValueError(f"{path}: {CONFIG} does not describe a model (found {what!r}); a .keras file holds a "
                          f"Functional, Sequential or registered model")
     keras3_config.check_safe(config, safe_mode, path)
+    serialization.check_weight_sizes(config, path)
     model = hdf5_store.from_file_config("model config", path, _build, config, custom_objects)
     if compile and config.get("compile_config"):
         training = hdf5_store.from_file_config("compile_config", path, keras3_config.compile_to_training_config,
