@@ -3,11 +3,11 @@ from minigraph.saving.api import load_model, load_weights, save_model, save_weig
 from minigraph.saving.serialization import (CustomObjectScope, custom_object_scope, deserialize,
                                             get_custom_objects, get_registered_name, model_from_config,
                                             model_from_json, model_to_json, register_keras_serializable,
-                                            serialize)
+                                            serialize, set_max_weight_bytes)
 
 serialize_keras_object = serialize
 deserialize_keras_object = deserialize
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "model_to_json", "model_from_json",
            "model_from_config", "register_keras_serializable", "custom_object_scope", "CustomObjectScope",
-           "get_custom_objects", "get_registered_name", "serialize_keras_object", "deserialize_keras_object"]
+           "get_custom_objects", "get_registered_name", "set_max_weight_bytes", "serialize_keras_object", "deserialize_keras_object"]

@@ -110,7 +110,9 @@ def load_weights(model, filepath, by_name=False, skip_mismatch=False, **kwargs):
     def reader(f):
         if keras3_store.is_keras3_weights(f):
             return "keras3", keras3_store.read_all(f)
-        return "keras2", legacy_h5.read_weights(f)
+        if by_name:  # only the layers the model has are read
+            return "keras2", legacy_h5.read_weights(f, wanted={layer.name for layer in model.layers})
+        return "keras2", legacy_h5.read_weights(f, max_layers=legacy_h5.max_listed_layers(len(model.layers)))
     layout, saved = hdf5_store.read(filepath, reader)
     if layout == "keras3":
         if by_name:

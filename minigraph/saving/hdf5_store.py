@@ -24,6 +24,8 @@ import collections
 import contextlib
 import json
 import os
+import re
+import stat
 import tempfile
 import zipfile
 
@@ -71,7 +73,8 @@ def attribute(group, name):
 
 
 def weight_value(group, name):
-    """The array of dataset group[name], read only if it holds real numbers."""
+    """The array of dataset group[name], read only if it holds real numbers and its declared size fits in the
+    file (a chunked dataset with no chunks written declares any size and reads as fill values)."""
     dataset = group.get(name)
     if not isinstance(dataset, h5py.Dataset):
         raise ValueError(f"The weight {name} listed in {group.name} is not a dataset in the file "
@@ -79,7 +82,41 @@ def weight_value(group, name):
     if dataset.id.get_type().get_class() not in _WEIGHT_CLASSES:
         raise ValueError(f"The saved weight {group.name}/{name} has dtype {dataset.dtype}; weights must be real "
                          f"numbers")
+    limit = dataset.file.id.get_filesize() * (_MAX_COMPRESSION if dataset.compression else 1)
+    if dataset.size * dataset.dtype.itemsize > limit:
+        raise ValueError(f"The saved weight {dataset.name} declares shape {dataset.shape} "
+                         f"({dataset.size * dataset.dtype.itemsize} bytes of {dataset.dtype}), more than its file "
+                         f"of {dataset.file.id.get_filesize()} bytes can hold: a damaged or hostile file")
     return np.asarray(dataset)
+
+
+_MAX_COMPRESSION = 100  # how much larger than its file a compressed dataset may be
+
+
+def check_self_contained(f):
+    """Refuse an HDF5 file that reads bytes from elsewhere: external links, datasets in external raw files,
+    virtual datasets. Any of these lets a model file pull in another local file (or block on a FIFO)."""
+    where = f.file.filename
+
+    def check_links(group):
+        for name in group:
+            if isinstance(group.get(name, getlink=True), h5py.ExternalLink):
+                raise ValueError(f"{where}: {group.name.rstrip('/')}/{name} is an HDF5 external link; refusing a "
+                                 f"weights file that reads another file")
+
+    def check(name, obj):
+        if isinstance(obj, h5py.Group):
+            check_links(obj)
+        elif isinstance(obj, h5py.Dataset):
+            if obj.external:
+                raise ValueError(f"{where}: the dataset /{name} keeps its data in external file(s) "
+                                 f"{[entry[0] for entry in obj.external][:3]}; refusing a weights file that reads "
+                                 f"another file")
+            if obj.is_virtual:
+                raise ValueError(f"{where}: the dataset /{name} is a virtual dataset (its data is in other "
+                                 f"files); refusing a weights file that reads another file")
+    check_links(f)
+    f.visititems(check)  # every object once; visititems itself follows neither soft nor external links
 
 
 def load_attributes(group, name):
@@ -115,9 +152,10 @@ def _umask():
 @contextlib.contextmanager
 def atomic_path(filepath, overwrite):
     """A temporary path to write; only once the block completes does the file replace `filepath`."""
-    path = os.fspath(filepath)
-    if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"{path} already exists and overwrite=False")
+    given = os.fspath(filepath)
+    if not overwrite and os.path.exists(given):
+        raise FileExistsError(f"{given} already exists and overwrite=False")
+    path = os.path.realpath(given) if os.path.islink(given) else given  # a symlink: replace its target
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     # same folder, so os.replace is an atomic rename; the name matches .gitignore's *.h5.tmp*
@@ -130,10 +168,25 @@ def atomic_path(filepath, overwrite):
         mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o666 & ~_umask()
         os.chmod(tmp, mode)  # mkstemp makes 0600; give the file the mode a plain open() would
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        code = _write_errno(err)
+        if code is not None:
+            raise OSError(code, f"Cannot save to {given}: {os.strerror(code)} ({err}); the previous file (if "
+                                f"any) is left as it was") from err
         raise
+
+
+def _write_errno(err):
+    """The errno of a failed write: an OSError's own, or the one h5py buries in the message of its
+    RuntimeError ("Can't decrement id ref count (... errno = 28 ...)") when a full disk fails a flush."""
+    if isinstance(err, OSError) and not isinstance(err, FileExistsError) and err.errno is not None:
+        return err.errno
+    if isinstance(err, (OSError, RuntimeError)):
+        found = re.findall(r"errno = (\d+)", str(err))
+        return int(found[0]) if found else None
+    return None
 
 
 @contextlib.contextmanager
@@ -150,23 +203,39 @@ def writing(filepath, overwrite):
 def read(filepath, reader):
     """`reader(h5py_file)`, with missing, non-HDF5, truncated and corrupt files reported with their path."""
     if isinstance(filepath, h5py.Group):
+        check_self_contained(filepath)
         return reader(filepath)
     path = os.fspath(filepath)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No file or directory found at {path}")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{path} is a directory: minigraph reads Keras' HDF5 files (.h5), not TensorFlow "
-                                f"SavedModel directories")
+    check_regular(path)
     if not h5py.is_hdf5(path):
         hint = (": it is a zip archive, Keras 3's '.keras' format, which load_model reads from a file named "
                 "*.keras" if zipfile.is_zipfile(path) else " (no HDF5 signature)")
         raise OSError(f"{path} is not an HDF5 file{hint}")
     try:
         with h5py.File(path, "r") as f:
+            check_self_contained(f)
             return reader(f)
     # TypeError and UnicodeError: h5py decoding a damaged string attribute (an unknown encoding, invalid bytes)
     except (OSError, KeyError, RuntimeError, TypeError, UnicodeError) as err:
         raise OSError(f"Cannot read {path}: the file is truncated or corrupt ({err})") from err
+
+
+def check_regular(path):
+    """Refuse, before reading a byte, a path that is not a regular file: a FIFO blocks forever, a device such
+    as /dev/zero never ends, a socket cannot be read (os.stat only; symlinks to regular files are fine)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No file or directory found at {path}") from None
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(f"{path} is a directory: minigraph reads Keras' HDF5 files (.h5), not TensorFlow "
+                                f"SavedModel directories")
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+                else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "not a regular file")
+        raise OSError(f"{path} is {kind}, not a regular file: refusing to read it (a model or weights file is a "
+                      f"regular file)")
 
 
 def json_attr(f, name):
@@ -209,12 +278,36 @@ def read_weight_group(group):
     return [(name, weight_value(group, name)) for name in load_attributes(group, "weight_names")]
 
 
-def read_layer_groups(group):
-    """[(layer name, [(weight name, array)])] of a model_weights group, in the file's layer order."""
+def count_attributes(group, name):
+    """How many entries the list `save_attributes` wrote holds, from the attributes' shapes (nothing read)."""
+    def length(key):
+        shape = group.attrs.get_id(key).shape
+        return int(np.prod(shape)) if shape else 1
+    if name in group.attrs:
+        return length(name)
+    total, i = 0, 0
+    while f"{name}{i}" in group.attrs:
+        total += length(f"{name}{i}")
+        i += 1
+    return total
+
+
+def read_layer_groups(group, max_layers=None, wanted=None):
+    """[(layer name, [(weight name, array)])] of a model_weights group, in the file's layer order. A file
+    listing more than `max_layers` layers is refused before any is read; a layer not in `wanted` (a set of
+    names) is listed with no weights, unread."""
     if "layer_names" not in group.attrs and "layer_names0" not in group.attrs:
         raise ValueError(f"{group.file.filename} holds no Keras weights (no layer_names attribute)")
+    if max_layers is not None:
+        listed = count_attributes(group, "layer_names")
+        if listed > max_layers:
+            raise ValueError(f"{group.file.filename} lists {listed} layers in layer_names, far more than the "
+                             f"model's (at most {max_layers} accepted): a damaged or hostile file; nothing was read")
     saved = []
     for name in load_attributes(group, "layer_names"):
+        if wanted is not None and name not in wanted:
+            saved.append((name, []))
+            continue
         if name not in group:
             raise ValueError(f"Layer '{name}' is listed in layer_names but the file has no group for it")
         saved.append((name, read_weight_group(group[name])))

@@ -76,6 +76,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
         raise ValueError(f"{path}: {CONFIG} does not describe a model (found {what!r}); a .keras file holds a "
                          f"Functional, Sequential or registered model")
     keras3_config.check_safe(config, safe_mode, path)
+    serialization.check_weight_sizes(config, path)
     model = hdf5_store.from_file_config("model config", path, _build, config, custom_objects)
     if compile and config.get("compile_config"):
         training = hdf5_store.from_file_config("compile_config", path, keras3_config.compile_to_training_config,
@@ -84,6 +85,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
                                                     custom_objects, len(model.outputs)))
     try:
         with h5py.File(io.BytesIO(entries[WEIGHTS]), "r") as f:
+            hdf5_store.check_self_contained(f)
             stores = keras3_store.read_all(f)
     except (OSError, KeyError, RuntimeError, TypeError, UnicodeError) as err:
         raise OSError(f"Cannot read {WEIGHTS} in {path}: it is truncated or corrupt ({err})") from err
@@ -111,8 +113,7 @@ def _build(config, custom_objects):
 
 def _read_entries(path):
     """{name: bytes} of the entries used, after checking the archive is one Keras could have written."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No file or directory found at {path}")
+    hdf5_store.check_regular(path)
     size = os.path.getsize(path)
     try:
         archive = zipfile.ZipFile(path)

@@ -38,11 +38,13 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
         optimizer_state = None
         if "optimizer_weights" in f:
             optimizer_state = hdf5_store.read_weight_group(f["optimizer_weights"])
-        return (model_config, hdf5_store.json_attr(f, "training_config"), read_weights(f), optimizer_state)
+        return (model_config, hdf5_store.json_attr(f, "training_config"),
+                read_weights(f, max_layers=config_objects(model_config) + 1), optimizer_state)
 
     model_config, training_config, saved, optimizer_state = hdf5_store.read(filepath, reader)
     where = filepath.file.filename if hasattr(filepath, "file") else filepath
     keras3_config.check_safe(model_config, safe_mode, where)
+    serialization.check_weight_sizes(model_config, where)
     if keras3_config.is_keras3(model_config):
         model_config = hdf5_store.from_file_config("model_config", filepath, keras3_config.to_keras2, model_config)
     if isinstance(training_config, dict) and isinstance(training_config.get("optimizer_config"), dict) and (
@@ -69,8 +71,29 @@ def save_weights(model, filepath, overwrite=True):
         weights.write_keras2(f, model)
 
 
-def read_weights(f):
-    """(layer groups, the model's own weights) of a save_weights file or a whole-model file (an open h5py file)."""
+def read_weights(f, max_layers=None, wanted=None):
+    """(layer groups, the model's own weights) of a save_weights file or a whole-model file (an open h5py
+    file); the bounds are read_layer_groups'."""
     if "layer_names" not in f.attrs and "layer_names0" not in f.attrs and "model_weights" in f:
         f = f["model_weights"]  # a model.save file
-    return hdf5_store.read_layer_groups(f), hdf5_store.read_top_level(f)
+    return hdf5_store.read_layer_groups(f, max_layers, wanted), hdf5_store.read_top_level(f)
+
+
+def max_listed_layers(n_layers):
+    """How many layers a weights file loaded by layer order may list for a model of n_layers: files of models
+    with extra weightless layers (Dropout, ...) load, 10**6 names do not."""
+    return 4 * n_layers + 64
+
+
+def config_objects(config):
+    """How many {'class_name': ...} objects a config holds: more than it has layers, so a bound for a file's
+    layer_names."""
+    count, stack = 0, [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            count += "class_name" in item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count

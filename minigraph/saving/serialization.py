@@ -5,6 +5,7 @@ The custom objects live in the registry (the bottom of the stack, so that layers
 deserialize their own parts); this module is their public face, as keras.saving.
 """
 import json
+import os
 
 import numpy as np
 
@@ -98,7 +99,101 @@ def model_from_config(config, custom_objects=None):
 
 
 def model_from_json(json_string, custom_objects=None):
-    return model_from_config(json.loads(json_string), custom_objects)
+    try:
+        config = json.loads(json_string)
+    except (ValueError, TypeError, RecursionError) as err:  # RecursionError: nested thousands deep
+        raise ValueError(f"model_from_json: the string is not valid JSON ({type(err).__name__}: "
+                         f"{str(err)[:200]})") from None
+    check_weight_sizes(config, "model_from_json")
+    return model_from_config(config, custom_objects)
+
+
+# ------------------------------------------------------------------------------------------------ size bound
+_DEFAULT_MAX_WEIGHT_BYTES = 1 << 32  # 4 GiB for one fresh weight: far above real models' largest kernels
+_max_weight_bytes = None
+
+
+def set_max_weight_bytes(limit):
+    """The largest single weight (in bytes) a model built from a file or a JSON string may create; None
+    restores the default (the MINIGRAPH_MAX_WEIGHT_BYTES environment variable, else 4 GiB)."""
+    global _max_weight_bytes
+    if limit is not None and (not isinstance(limit, (int, np.integer)) or isinstance(limit, bool) or limit <= 0):
+        raise ValueError(f"set_max_weight_bytes: limit must be a positive int or None, got {limit!r}")
+    _max_weight_bytes = None if limit is None else int(limit)
+
+
+def max_weight_bytes():
+    if _max_weight_bytes is not None:
+        return _max_weight_bytes
+    env = os.environ.get("MINIGRAPH_MAX_WEIGHT_BYTES")
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            raise ValueError(f"MINIGRAPH_MAX_WEIGHT_BYTES must be an int (bytes), got {env!r}") from None
+    return _DEFAULT_MAX_WEIGHT_BYTES
+
+
+_RECURRENT = ("LSTM", "GRU", "SimpleRNN", "LSTMCell", "GRUCell", "SimpleRNNCell", "ConvLSTM2D", "ConvLSTM1D",
+              "ConvLSTM3D")
+
+
+def _int(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _least_weight_elements(class_name, config):
+    """A lower bound, from a layer's config alone, on the elements of its largest weight: a bias of `units`
+    (a units x units recurrent kernel), a kernel of prod(kernel_size) x filters (or x depth_multiplier),
+    an embedding table of input_dim x output_dim."""
+    sizes = []
+    units = _int(config.get("units"))
+    if units:
+        sizes.append(units * units if class_name in _RECURRENT else units)
+    kernel = config.get("kernel_size")
+    if isinstance(kernel, int):
+        kernel = [kernel]
+    window = 1
+    if isinstance(kernel, (list, tuple)) and kernel and all(_int(k) for k in kernel):
+        for k in kernel:
+            window *= k
+    for key in ("filters", "depth_multiplier"):
+        count = _int(config.get(key))
+        if count and kernel:
+            sizes.append(window * count)
+    if kernel and window > 1:
+        sizes.append(window)
+    rows, columns = _int(config.get("input_dim")), _int(config.get("output_dim"))
+    if rows and columns:
+        sizes.append(rows * columns)
+    return max(sizes, default=0)
+
+
+def check_weight_sizes(config, where):
+    """Refuse, before any weight is allocated, a config whose layers would create a weight larger than
+    max_weight_bytes() (Dense(10**12), Conv2D(filters=10**9), a 10**6 x 10**6 kernel), naming the layer."""
+    limit = max_weight_bytes()
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+            continue
+        if not isinstance(item, dict):
+            continue
+        inner = item.get("config")
+        if isinstance(item.get("class_name"), str) and isinstance(inner, dict):
+            elements = _least_weight_elements(item["class_name"], inner)
+            try:
+                itemsize = np.dtype(inner.get("dtype") if isinstance(inner.get("dtype"), str) else "float32").itemsize
+            except TypeError:
+                itemsize = 4
+            if elements * itemsize > limit:
+                raise ValueError(f"{where}: layer '{inner.get('name')}' ({item['class_name']}) would create a "
+                                 f"weight of at least {elements} elements ({elements * itemsize} bytes), above the "
+                                 f"limit of {limit} bytes for a model built from a file; raise it with "
+                                 f"minigraph.saving.set_max_weight_bytes or MINIGRAPH_MAX_WEIGHT_BYTES if meant")
+        stack.extend(item.values())
 
 
 def training_config(model):

@@ -1,0 +1,270 @@
+"""Hostile files, graphs, configs and data (issue 16): each case runs in a child process with a timeout and an
+address-space limit (tests/hostile_child.py), and must end in a clear error naming the culprit."""
+import json
+import os
+import socket
+
+import h5py
+import numpy as np
+import pytest
+
+import minigraph as keras
+from minigraph import layers
+from tests.hostile_child import expect_error, run_child
+
+SMALL_MODEL = """
+inputs = keras.Input((3,), name="x")
+model = keras.Model(inputs, layers.Dense(2, name="dense")(inputs))
+"""
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """A small model saved as .h5, .keras and .weights.h5 in tmp_path."""
+    inputs = keras.Input((3,), name="x")
+    model = keras.Model(inputs, layers.Dense(2, name="dense")(inputs))
+    model.save(tmp_path / "m.h5")
+    model.save(tmp_path / "m.keras")
+    model.save_weights(tmp_path / "m.weights.h5")
+    return tmp_path
+
+
+# ------------------------------------------------------------------------------------------------ paths
+@pytest.mark.parametrize("call", ["keras.models.load_model(path)", "model.load_weights(path)"])
+def test_fifo_is_refused_before_reading(tmp_path, call):
+    path = tmp_path / "model.h5"
+    os.mkfifo(path)
+    expect_error(SMALL_MODEL + f"path = {str(path)!r}\n{call}\n", tmp_path, "OSError", str(path), "FIFO",
+                 timeout=60)
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "/dev/null"])
+@pytest.mark.parametrize("call", ["keras.models.load_model(path)", "model.load_weights(path)"])
+def test_character_device_is_refused_before_reading(tmp_path, path, call):
+    expect_error(SMALL_MODEL + f"path = {path!r}\n{call}\n", tmp_path, "OSError", path, "character device")
+
+
+def test_keras_named_device_is_refused(tmp_path):
+    link = tmp_path / "zero.keras"
+    os.symlink("/dev/zero", link)
+    expect_error(f"keras.models.load_model({str(link)!r})", tmp_path, "OSError", str(link), "character device")
+
+
+def test_socket_is_refused(tmp_path):
+    path = tmp_path / "s.h5"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    try:
+        expect_error(f"keras.models.load_model({str(path)!r})", tmp_path, "OSError", str(path), "socket")
+    finally:
+        server.close()
+
+
+def test_directory_keeps_its_message(tmp_path):
+    expect_error(f"keras.models.load_model({str(tmp_path)!r})", tmp_path, "IsADirectoryError", str(tmp_path),
+                 "SavedModel")
+
+
+@pytest.mark.parametrize("name", ["m.h5", "m.keras", "m.weights.h5"])
+def test_save_through_symlink_writes_the_target(tmp_path, name):
+    target_dir = tmp_path / "store"
+    target_dir.mkdir()
+    target = target_dir / name
+    link = tmp_path / name
+    inputs = keras.Input((3,), name="x")
+    old = keras.Model(inputs, layers.Dense(2, name="dense")(inputs))
+    (old.save_weights if name.endswith(".weights.h5") else old.save)(target)
+    os.symlink(target, link)
+    new = keras.models.clone_model(old)
+    new.set_weights([w + 1.0 for w in old.get_weights()])
+    (new.save_weights if name.endswith(".weights.h5") else new.save)(link)
+    assert os.path.islink(link) and os.readlink(link) == str(target)
+    assert sorted(os.listdir(target_dir)) == [name]  # no temporary file left beside the target
+    if name.endswith(".weights.h5"):
+        check = keras.models.clone_model(old)
+        check.load_weights(target)
+    else:
+        check = keras.models.load_model(target)
+    for got, want in zip(check.get_weights(), new.get_weights()):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_out_of_space_save_keeps_the_old_file_and_names_the_cause(tmp_path):
+    path = tmp_path / "m.h5"
+    body = SMALL_MODEL + f"""
+model.save({str(path)!r})
+before = open({str(path)!r}, "rb").read()
+big = keras.Model(inputs, layers.Dense(20000, name="wide")(inputs))
+import signal
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing
+resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + 4096, len(before) + 4096))
+try:
+    big.save({str(path)!r})
+finally:
+    assert open({str(path)!r}, "rb").read() == before, "the old file changed"
+    assert os.listdir({str(tmp_path)!r}) == ["m.h5"], os.listdir({str(tmp_path)!r})
+"""
+    expect_error(body, tmp_path, "OSError", str(path), "File too large", "left as it was")
+
+
+# ------------------------------------------------------------------------------------------------ HDF5 links
+def _add_to_weights(path, build):
+    with h5py.File(path, "a") as f:
+        build(f)
+
+
+@pytest.mark.parametrize("kind", ["external_link", "external_storage", "virtual"])
+@pytest.mark.parametrize("fmt", ["m.h5", "m.weights.h5"])
+def test_hdf5_reading_other_files_is_refused(saved, kind, fmt):
+    other = saved / "secret.h5"
+    with h5py.File(other, "w") as g:
+        g["d"] = np.arange(6, dtype="float32")
+    raw = saved / "raw.bin"
+    raw.write_bytes(np.arange(6, dtype="float32").tobytes())
+    path = saved / fmt
+
+    def build(f):
+        if kind == "external_link":
+            f["stolen"] = h5py.ExternalLink(str(other), "/d")
+        elif kind == "external_storage":
+            f.create_dataset("stolen", shape=(6,), dtype="float32", external=[(str(raw), 0, 24)])
+        else:
+            layout = h5py.VirtualLayout(shape=(6,), dtype="float32")
+            layout[:] = h5py.VirtualSource(str(other), "d", shape=(6,))
+            f.create_virtual_dataset("stolen", layout)
+    _add_to_weights(path, build)
+    word = {"external_link": "external link", "external_storage": "external file", "virtual": "virtual"}[kind]
+    call = "keras.models.load_model(path)" if fmt == "m.h5" else "model.load_weights(path)"
+    expect_error(SMALL_MODEL + f"path = {str(path)!r}\n{call}\n", saved, "ValueError", "stolen", word)
+
+
+def test_external_link_to_a_fifo_does_not_hang(saved):
+    fifo = saved / "pipe.h5"
+    os.mkfifo(fifo)
+    _add_to_weights(saved / "m.h5", lambda f: f["model_weights"]["dense"].__setitem__(
+        "dense/kernel:0_link", h5py.ExternalLink(str(fifo), "/d")))
+    expect_error(f"keras.models.load_model({str(saved / 'm.h5')!r})", saved, "ValueError", "external link",
+                 timeout=60)
+
+
+def test_keras_zip_weights_with_external_link_is_refused(saved, tmp_path):
+    import zipfile
+    other = saved / "secret.h5"
+    with h5py.File(other, "w") as g:
+        g["d"] = np.arange(6, dtype="float32")
+    with zipfile.ZipFile(saved / "m.keras") as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    inner = saved / "inner.h5"
+    inner.write_bytes(entries["model.weights.h5"])
+    _add_to_weights(inner, lambda f: f.__setitem__("stolen", h5py.ExternalLink(str(other), "/d")))
+    entries["model.weights.h5"] = inner.read_bytes()
+    with zipfile.ZipFile(saved / "bad.keras", "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    expect_error(f"keras.models.load_model({str(saved / 'bad.keras')!r})", saved, "ValueError", "stolen",
+                 "external link")
+
+
+# ------------------------------------------------------------------------------------------------ sizes
+def _edit_config(path, edit, attr="model_config"):
+    with h5py.File(path, "a") as f:
+        config = json.loads(f.attrs[attr])
+        edit(config)
+        f.attrs[attr] = json.dumps(config).encode("utf8")
+
+
+def _layer(config, name):
+    return next(layer for layer in config["config"]["layers"] if layer["config"]["name"] == name)
+
+
+@pytest.mark.parametrize("call", ["keras.models.load_model(path)", "model.load_weights(path)"])
+def test_layer_names_far_beyond_the_model_are_refused_before_reading(saved, call):
+    path = saved / ("m.h5" if "load_model" in call else "legacy.h5")
+    if "load_weights" in call:
+        keras.models.load_model(saved / "m.h5").save_weights(path)
+    with h5py.File(path, "a") as f:
+        group = f["model_weights"] if "model_weights" in f else f
+        names = [b"dense"] + [f"ghost_{i}".encode() for i in range(200_000)]
+        del group.attrs["layer_names"]
+        hdf5_chunks = np.array_split(np.array(names), 40)
+        for i, chunk in enumerate(hdf5_chunks):
+            group.attrs[f"layer_names{i}"] = chunk
+    expect_error(SMALL_MODEL + f"path = {str(path)!r}\n{call}\n", saved, "ValueError", "200001 layers",
+                 "nothing was read", timeout=60)
+
+
+def test_by_name_reads_only_the_models_layers(saved):
+    path = saved / "legacy.h5"
+    inputs = keras.Input((3,), name="x")
+    model = keras.Model(inputs, layers.Dense(2, name="dense")(inputs))
+    model.save_weights(path)
+    with h5py.File(path, "a") as f:  # a layer the model does not have, whose weights are not numbers
+        names = [n if isinstance(n, bytes) else n.encode() for n in f.attrs["layer_names"]] + [b"other"]
+        f.attrs["layer_names"] = np.array(names)
+        f.create_group("other").attrs["weight_names"] = [b"other/w:0"]
+        f["other"].create_dataset("other/w:0", data=np.array([b"not a number"]))
+    fresh = keras.models.clone_model(model)
+    fresh.load_weights(path, by_name=True)
+    for got, want in zip(fresh.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="other"):
+        fresh.load_weights(path)  # by order every listed layer is read
+
+
+@pytest.mark.parametrize("fmt", ["m.h5", "m.weights.h5"])
+def test_weight_dataset_larger_than_its_file_is_refused_before_reading(saved, fmt):
+    path = saved / fmt
+    with h5py.File(path, "a") as f:
+        name = "model_weights/dense/dense/kernel:0" if fmt == "m.h5" else "layers/dense/vars/0"
+        del f[name]
+        f.create_dataset(name, shape=(2**20, 2**20), dtype="float32", chunks=(1024, 1024))
+    call = "keras.models.load_model(path)" if fmt == "m.h5" else "model.load_weights(path)"
+    expect_error(SMALL_MODEL + f"path = {str(path)!r}\n{call}\n", saved, "ValueError", "(1048576, 1048576)",
+                 "more than its file")
+
+
+@pytest.mark.parametrize("layer, name", [
+    ({"class_name": "Dense", "config": {"name": "huge", "units": 10**12}}, "huge"),
+    ({"class_name": "Conv1D", "config": {"name": "wide", "filters": 10**9, "kernel_size": [3]}}, "wide"),
+    ({"class_name": "Conv1D", "config": {"name": "vast", "filters": 1, "kernel_size": [10**6 * 10**6]}}, "vast"),
+    ({"class_name": "Embedding", "config": {"name": "table", "input_dim": 10**6, "output_dim": 10**6}}, "table"),
+])
+def test_huge_layer_in_a_file_is_refused_before_allocating(saved, layer, name):
+    def edit(config):
+        dense = _layer(config, "dense")
+        dense["class_name"] = layer["class_name"]
+        dense["config"].update(layer["config"])
+        dense["name"] = name
+        for node in config["config"]["output_layers"]:
+            node[0] = name
+    _edit_config(saved / "m.h5", edit)
+    expect_error(f"keras.models.load_model({str(saved / 'm.h5')!r})", saved, "ValueError", f"'{name}'",
+                 "set_max_weight_bytes", "bytes")
+
+
+def test_weight_cap_is_overridable(saved):
+    path = saved / "m.h5"
+    _edit_config(path, lambda config: _layer(config, "dense")["config"].update(units=200))
+    expect_error(f"keras.saving.set_max_weight_bytes(100)\nkeras.models.load_model({str(path)!r})", saved,
+                 "ValueError", "'dense'", "800 bytes", "limit of 100 bytes")
+    # under the default cap the same file is refused only for its weights' shapes, after the config passed
+    expect_error(f"keras.models.load_model({str(path)!r})", saved, "ValueError", "Shape mismatch", "dense")
+
+
+def test_model_from_json_refuses_a_huge_layer():
+    config = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 3], "name": "in"}},
+        {"class_name": "Dense", "config": {"name": "huge", "units": 10**12}}]}}
+    with pytest.raises(ValueError, match="'huge'.*at least 1000000000000 elements"):
+        keras.models.model_from_json(json.dumps(config))
+
+
+# ------------------------------------------------------------------------------------------------ JSON
+def test_deeply_nested_json_is_not_valid_json_everywhere(saved, tmp_path):
+    deep = "[" * 10_000 + "]" * 10_000
+    expect_error(f"keras.models.model_from_json({deep!r})", tmp_path, "ValueError", "not valid JSON",
+                 "model_from_json")
+    with h5py.File(saved / "m.h5", "a") as f:
+        f.attrs["model_config"] = deep.encode()
+    expect_error(f"keras.models.load_model({str(saved / 'm.h5')!r})", tmp_path, "ValueError", "not valid JSON",
+                 "m.h5")
