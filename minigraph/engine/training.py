@@ -607,6 +607,12 @@ class Model(Network):
     def load_weights(self, filepath, by_name=False, skip_mismatch=False, **kwargs):
         registry.provided("load_weights")(self, filepath, by_name=by_name, skip_mismatch=skip_mismatch, **kwargs)
 
+    def export(self, filepath, format="onnx", verbose=None, input_signature=None, **kwargs):  # noqa: A002
+        """Keras 3's export: format='onnx' writes an ONNX model (opset 17 by default, `opset_version=` for a
+        newer one) with a dynamic batch dimension and the model's input and output names."""
+        registry.provided("export_model")(self, filepath, format=format, verbose=verbose,
+                                          input_signature=input_signature, **kwargs)
+
     def to_json(self, **kwargs):
         return registry.provided("model_to_json")(self, **kwargs)
 

@@ -1,5 +1,7 @@
-"""keras.saving: saving and loading models (`.keras`, Keras 2's `.h5`, `.weights.h5`) and custom objects."""
+"""keras.saving: saving and loading models (`.keras`, Keras 2's `.h5`, `.weights.h5`) and custom objects;
+ONNX export (`Model.export`)."""
 from minigraph.saving.api import load_model, load_weights, save_model, save_weights
+from minigraph.saving import onnx_export  # noqa: F401 - provides Model.export (registry.provide)
 from minigraph.saving.serialization import (CustomObjectScope, custom_object_scope, deserialize,
                                             get_custom_objects, get_registered_name, model_from_config,
                                             model_from_json, model_to_json, register_keras_serializable,

@@ -1,0 +1,322 @@
+"""ONNX export (`model.export(path, format="onnx")`): every exported model passes onnx.checker, and ONNX
+Runtime's outputs equal `model.predict` on batch sizes other than any traced one."""
+import numpy as np
+import pytest
+
+import minigraph as keras
+from minigraph import layers
+
+onnx = pytest.importorskip("onnx", reason="the ONNX export tests need the onnx package (pip install '.[onnx]')")
+ort = pytest.importorskip("onnxruntime",
+                          reason="the ONNX export tests need onnxruntime (pip install '.[onnx]')")
+
+BATCHES = (1, 7)
+
+
+def _session(path):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def export_and_compare(model, make_inputs, tmp_path, batches=BATCHES, **export_kwargs):
+    """Export `model`, check the file, and compare ONNX Runtime with predict on each batch size; returns the
+    loaded ModelProto."""
+    path = tmp_path / f"{model.name}.onnx"
+    model.export(path, **export_kwargs)
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    session = _session(path)
+    assert [i.name for i in session.get_inputs()] == model.input_names
+    for batch in batches:
+        xs = make_inputs(batch)
+        xs = xs if isinstance(xs, list) else [xs]
+        got = session.run(None, dict(zip(model.input_names, xs)))
+        want = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+        want = want if isinstance(want, list) else [want]
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert g.shape == w.shape
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    return proto
+
+
+def floats(*shape, seed=0):
+    return lambda batch: np.random.default_rng(seed + batch).standard_normal((batch,) + shape).astype(np.float32)
+
+
+def _randomize(model, seed=1):
+    """Non-zero biases everywhere (and every weight moved off its initial value), so that a bias or a gate
+    in the wrong place shows."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([w + 0.1 * rng.standard_normal(w.shape).astype(np.float32) for w in model.get_weights()])
+
+
+# ------------------------------------------------------------------------------------------------ the seed's models
+def mlp():
+    inputs = keras.Input(shape=(784,), name="img")
+    x = layers.Dense(64, activation="relu")(inputs)
+    x = layers.Dense(64, activation="relu")(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    return keras.Model(inputs=inputs, outputs=outputs, name="mnist_model")
+
+
+def encoder_layers(x):
+    x = layers.Conv2D(16, 3, activation="relu")(x)
+    x = layers.Conv2D(32, 3, activation="relu")(x)
+    x = layers.MaxPooling2D(3)(x)
+    x = layers.Conv2D(32, 3, activation="relu")(x)
+    x = layers.Conv2D(16, 3, activation="relu")(x)
+    return layers.GlobalMaxPooling2D()(x)
+
+
+def decoder_layers(x):
+    x = layers.Reshape((4, 4, 1))(x)
+    x = layers.Conv2DTranspose(16, 3, activation="relu")(x)
+    x = layers.Conv2DTranspose(32, 3, activation="relu")(x)
+    x = layers.UpSampling2D(3)(x)
+    x = layers.Conv2DTranspose(16, 3, activation="relu")(x)
+    return layers.Conv2DTranspose(1, 3, activation="relu")(x)
+
+
+def test_mlp(tmp_path):
+    model = mlp()
+    _randomize(model)
+    proto = export_and_compare(model, lambda b: np.random.default_rng(b).random((b, 784), dtype=np.float32),
+                               tmp_path)
+    assert proto.opset_import[0].version == 17
+    graph = proto.graph
+    assert [o.name for o in graph.output] == model.output_names
+    assert [i.name for i in graph.input] == ["img"]
+    assert graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert graph.input[0].type.tensor_type.shape.dim[1].dim_value == 784
+    assert graph.output[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert sorted({n.op_type for n in graph.node}) == ["Add", "Identity", "MatMul", "Relu", "Softmax"]
+
+
+def test_autoencoder_flat(tmp_path):
+    inputs = keras.Input(shape=(28, 28, 1), name="img")
+    model = keras.Model(inputs, decoder_layers(encoder_layers(inputs)), name="autoencoder")
+    _randomize(model)
+    export_and_compare(model, lambda b: np.random.default_rng(b).random((b, 28, 28, 1), dtype=np.float32),
+                       tmp_path)
+
+
+def test_autoencoder_nested(tmp_path):
+    encoder_input = keras.Input(shape=(28, 28, 1), name="original_img")
+    encoder = keras.Model(encoder_input, encoder_layers(encoder_input), name="encoder")
+    decoder_input = keras.Input(shape=(16,), name="encoded_img")
+    decoder = keras.Model(decoder_input, decoder_layers(decoder_input), name="decoder")
+    inputs = keras.Input(shape=(28, 28, 1), name="img")
+    model = keras.Model(inputs, decoder(encoder(inputs)), name="autoencoder")
+    _randomize(model)
+    proto = export_and_compare(model, lambda b: np.random.default_rng(b).random((b, 28, 28, 1), dtype=np.float32),
+                               tmp_path)
+    assert [o.name for o in proto.graph.output] == ["decoder"]  # the outer model's output name
+
+
+def test_toy_resnet(tmp_path):
+    inputs = keras.Input(shape=(32, 32, 3), name="img")
+    x = layers.Conv2D(32, 3, activation="relu")(inputs)
+    x = layers.Conv2D(64, 3, activation="relu")(x)
+    block_1_output = layers.MaxPooling2D(3)(x)
+    x = layers.Conv2D(64, 3, activation="relu", padding="same")(block_1_output)
+    x = layers.Conv2D(64, 3, activation="relu", padding="same")(x)
+    block_2_output = layers.add([x, block_1_output])
+    x = layers.Conv2D(64, 3, activation="relu", padding="same")(block_2_output)
+    x = layers.Conv2D(64, 3, activation="relu", padding="same")(x)
+    block_3_output = layers.add([x, block_2_output])
+    x = layers.Conv2D(64, 3, activation="relu")(block_3_output)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(256, activation="relu")(x)
+    x = layers.Dropout(0.5)(x)
+    outputs = layers.Dense(10)(x)
+    model = keras.Model(inputs, outputs, name="toy_resnet")
+    export_and_compare(model, floats(32, 32, 3), tmp_path, batches=(1, 3))
+
+
+def test_multi_input_multi_output(tmp_path):
+    # the functional guide's ticket model, with the merges, Flatten and Concatenate on the way
+    title = keras.Input(shape=(12,), name="title")
+    body = keras.Input(shape=(6, 4), name="body")
+    tags = keras.Input(shape=(12,), name="tags")
+    t = layers.Dense(8, activation="tanh")(title)
+    b = layers.Flatten()(layers.Dense(2, activation="sigmoid")(body))
+    g = layers.Dense(8)(tags)
+    merged = [layers.add([t, g]), layers.subtract([t, g]), layers.multiply([t, g, t]),
+              layers.average([t, g]), layers.maximum([t, g]), layers.minimum([t, g]), b]
+    x = layers.concatenate(merged)
+    priority = layers.Dense(1, name="priority")(x)
+    department = layers.Dense(4, activation="softmax", name="department")(x)
+    model = keras.Model([title, body, tags], [priority, department], name="tickets")
+    _randomize(model)
+    proto = export_and_compare(model, lambda batch: [floats(12, seed=1)(batch), floats(6, 4, seed=2)(batch),
+                                                     floats(12, seed=3)(batch)], tmp_path)
+    assert [i.name for i in proto.graph.input] == ["title", "body", "tags"]
+    assert [o.name for o in proto.graph.output] == ["priority", "department"]
+
+
+def test_shared_layer_weights_stored_once(tmp_path):
+    shared = layers.Dense(5, activation="tanh")
+    a, b = keras.Input(shape=(3,), name="a"), keras.Input(shape=(3,), name="b")
+    model = keras.Model([a, b], layers.concatenate([shared(a), shared(b)]), name="siamese")
+    _randomize(model)
+    proto = export_and_compare(model, lambda batch: [floats(3, seed=1)(batch), floats(3, seed=2)(batch)], tmp_path)
+    assert len(proto.graph.initializer) == 2  # one kernel, one bias
+
+
+def test_sequential_and_activation_layers(tmp_path):
+    model = keras.Sequential([keras.Input(shape=(6,)), layers.Dense(5), layers.Activation("sigmoid"),
+                              layers.Dense(4), layers.Activation("tanh"), layers.Dense(3, activation="linear"),
+                              layers.Activation("relu"), layers.Reshape((3, 1)), layers.Activation("softmax")],
+                             name="seq")
+    _randomize(model)
+    export_and_compare(model, floats(6), tmp_path)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("strides", [1, 2, 3])
+@pytest.mark.parametrize("kernel", [1, 2, 3, 4])
+def test_conv2d_transposes_and_pools(tmp_path, padding, strides, kernel):
+    inputs = keras.Input(shape=(5, 6, 2), name="x")
+    outs = [layers.Conv2D(3, kernel, strides=strides, padding=padding, name="conv")(inputs),
+            layers.MaxPooling2D(kernel, strides=strides, padding=padding, name="pool")(inputs)]
+    for op in [None] + list(range(strides)):
+        layer = layers.Conv2DTranspose(3, kernel, strides=strides, padding=padding, output_padding=op,
+                                       name=f"deconv_{op}")
+        try:  # some sizes have no output size that maps back (Keras refuses them too)
+            layer.compute_output_shape((None, 5, 6, 2))
+            model = keras.Model(inputs, layer(inputs))
+            model.predict(np.zeros((1, 5, 6, 2), np.float32), verbose=0)
+        except ValueError:
+            continue
+        outs.append(layer.output)
+    model = keras.Model(inputs, outs, name="windows")
+    _randomize(model)
+    export_and_compare(model, floats(5, 6, 2), tmp_path, batches=(2,))
+
+
+@pytest.mark.parametrize("padding", ["valid", "same", "causal"])
+def test_conv1d_and_1d_pools(tmp_path, padding):
+    inputs = keras.Input(shape=(9, 3), name="x")
+    x = layers.Conv1D(4, 3, strides=1 if padding == "causal" else 2, padding=padding, activation="relu")(inputs)
+    outs = [x, layers.MaxPooling1D(2, padding="same" if padding == "same" else "valid")(x),
+            layers.GlobalMaxPooling1D()(x), layers.GlobalAveragePooling1D(keepdims=True)(x),
+            layers.GlobalMaxPooling2D(keepdims=True)(layers.Reshape((1, -1, 4))(x))]
+    model = keras.Model(inputs, outs, name="conv1d")
+    _randomize(model)
+    export_and_compare(model, floats(9, 3), tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------ sequences
+def ids(steps, vocab, seed=0):
+    return lambda batch: np.random.default_rng(seed + batch).integers(0, vocab, (batch, steps)).astype(np.int32)
+
+
+def test_embedding_lstm_text_model(tmp_path):
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    x = layers.Embedding(50, 8)(tokens)
+    x = layers.LSTM(6, return_sequences=True)(x)
+    x = layers.LSTM(5)(x)
+    outputs = layers.Dense(3, activation="softmax")(x)
+    model = keras.Model(tokens, outputs, name="text")
+    _randomize(model)
+    proto = export_and_compare(model, ids(11, 50), tmp_path)
+    assert {"Gather", "LSTM"} <= {n.op_type for n in proto.graph.node}
+    session = _session(tmp_path / "text.onnx")  # the sequence length is dynamic too
+    x = ids(4, 50, seed=9)(2)
+    np.testing.assert_allclose(session.run(None, {"tokens": x})[0], model.predict(x, verbose=0),
+                               rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_gru(tmp_path, reset_after):
+    inputs = keras.Input(shape=(7, 4), name="series")
+    seq = layers.GRU(5, return_sequences=True, reset_after=reset_after)(inputs)
+    last = layers.GRU(3, go_backwards=True, reset_after=reset_after)(seq)
+    model = keras.Model(inputs, [seq, last], name="gru")
+    _randomize(model)
+    proto = export_and_compare(model, floats(7, 4), tmp_path)
+    assert all(a.i == int(reset_after) for n in proto.graph.node if n.op_type == "GRU"
+               for a in n.attribute if a.name == "linear_before_reset")
+
+
+@pytest.mark.parametrize("cls", [layers.SimpleRNN, layers.LSTM, layers.GRU])
+def test_recurrent_options(tmp_path, cls):
+    inputs = keras.Input(shape=(6, 3), name="x")
+    outs = []
+    for k, (backwards, sequences) in enumerate([(False, True), (True, True), (True, False)]):
+        y = cls(4, go_backwards=backwards, return_sequences=sequences, return_state=True, name=f"rnn_{k}")(inputs)
+        outs.extend(y)
+    relu = cls(4, activation="relu", name="relu_rnn")(inputs)
+    linear = cls(4, activation="linear", use_bias=False, name="linear_rnn")(inputs)
+    model = keras.Model(inputs, outs + [relu, linear], name=cls.__name__.lower())
+    _randomize(model)
+    export_and_compare(model, floats(6, 3), tmp_path)
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave", None])
+def test_bidirectional(tmp_path, merge_mode):
+    inputs = keras.Input(shape=(5, 3), name="x")
+    seq = layers.Bidirectional(layers.LSTM(4, return_sequences=True), merge_mode=merge_mode)(inputs)
+    seq = layers.concatenate(seq) if merge_mode is None else seq
+    last = layers.Bidirectional(layers.GRU(3), merge_mode=merge_mode)(seq)
+    last = layers.concatenate(last) if merge_mode is None else last
+    model = keras.Model(inputs, [seq, last], name="bidirectional")
+    _randomize(model)
+    export_and_compare(model, floats(5, 3), tmp_path)
+
+
+def test_initial_state_from_inputs(tmp_path):
+    x = keras.Input(shape=(4, 3), name="x")
+    h, c = keras.Input(shape=(5,), name="h"), keras.Input(shape=(5,), name="c")
+    model = keras.Model([x, h, c], layers.LSTM(5)(x, initial_state=[h, c]), name="stateful_start")
+    _randomize(model)
+    export_and_compare(model, lambda batch: [floats(4, 3)(batch), floats(5, seed=3)(batch), floats(5, seed=5)(batch)],
+                       tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------ refusals
+def test_layer_without_onnx_form_is_named(tmp_path):
+    inputs = keras.Input(shape=(4, 3), name="x")
+    x = layers.TimeDistributed(layers.Dense(2), name="per_step")(inputs)
+    model = keras.Model(inputs, x)
+    with pytest.raises(ValueError, match=r"layer 'per_step' \(TimeDistributed\) has no ONNX form"):
+        model.export(tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_ops_layer_and_mask_and_activation_are_refused(tmp_path):
+    inputs = keras.Input(shape=(4,), name="x")
+    model = keras.Model(inputs, keras.ops.exp(layers.Dense(2)(inputs)))
+    with pytest.raises(ValueError, match=r"\(OpLambda\) has no ONNX form"):
+        model.export(tmp_path / "a.onnx")
+    tokens = keras.Input(shape=(5,), dtype="int32")
+    masked = keras.Model(tokens, layers.LSTM(2, name="reader")(layers.Embedding(9, 3, mask_zero=True)(tokens)))
+    with pytest.raises(ValueError, match=r"layer 'reader' \(LSTM\) is called with a mask"):
+        masked.export(tmp_path / "b.onnx")
+    custom = keras.Model(inputs, layers.Dense(2, activation=lambda v: v * 2, name="odd")(inputs))
+    with pytest.raises(ValueError, match=r"layer 'odd' \(Dense\) has the activation"):
+        custom.export(tmp_path / "c.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_arguments(tmp_path):
+    model = mlp()
+    with pytest.raises(ValueError, match="format='tf_saved_model' is not supported"):
+        model.export(tmp_path / "m", format="tf_saved_model")
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        model.export(tmp_path / "m.onnx", dynamic_axes=True)
+    with pytest.raises(ValueError, match="opset_version"):
+        model.export(tmp_path / "m.onnx", opset_version=13)
+    with pytest.raises(ValueError, match="input_signature"):
+        model.export(tmp_path / "m.onnx", input_signature=[(None, 784)])
+    proto = export_and_compare(model, floats(784), tmp_path, opset_version=18)
+    assert proto.opset_import[0].version == 18
+
+
+def test_global_pools_at_opset_18(tmp_path):
+    inputs = keras.Input(shape=(6, 6, 2), name="x")
+    model = keras.Model(inputs, [layers.GlobalMaxPooling2D()(inputs), layers.GlobalAveragePooling2D()(inputs)],
+                        name="pools")
+    export_and_compare(model, floats(6, 6, 2), tmp_path, opset_version=18)
