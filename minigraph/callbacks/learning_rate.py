@@ -29,8 +29,8 @@ class LearningRateScheduler(Callback):
             lr = self.schedule(epoch, lr)
         except TypeError:  # a schedule of the epoch alone (Keras's older form)
             lr = self.schedule(epoch)
-        if isinstance(lr, bool) or not isinstance(lr, (float, int, np.floating, np.integer)) and not (
-                isinstance(lr, np.ndarray) and lr.ndim == 0):
+        if not isinstance(lr, (float, np.floating)) and not (
+                isinstance(lr, np.ndarray) and lr.ndim == 0 and lr.dtype.kind == "f"):
             raise ValueError(f'The output of the "schedule" function should be float. Got: {lr!r}')
         self.model.optimizer.learning_rate = float(lr)
         if self.verbose > 0:

@@ -3,7 +3,8 @@
 Run with the oracle: /work/oracle/bin/python tests/data/make_callback_hooks.py  (writes callback_hooks.json)
 The model is Dense(2) on 3 inputs with fixed weights, SGD(0.1), mse with metric mae: fit (10 samples, batch 4,
 2 epochs, validation_data of 6 samples), evaluate (batch 4), predict (batch 4), and a fit whose callback sets
-model.stop_training at the second batch of the first epoch.
+model.stop_training at the second batch of the first epoch. Then ReduceLROnPlateau and LearningRateScheduler
+driven by hand over fixed logs (the learning rate after each epoch), and the file CSVLogger writes for the fit.
 """
 import json
 import os
@@ -65,6 +66,37 @@ for _hook in ["on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_trai
     setattr(Recorder, _hook, _make(_hook, True))
 
 
+REDUCE_LR_MONITOR = [1.0, 0.9, 0.89995, 0.95, 0.9, 0.8, 0.85, 0.86, 0.87, 0.88, 0.7, 0.75, 0.76, 0.77]
+REDUCE_LR_ARGS = {"monitor": "val_loss", "factor": 0.5, "patience": 2, "cooldown": 1, "min_lr": 0.02,
+                  "min_delta": 1e-4}
+
+
+def reduce_lr_record():
+    m = model()
+    cb = keras.callbacks.ReduceLROnPlateau(**REDUCE_LR_ARGS)
+    cb.set_model(m)
+    cb.on_train_begin()
+    lrs = []
+    for epoch, value in enumerate(REDUCE_LR_MONITOR):
+        logs = {"val_loss": value}
+        cb.on_epoch_end(epoch, logs)
+        lrs.append({"logged": float(logs["lr"]), "after": float(keras.backend.get_value(m.optimizer.lr))})
+    return {"args": REDUCE_LR_ARGS, "monitor": REDUCE_LR_MONITOR, "lr": lrs}
+
+
+def scheduler_record():
+    m = model()
+    cb = keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5 if epoch % 2 else lr + 0.01)
+    cb.set_model(m)
+    lrs = []
+    for epoch in range(5):
+        cb.on_epoch_begin(epoch)
+        logs = {"loss": 1.0}
+        cb.on_epoch_end(epoch, logs)
+        lrs.append(float(logs["lr"]))
+    return lrs
+
+
 def main():
     x, y, xv, yv = data()
     out = {"x": x.tolist(), "y": y.tolist(), "x_val": xv.tolist(), "y_val": yv.tolist()}
@@ -83,6 +115,13 @@ def main():
     rec = Recorder(stop_at=("on_train_batch_end", 1))
     m.fit(x, y, batch_size=4, epochs=2, validation_data=(xv, yv), shuffle=False, verbose=0, callbacks=[rec])
     out["fit_stopped"] = rec.calls
+    out["reduce_lr"] = reduce_lr_record()
+    out["scheduler"] = scheduler_record()
+    m = model()
+    csv_path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "callback_hooks_log.csv")
+    m.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=[keras.callbacks.CSVLogger(csv_path)])
+    with open(csv_path) as f:
+        out["csv_no_validation"] = f.read()
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "callback_hooks.json")
     with open(path, "w") as f:
         json.dump(out, f, indent=1)
