@@ -173,7 +173,7 @@ def timing_workloads():
     ae, mlp = mg_autoencoder(), mg_mlp()
     work = [("autoencoder train step (batch 128)", "ms", lambda: ae.train_on_batch(ae_x, ae_x)),
             ("MLP train step (batch 128)", "ms", lambda: mlp.train_on_batch(mlp_x, mlp_y)),
-            ("MLP predict (1 sample)", "us", lambda: mlp.predict(one))]
+            ("MLP predict (1 sample)", "us", lambda: mlp.predict(one, verbose=0))]
     if torch is None:
         return [(name, unit, fn, None, "") for name, unit, fn in work]
 

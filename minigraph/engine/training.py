@@ -1,7 +1,6 @@
 """Model: a functional graph that trains (compile, fit, evaluate, predict) and saves."""
+import contextlib
 import math
-import sys
-import time
 
 import numpy as np
 
@@ -431,72 +430,80 @@ class Model(Network):
         val_stream = None
         if validation_data is not None and _is_stream(validation_data):
             val_stream = data_adapters.EpochIterator(validation_data, steps_per_epoch=validation_steps)
-        history = callbacks_module.History()
-        cbs = callbacks_module.CallbackList(list(callbacks or []) + [history], model=self)
         steps = stream.num_batches if stream is not None else math.ceil(train[3] / batch_size)
-        cbs.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
+        cbs = callbacks_module.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
+                                            verbose=verbose, epochs=epochs, steps=steps)
         self.stop_training = False
+        self._initial_epoch = None  # BackupAndRestore sets it in on_train_begin to resume a killed run
         try:
             cbs.on_train_begin()
+            if self._initial_epoch is not None:
+                initial_epoch = self._initial_epoch
+            training_logs = None
             for epoch in range(initial_epoch, epochs):
                 cbs.on_epoch_begin(epoch)
-                if verbose:
-                    print(f"Epoch {epoch + 1}/{epochs}")
                 source = (self._stream_batches(stream, "fit") if stream is not None
                           else self._array_batches(train, batch_size, shuffle))
-                logs, elapsed, done = self._loop(source, train=True, verbose=verbose, callbacks=cbs)
+                logs = self._loop(source, train=True, callbacks=cbs)
                 run_validation = (epoch + 1 - initial_epoch) % validation_freq == 0
-                if run_validation and not self.stop_training and (val is not None or val_stream is not None):
+                # Keras validates the epoch even when a callback stopped training during it
+                if run_validation and (val is not None or val_stream is not None):
                     val_source = (self._stream_batches(val_stream, "fit: validation_data") if val_stream is not None
                                   else self._array_batches(val, val_batch_size, False))
-                    val_logs, _, _ = self._loop(val_source, train=False, verbose=0)
+                    val_logs = self._evaluate_loop(val_source, cbs)
                     logs.update({"val_" + k: v for k, v in val_logs.items()})
-                if verbose:
-                    _print_progress(done, elapsed, logs, verbose)
                 cbs.on_epoch_end(epoch, logs)
+                training_logs = logs
                 if self.stop_training or (stream is not None and stream.ran_out):
                     break
-            cbs.on_train_end()
+            cbs.on_train_end(training_logs)
         finally:
             for it in (stream, val_stream):
                 if it is not None:
                     it.close()
-        self.history = history
-        return history
+        self.history = cbs._history
+        return self.history
 
-    def _loop(self, source, train, verbose, callbacks=None):
-        """Run the batches of `source` (steps or None, batches); returns (logs averaged over samples, as Keras
-        weights each batch by its size; seconds; batches run)."""
-        steps, batches = source
+    def _loop(self, source, train, callbacks):
+        """Run the batches of `source` (steps or None, batches), each fetched before its begin hook, calling the training or test batch hooks of
+        `callbacks` with the epoch's running logs, as Keras does; returns the logs averaged over samples (Keras
+        weights each batch by its size). A training loop stops after the batch that set model.stop_training."""
+        _, batches = source
         self._reset_metrics()
-        totals, seen, done, epoch_logs = {}, 0, 0, {}
-        start = time.perf_counter()
-        hook_begin = callbacks.on_train_batch_begin if callbacks is not None else None
+        totals, seen, step, epoch_logs = {}, 0, 0, {}
+        if train:
+            batch_begin, batch_end = callbacks.on_train_batch_begin, callbacks.on_train_batch_end
+        else:
+            batch_begin, batch_end = callbacks.on_test_batch_begin, callbacks.on_test_batch_end
         while True:
-            if hook_begin is not None:
-                hook_begin(done)
             with workspace.pooled():  # the batch's arrays, not the callbacks' (user code)
                 batch = next(batches, None)
-                if batch is None:
-                    break
-                bx, by, bw = batch
-                count = len(bx[0])
+            if batch is None:
+                break
+            batch_begin(step)
+            bx, by, bw = batch
+            count = len(bx[0])
+            with workspace.pooled():
                 logs = self._train_batch(bx, by, bw) if train else self._test_batch(bx, by, bw)
             for k, v in logs.items():
                 totals[k] = totals.get(k, 0.0) + v * count
             seen += count
-            done += 1
             epoch_logs = {k: v / seen for k, v in totals.items()}
             epoch_logs.update(self._metric_results())
-            if callbacks is not None:
-                callbacks.on_train_batch_end(done - 1, dict(logs, **self._metric_results()))
-            if verbose == 1 and sys.stdout.isatty():
-                print("\r" + _progress_line(done, steps or done, time.perf_counter() - start, epoch_logs), end="")
-            if self.stop_training:
+            batch_end(step, dict(epoch_logs))
+            step += 1
+            if train and self.stop_training:
                 break
         if not seen:
             raise ValueError("the data produced no batch: the generator or PyDataset is empty")
-        return epoch_logs, time.perf_counter() - start, done
+        return epoch_logs
+
+    def _evaluate_loop(self, source, callbacks):
+        """evaluate's loop (and fit's validation) between on_test_begin and on_test_end; returns its logs."""
+        callbacks.on_test_begin()
+        logs = self._loop(source, train=False, callbacks=callbacks)
+        callbacks.on_test_end(logs)
+        return logs
 
     def _reset_metrics(self):
         for _, metric, _, _ in self._metrics or []:
@@ -511,26 +518,26 @@ class Model(Network):
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, max_queue_size=10, workers=1, use_multiprocessing=False, return_dict=False):
         self._require_compiled("evaluate")
-        _not_yet(evaluate=dict(callbacks=callbacks))
         _check_positive("evaluate", workers=workers, max_queue_size=max_queue_size)
         verbose = 1 if verbose == "auto" else verbose
         batch_size = _check_batch_size(batch_size)
+        stream = None
         if _is_stream(x):
             if y is not None or sample_weight is not None:
                 raise ValueError("evaluate: with a generator or PyDataset as x, y and the weights come from its "
                                  "batches")
             stream = data_adapters.EpochIterator(x, steps_per_epoch=steps, workers=workers,
                                                  use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
-            try:
-                logs, elapsed, done = self._loop(self._stream_batches(stream, "evaluate"), train=False,
-                                                 verbose=verbose)
-            finally:
-                stream.close()
+            source = self._stream_batches(stream, "evaluate")
         else:
             source = self._array_batches(self._data(x, y, "evaluate", sample_weight), batch_size, False)
-            logs, elapsed, done = self._loop(source, train=False, verbose=verbose)
-        if verbose:
-            _print_progress(done, elapsed, logs, verbose)
+        try:
+            cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
+                                                epochs=1, steps=source[0])
+            logs = self._evaluate_loop(source, cbs)
+        finally:
+            if stream is not None:
+                stream.close()
         if return_dict:
             return logs
         values = list(logs.values())
@@ -538,32 +545,57 @@ class Model(Network):
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, max_queue_size=10,
                 workers=1, use_multiprocessing=False):
-        if callbacks is not None:  # checked inline: this path runs once per one-sample predict
-            _not_yet(predict=dict(callbacks=callbacks))
-        if workers != 1 or max_queue_size != 10:
+        if workers != 1 or max_queue_size != 10:  # checked only when given: a one-sample predict is a hot path
             _check_positive("predict", workers=workers, max_queue_size=max_queue_size)
+        verbose = 1 if verbose == "auto" else verbose
         batch_size = _check_batch_size(batch_size)
+        stream = None
         if not isinstance(x, np.ndarray) and _is_stream(x):
             stream = data_adapters.EpochIterator(x, steps_per_epoch=steps, workers=workers,
                                                  use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
-            try:
-                with workspace.pooled():
-                    parts = [self._run(self._prepare_inputs(bx), training=False) for _, (bx, _, _) in stream.epoch()]
-            finally:
-                stream.close()
-            if not parts:
-                raise ValueError("predict: the generator or PyDataset produced no batch")
+            n_steps, inputs = stream.num_batches, (self._prepare_inputs(bx) for _, (bx, _, _) in stream.epoch())
+            pool = True
         else:
             xs = self._prepare_inputs(x)
             n = len(xs[0])
-            if n <= batch_size and xs[0].nbytes < _TINY_BATCH:
-                out = self._run(xs, training=False)
+            tiny = n <= batch_size and xs[0].nbytes < _TINY_BATCH
+            if n == 0 or (tiny and not verbose and not callbacks):
+                out = self._run(xs, training=False)  # no batch or no hook to call: the one-batch fast path
                 return out if len(out) > 1 else out[0]
-            with workspace.pooled():
-                parts = [self._run([a[i:i + batch_size] for a in xs], training=False)
-                         for i in range(0, n, batch_size)]
+            pool = not tiny
+            n_steps = math.ceil(n / batch_size)
+            inputs = ([a[i:i + batch_size] for a in xs] for i in range(0, n, batch_size))
+        try:
+            cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
+                                                epochs=1, steps=n_steps)
+            parts = self._predict_loop(inputs, cbs, pool)
+        finally:
+            if stream is not None:
+                stream.close()
+        if not parts:
+            raise ValueError("predict: the generator or PyDataset produced no batch")
         out = parts[0] if len(parts) == 1 else [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
         return out if len(out) > 1 else out[0]
+
+    def _predict_loop(self, inputs, callbacks, pool):
+        """Each batch's outputs (a list per batch) between on_predict_begin and on_predict_end; each batch's
+        hooks see its outputs as logs['outputs'], as in Keras. pool=False keeps a tiny input out of the pool."""
+        callbacks.on_predict_begin()
+        parts, step = [], 0
+        pooled = workspace.pooled if pool else contextlib.nullcontext
+        while True:
+            with pooled():
+                xs = next(inputs, None)
+            if xs is None:
+                break
+            callbacks.on_predict_batch_begin(step)
+            with pooled():
+                out = self._run(xs, training=False)
+            parts.append(out)
+            callbacks.on_predict_batch_end(step, {"outputs": out if len(out) > 1 else out[0]})
+            step += 1
+        callbacks.on_predict_end()
+        return parts
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, reset_metrics=True,
                        return_dict=False):
@@ -637,15 +669,6 @@ class Functional(Model):
 def _rows(arrays, idx):
     """The rows idx of each array (None stays None: an output without targets)."""
     return [None if a is None else a[idx] for a in arrays]
-
-
-def _not_yet(**calls):
-    """Refuse, naming them, arguments Keras has that change the result and minigraph does not implement yet."""
-    for call, arguments in calls.items():
-        given = sorted(k for k, v in arguments.items() if v is not None)
-        if given:
-            raise NotImplementedError(f"{call}: {', '.join(given)} {'is' if len(given) == 1 else 'are'} not "
-                                      f"supported yet")
 
 
 def _check_positive(call, **arguments):
@@ -736,22 +759,3 @@ def _scalar_or_list(logs):
     values = list(logs.values())
     return values[0] if len(values) == 1 else values
 
-
-def _format_logs(logs):
-    return "".join(f" - {k}: {v:.4f}" for k, v in logs.items())
-
-
-def _print_progress(steps, elapsed, logs, verbose):
-    line = _progress_line(steps, steps, elapsed, logs, compact=verbose == 2)
-    print("\r" + line if sys.stdout.isatty() else line)
-
-
-def _progress_line(step, steps, elapsed, logs, compact=False):
-    per_step = elapsed / max(step, 1)
-    unit = f"{per_step * 1e3:.0f}ms/step" if per_step >= 1e-3 else f"{per_step * 1e6:.0f}us/step"
-    if compact:
-        return f"{step}/{steps} - {elapsed:.0f}s - {unit}{_format_logs(logs)}"
-    width = len(str(steps))
-    done = int(30 * step / steps)
-    bar = "=" * done if step == steps else "=" * max(done - 1, 0) + ">" + "." * (30 - done)
-    return f"{step:>{width}}/{steps} [{bar:<30}] - {elapsed:.0f}s {unit}{_format_logs(logs)}"
