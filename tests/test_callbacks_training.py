@@ -350,3 +350,17 @@ def test_progbar_logger_arguments():
         keras.callbacks.ProgbarLogger(verbose=1)
     with pytest.raises(ValueError, match="verbose"):
         Progbar(3, verbose=3)
+
+
+def test_verbose_2_prints_what_keras_prints(capsys):
+    """Keras's own verbose=2 lines for this fit and evaluate, with the timings masked."""
+    import re
+
+    def masked(text):
+        return re.sub(r"\b\d+(us|ms|s)/", r"T/", re.sub(r" - \d+s - ", " - Ts - ", text))
+    x, y = data()
+    xv, yv = np.array(REFERENCE["x_val"], "float32"), np.array(REFERENCE["y_val"], "float32")
+    m = model()
+    m.fit(x, y, batch_size=4, epochs=2, validation_data=(xv, yv), shuffle=False, verbose=2)
+    m.evaluate(xv, yv, batch_size=4, verbose=2)
+    assert masked(capsys.readouterr().out) == masked(REFERENCE["printed_verbose_2"])

@@ -465,9 +465,10 @@ class Model(Network):
         return self.history
 
     def _loop(self, source, train, callbacks):
-        """Run the batches of `source` (steps or None, batches), each fetched before its begin hook, calling the training or test batch hooks of
-        `callbacks` with the epoch's running logs, as Keras does; returns the logs averaged over samples (Keras
-        weights each batch by its size). A training loop stops after the batch that set model.stop_training."""
+        """Run the batches of `source` (steps or None, batches), each fetched before its begin hook, calling the
+        training or test batch hooks of `callbacks` with the epoch's running logs, as Keras does; returns the logs
+        averaged over samples (Keras weights each batch by its size). A training loop stops after the batch that
+        set model.stop_training."""
         _, batches = source
         self._reset_metrics()
         totals, seen, step, epoch_logs = {}, 0, 0, {}

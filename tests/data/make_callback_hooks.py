@@ -4,8 +4,11 @@ Run with the oracle: /work/oracle/bin/python tests/data/make_callback_hooks.py  
 The model is Dense(2) on 3 inputs with fixed weights, SGD(0.1), mse with metric mae: fit (10 samples, batch 4,
 2 epochs, validation_data of 6 samples), evaluate (batch 4), predict (batch 4), and a fit whose callback sets
 model.stop_training at the second batch of the first epoch. Then ReduceLROnPlateau and LearningRateScheduler
-driven by hand over fixed logs (the learning rate after each epoch), and the file CSVLogger writes for the fit.
+driven by hand over fixed logs (the learning rate after each epoch), the file CSVLogger writes for the fit, and
+what fit and evaluate print with verbose=2.
 """
+import contextlib
+import io
 import json
 import os
 
@@ -97,6 +100,16 @@ def scheduler_record():
     return lrs
 
 
+def printed_verbose_2(x, y, xv, yv):
+    """What fit and evaluate print with verbose=2 (one line per epoch: no timing-dependent redraws)."""
+    m = model()
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        m.fit(x, y, batch_size=4, epochs=2, validation_data=(xv, yv), shuffle=False, verbose=2)
+        m.evaluate(xv, yv, batch_size=4, verbose=2)
+    return text.getvalue()
+
+
 def main():
     x, y, xv, yv = data()
     out = {"x": x.tolist(), "y": y.tolist(), "x_val": xv.tolist(), "y_val": yv.tolist()}
@@ -122,6 +135,7 @@ def main():
     m.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=[keras.callbacks.CSVLogger(csv_path)])
     with open(csv_path) as f:
         out["csv_no_validation"] = f.read()
+    out["printed_verbose_2"] = printed_verbose_2(x, y, xv, yv)
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "callback_hooks.json")
     with open(path, "w") as f:
         json.dump(out, f, indent=1)
