@@ -10,6 +10,7 @@ import numpy as np
 from minigraph import activations, ops
 from minigraph.kernels import shapes
 from minigraph import layers as L
+from minigraph.layers.base import KerasTensor
 
 _ACTIVATION_OPS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax"}
 # the recurrent ops name their activations; ONNX Runtime's LSTM/GRU/RNN know these
@@ -264,9 +265,10 @@ def _rnn_bias(layer, kind, gates):
     """ONNX's B: the input biases, then the recurrent ones, in ONNX's gate order, shape (1, 2 * gates * units)."""
     cell, units = layer.cell, layer.cell.units
     order = _GATE_ORDER[kind]
+    dtype = cell.kernel.numpy().dtype
     if not cell.use_bias:
-        return np.zeros((1, 2 * gates * units), np.float32)
-    bias = np.asarray(cell.bias.numpy(), np.float32)
+        return np.zeros((1, 2 * gates * units), dtype)
+    bias = np.asarray(cell.bias.numpy(), dtype)
     if kind == "GRU" and cell.reset_after:
         input_bias, recurrent_bias = bias[0], bias[1]
     else:
@@ -357,6 +359,33 @@ def bidirectional(g, layer, node):
     return merged + (ys[1:] + ys_rev[1:] if layer.return_state else [])
 
 
+class _InnerCall:
+    """The call node a wrapped layer would have had: TimeDistributed runs its layer on (batch * time, ...)
+    without a graph node of its own, and the converters read shapes from nodes."""
+
+    def __init__(self, input_tensor, output_tensor):
+        self.call_args, self.call_kwargs = (input_tensor,), {}
+        self.inputs, self.outputs = [input_tensor], [output_tensor]
+
+
+def time_distributed(g, layer, node):
+    t = _single(node)
+    inner_in = (None,) + tuple(t.shape[2:])
+    inner_out = layer.layer.compute_output_shape(inner_in)
+    if None in inner_in[1:] or None in tuple(inner_out[1:]):
+        raise unsupported(layer, f"needs the per-step shape defined, got input {t.shape}")
+    name = layer.name
+    x = g.name_of(t)
+    steps = g.op("Reshape", [x, g.ints([-1, *inner_in[1:]], f"{name}/steps_shape")], name)
+    inner = _InnerCall(KerasTensor(inner_in, t.dtype), KerasTensor(inner_out, t.dtype))
+    g.bind(inner.call_args[0], steps)
+    y, = convert(g, layer.layer, inner)
+    batch_and_time = g.op("Slice", [g.op("Shape", [x], name), g.ints([0], f"{name}/start"),
+                                    g.ints([2], f"{name}/end")], name)
+    shape = g.op("Concat", [batch_and_time, g.ints(list(inner_out[1:]), f"{name}/step_shape")], name, axis=0)
+    return [g.op("Reshape", [y, shape], name)]
+
+
 # ------------------------------------------------------------------------------------------------ the table
 CONVERTERS = {
     L.Dense: dense,
@@ -387,6 +416,7 @@ CONVERTERS = {
     L.GRU: recurrent,
     L.RNN: recurrent,
     L.Bidirectional: bidirectional,
+    L.TimeDistributed: time_distributed,
 }
 
 
