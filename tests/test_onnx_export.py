@@ -335,6 +335,14 @@ def test_ops_layer_and_mask_and_activation_are_refused(tmp_path):
     masked = keras.Model(tokens, layers.LSTM(2, name="reader")(layers.Embedding(9, 3, mask_zero=True)(tokens)))
     with pytest.raises(ValueError, match=r"layer 'reader' \(LSTM\) is called with a mask"):
         masked.export(tmp_path / "b.onnx")
+    class Doubling(layers.LSTMCell):
+        def call(self, inputs, states, training=None):
+            h, new_states = super().call(inputs, states, training)
+            return h * 2, new_states
+    sequences = keras.Input(shape=(5, 3))
+    own_cell = keras.Model(sequences, layers.RNN(Doubling(2), name="doubled")(sequences))
+    with pytest.raises(ValueError, match=r"layer 'doubled' \(RNN\) runs the cell Doubling"):
+        own_cell.export(tmp_path / "d.onnx")
     custom = keras.Model(inputs, layers.Dense(2, activation=lambda v: v * 2, name="odd")(inputs))
     with pytest.raises(ValueError, match=r"layer 'odd' \(Dense\) has the activation"):
         custom.export(tmp_path / "c.onnx")

@@ -128,7 +128,8 @@ def conv_transpose(g, layer, node):
         ends.append(max(full - before - o, 0))
         extra.append(max(o - (full - before), 0))
     x = _to_channels_first(g, g.name_of(t), 2, layer.name)
-    w = g.weight(layer.kernel, f"{layer.name}/kernel", _Transposed((3, 2, 0, 1)))  # (kh, kw, out, in) -> (in, out, kh, kw)
+    # (kh, kw, out, in) -> ONNX's (in, out, kh, kw): the kernel of the conv whose gradient this is, unflipped
+    w = g.weight(layer.kernel, f"{layer.name}/kernel", _Transposed((3, 2, 0, 1)))
     inputs = [x, w] + ([g.weight(layer.bias, f"{layer.name}/bias")] if layer.use_bias else [])
     y = g.op("ConvTranspose", inputs, layer.name, kernel_shape=list(layer.kernel_size),
              strides=list(layer.strides), pads=begins + ends, output_padding=extra)
@@ -230,12 +231,9 @@ class _Gates:
 
 def _rnn_kind(layer):
     cell = layer.cell
-    if isinstance(cell, L.LSTMCell):
-        return "LSTM"
-    if isinstance(cell, L.GRUCell):
-        return "GRU"
-    if isinstance(cell, L.SimpleRNNCell):
-        return "RNN"
+    kind = {L.LSTMCell: "LSTM", L.GRUCell: "GRU", L.SimpleRNNCell: "RNN"}.get(type(cell))  # a subclass may differ
+    if kind is not None:
+        return kind
     raise unsupported(layer, f"runs the cell {type(cell).__name__}, which has no ONNX recurrent op")
 
 
@@ -311,7 +309,8 @@ def _run_rnn(g, layer, x, initial_states, node):
     y, finals = outs[0], outs[1:]
     finals = [g.op("Squeeze", [s, g.ints([0], f"{name}/dir_axis")], name) for s in finals]
     if layer.return_sequences:
-        y = g.op("Squeeze", [y, g.ints([1], f"{name}/dir_axis")], name)  # (time, 1, batch, units) -> (time, batch, units)
+        # (time, directions = 1, batch, units) -> (time, batch, units)
+        y = g.op("Squeeze", [y, g.ints([1], f"{name}/dir_axis")], name)
         out = g.op("Transpose", [y], name, perm=[1, 0, 2])
     else:
         out = g.op("Identity", [finals[0]], name)  # the last output is the last hidden state
