@@ -1,5 +1,9 @@
 """ONNX export (`model.export(path, format="onnx")`): every exported model passes onnx.checker, and ONNX
 Runtime's outputs equal `model.predict` on batch sizes other than any traced one."""
+import os
+import re
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -113,6 +117,20 @@ def test_autoencoder_nested(tmp_path):
     proto = export_and_compare(model, lambda b: np.random.default_rng(b).random((b, 28, 28, 1), dtype=np.float32),
                                tmp_path)
     assert [o.name for o in proto.graph.output] == ["decoder"]  # the outer model's output name
+
+
+def test_ensemble_of_shared_and_sequential_models(tmp_path):
+    def get_model():
+        inputs = keras.Input(shape=(128,))
+        return keras.Model(inputs, layers.Dense(1, activation="sigmoid")(inputs))
+    model1, model2 = get_model(), get_model()
+    model3 = keras.Sequential([keras.Input(shape=(128,)), layers.Dense(4, activation="relu"), layers.Dense(1)])
+    inputs = keras.Input(shape=(128,), name="features")
+    outputs = layers.average([model1(inputs), model1(inputs), model2(inputs), model3(inputs)])
+    model = keras.Model(inputs=inputs, outputs=outputs, name="ensemble")
+    _randomize(model)
+    proto = export_and_compare(model, floats(128), tmp_path)
+    assert len(proto.graph.initializer) == 2 + 2 + 4  # model1's weights once, though it is called twice
 
 
 def test_toy_resnet(tmp_path):
@@ -277,11 +295,33 @@ def test_initial_state_from_inputs(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ refusals
+def test_time_distributed(tmp_path):
+    inputs = keras.Input(shape=(None, 4, 4, 2), name="frames")
+    x = layers.TimeDistributed(layers.Conv2D(3, 3, padding="same", activation="relu"))(inputs)
+    x = layers.TimeDistributed(layers.GlobalAveragePooling2D())(x)
+    x = layers.TimeDistributed(layers.Dense(2, activation="softmax"))(x)
+    model = keras.Model(inputs, x, name="per_frame")
+    _randomize(model)
+    export_and_compare(model, lambda batch: floats(5, 4, 4, 2)(batch), tmp_path)
+    session = _session(tmp_path / "per_frame.onnx")  # another number of steps
+    x = floats(2, 4, 4, 2, seed=4)(3)
+    np.testing.assert_allclose(session.run(None, {"frames": x})[0], model.predict(x, verbose=0),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_float64_model(tmp_path):
+    inputs = keras.Input(shape=(5,), dtype="float64", name="x")
+    model = keras.Model(inputs, layers.Dense(3, activation="tanh", dtype="float64")(inputs), name="f64")
+    _randomize(model)
+    proto = export_and_compare(model, lambda batch: floats(5)(batch).astype(np.float64), tmp_path)
+    assert {i.data_type for i in proto.graph.initializer} == {onnx.TensorProto.DOUBLE}
+
+
 def test_layer_without_onnx_form_is_named(tmp_path):
     inputs = keras.Input(shape=(4, 3), name="x")
-    x = layers.TimeDistributed(layers.Dense(2), name="per_step")(inputs)
+    x = layers.Masking(name="padding")(inputs)
     model = keras.Model(inputs, x)
-    with pytest.raises(ValueError, match=r"layer 'per_step' \(TimeDistributed\) has no ONNX form"):
+    with pytest.raises(ValueError, match=r"layer 'padding' \(Masking\) has no ONNX form"):
         model.export(tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
 
@@ -295,6 +335,14 @@ def test_ops_layer_and_mask_and_activation_are_refused(tmp_path):
     masked = keras.Model(tokens, layers.LSTM(2, name="reader")(layers.Embedding(9, 3, mask_zero=True)(tokens)))
     with pytest.raises(ValueError, match=r"layer 'reader' \(LSTM\) is called with a mask"):
         masked.export(tmp_path / "b.onnx")
+    class Doubling(layers.LSTMCell):
+        def call(self, inputs, states, training=None):
+            h, new_states = super().call(inputs, states, training)
+            return h * 2, new_states
+    sequences = keras.Input(shape=(5, 3))
+    own_cell = keras.Model(sequences, layers.RNN(Doubling(2), name="doubled")(sequences))
+    with pytest.raises(ValueError, match=r"layer 'doubled' \(RNN\) runs the cell Doubling"):
+        own_cell.export(tmp_path / "d.onnx")
     custom = keras.Model(inputs, layers.Dense(2, activation=lambda v: v * 2, name="odd")(inputs))
     with pytest.raises(ValueError, match=r"layer 'odd' \(Dense\) has the activation"):
         custom.export(tmp_path / "c.onnx")
@@ -320,3 +368,84 @@ def test_global_pools_at_opset_18(tmp_path):
     model = keras.Model(inputs, [layers.GlobalMaxPooling2D()(inputs), layers.GlobalAveragePooling2D()(inputs)],
                         name="pools")
     export_and_compare(model, floats(6, 6, 2), tmp_path, opset_version=18)
+
+
+# ------------------------------------------------------------------------------------------------ the README
+ORACLE = "/work/oracle/bin/python"
+_README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+
+
+def readme_blocks():
+    """The python blocks of the README's section "When a model outgrows this machine", in order."""
+    text = open(_README, encoding="utf-8").read()
+    section = text.split("## When a model outgrows this machine", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+def _train_here(folder, monkeypatch):
+    """The README's first block, run in `folder` on the MLP with MNIST-shaped data; returns the model."""
+    monkeypatch.chdir(folder)
+    model = mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    x_train, y_train = rng.random((64, 784), dtype=np.float32), rng.integers(0, 10, 64)
+    exec(readme_blocks()[0], {"model": model, "x_train": x_train, "y_train": y_train})
+    np.savez(folder / "data.npz", x_train=x_train, y_train=y_train)
+    return model
+
+
+def test_readme_blocks_are_the_three_tested_here():
+    blocks = readme_blocks()
+    assert len(blocks) == 3
+    assert 'model.export("m.onnx", format="onnx")' in blocks[0] and "keras.saving.load_model" in blocks[1]
+    assert "ort.InferenceSession" in blocks[2]
+
+
+def test_readme_onnxruntime_serving(tmp_path, monkeypatch):
+    model = _train_here(tmp_path, monkeypatch)
+    x_test = np.random.default_rng(5).random((13, 784), dtype=np.float32)
+    scope = {"x_test": x_test}
+    exec(readme_blocks()[2], scope)
+    np.testing.assert_allclose(scope["probabilities"], model.predict(x_test, verbose=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(keras.models.load_model("m.keras").predict(x_test, verbose=0),
+                               model.predict(x_test, verbose=0), rtol=0, atol=0)
+
+
+_KERAS3_RUN = """
+import os, sys
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np
+import keras
+if not keras.__version__.startswith("3"):
+    print("NO_KERAS3 " + keras.__version__)
+    sys.exit(0)
+data = np.load("data.npz")
+x_train, y_train = data["x_train"], data["y_train"]
+scope = {"x_train": x_train, "y_train": y_train}
+exec(open("block.py").read(), scope)
+np.save("keras3_predictions.npy", scope["model"].predict(x_train, verbose=0))
+print("RAN " + str(int(np.asarray(scope["model"].optimizer.iterations))))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists(ORACLE), reason=f"no Keras 3 interpreter at {ORACLE}")
+def test_readme_keras3_round_trip(tmp_path, monkeypatch):
+    """Keras 3 runs the README's second block on minigraph's .keras file (fit resumes: the Adam step count
+    goes on from minigraph's), and minigraph's load_weights of what Keras 3 saved predicts as Keras 3 does."""
+    model = _train_here(tmp_path, monkeypatch)
+    (tmp_path / "block.py").write_text(readme_blocks()[1])
+    (tmp_path / "run.py").write_text(_KERAS3_RUN)
+    run = subprocess.run([ORACLE, "run.py"], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    if "NO_KERAS3" in run.stdout:
+        pytest.skip(f"{ORACLE} has Keras {run.stdout.split()[-1]}, not Keras 3")
+    if "No module named 'keras'" in run.stderr:
+        pytest.skip(f"{ORACLE} has no keras")
+    assert "RAN " in run.stdout, run.stderr[-3000:]
+    assert int(run.stdout.split("RAN ")[1].split()[0]) == 2 * 2  # 2 steps here, then 2 more in Keras 3
+    before = model.predict(np.load(tmp_path / "data.npz")["x_train"], verbose=0)
+    model.load_weights("m.weights.h5")
+    expected = np.load(tmp_path / "keras3_predictions.npy")
+    after = model.predict(np.load(tmp_path / "data.npz")["x_train"], verbose=0)
+    np.testing.assert_allclose(after, expected, rtol=1e-5, atol=1e-6)
+    assert np.abs(after - before).max() > 1e-4  # the weights did change in Keras 3

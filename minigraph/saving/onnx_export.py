@@ -68,10 +68,10 @@ class OnnxGraph:
         return self.constant(np.asarray(values, dtype=np.int64), hint)
 
     def weight(self, variable, hint, transform=None):
-        """The initializer of a layer's weight (float32), stored once per variable and transform."""
+        """The initializer of a layer's weight (in its dtype), stored once per variable and transform."""
         key = (id(variable), transform)
         if key not in self._weights:
-            value = np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable, dtype=np.float32)
+            value = np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable)
             if transform is not None:
                 value = transform(value)
             self._weights[key] = self.constant(value, hint)

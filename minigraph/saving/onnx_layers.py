@@ -10,6 +10,7 @@ import numpy as np
 from minigraph import activations, ops
 from minigraph.kernels import shapes
 from minigraph import layers as L
+from minigraph.layers.base import KerasTensor
 
 _ACTIVATION_OPS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax"}
 # the recurrent ops name their activations; ONNX Runtime's LSTM/GRU/RNN know these
@@ -127,7 +128,8 @@ def conv_transpose(g, layer, node):
         ends.append(max(full - before - o, 0))
         extra.append(max(o - (full - before), 0))
     x = _to_channels_first(g, g.name_of(t), 2, layer.name)
-    w = g.weight(layer.kernel, f"{layer.name}/kernel", _Transposed((3, 2, 0, 1)))  # (kh, kw, out, in) -> (in, out, kh, kw)
+    # (kh, kw, out, in) -> ONNX's (in, out, kh, kw): the kernel of the conv whose gradient this is, unflipped
+    w = g.weight(layer.kernel, f"{layer.name}/kernel", _Transposed((3, 2, 0, 1)))
     inputs = [x, w] + ([g.weight(layer.bias, f"{layer.name}/bias")] if layer.use_bias else [])
     y = g.op("ConvTranspose", inputs, layer.name, kernel_shape=list(layer.kernel_size),
              strides=list(layer.strides), pads=begins + ends, output_padding=extra)
@@ -229,12 +231,9 @@ class _Gates:
 
 def _rnn_kind(layer):
     cell = layer.cell
-    if isinstance(cell, L.LSTMCell):
-        return "LSTM"
-    if isinstance(cell, L.GRUCell):
-        return "GRU"
-    if isinstance(cell, L.SimpleRNNCell):
-        return "RNN"
+    kind = {L.LSTMCell: "LSTM", L.GRUCell: "GRU", L.SimpleRNNCell: "RNN"}.get(type(cell))  # a subclass may differ
+    if kind is not None:
+        return kind
     raise unsupported(layer, f"runs the cell {type(cell).__name__}, which has no ONNX recurrent op")
 
 
@@ -264,9 +263,10 @@ def _rnn_bias(layer, kind, gates):
     """ONNX's B: the input biases, then the recurrent ones, in ONNX's gate order, shape (1, 2 * gates * units)."""
     cell, units = layer.cell, layer.cell.units
     order = _GATE_ORDER[kind]
+    dtype = cell.kernel.numpy().dtype
     if not cell.use_bias:
-        return np.zeros((1, 2 * gates * units), np.float32)
-    bias = np.asarray(cell.bias.numpy(), np.float32)
+        return np.zeros((1, 2 * gates * units), dtype)
+    bias = np.asarray(cell.bias.numpy(), dtype)
     if kind == "GRU" and cell.reset_after:
         input_bias, recurrent_bias = bias[0], bias[1]
     else:
@@ -309,7 +309,8 @@ def _run_rnn(g, layer, x, initial_states, node):
     y, finals = outs[0], outs[1:]
     finals = [g.op("Squeeze", [s, g.ints([0], f"{name}/dir_axis")], name) for s in finals]
     if layer.return_sequences:
-        y = g.op("Squeeze", [y, g.ints([1], f"{name}/dir_axis")], name)  # (time, 1, batch, units) -> (time, batch, units)
+        # (time, directions = 1, batch, units) -> (time, batch, units)
+        y = g.op("Squeeze", [y, g.ints([1], f"{name}/dir_axis")], name)
         out = g.op("Transpose", [y], name, perm=[1, 0, 2])
     else:
         out = g.op("Identity", [finals[0]], name)  # the last output is the last hidden state
@@ -357,6 +358,33 @@ def bidirectional(g, layer, node):
     return merged + (ys[1:] + ys_rev[1:] if layer.return_state else [])
 
 
+class _InnerCall:
+    """The call node a wrapped layer would have had: TimeDistributed runs its layer on (batch * time, ...)
+    without a graph node of its own, and the converters read shapes from nodes."""
+
+    def __init__(self, input_tensor, output_tensor):
+        self.call_args, self.call_kwargs = (input_tensor,), {}
+        self.inputs, self.outputs = [input_tensor], [output_tensor]
+
+
+def time_distributed(g, layer, node):
+    t = _single(node)
+    inner_in = (None,) + tuple(t.shape[2:])
+    inner_out = layer.layer.compute_output_shape(inner_in)
+    if None in inner_in[1:] or None in tuple(inner_out[1:]):
+        raise unsupported(layer, f"needs the per-step shape defined, got input {t.shape}")
+    name = layer.name
+    x = g.name_of(t)
+    steps = g.op("Reshape", [x, g.ints([-1, *inner_in[1:]], f"{name}/steps_shape")], name)
+    inner = _InnerCall(KerasTensor(inner_in, t.dtype), KerasTensor(inner_out, t.dtype))
+    g.bind(inner.call_args[0], steps)
+    y, = convert(g, layer.layer, inner)
+    batch_and_time = g.op("Slice", [g.op("Shape", [x], name), g.ints([0], f"{name}/start"),
+                                    g.ints([2], f"{name}/end")], name)
+    shape = g.op("Concat", [batch_and_time, g.ints(list(inner_out[1:]), f"{name}/step_shape")], name, axis=0)
+    return [g.op("Reshape", [y, shape], name)]
+
+
 # ------------------------------------------------------------------------------------------------ the table
 CONVERTERS = {
     L.Dense: dense,
@@ -387,6 +415,7 @@ CONVERTERS = {
     L.GRU: recurrent,
     L.RNN: recurrent,
     L.Bidirectional: bidirectional,
+    L.TimeDistributed: time_distributed,
 }
 
 
