@@ -292,3 +292,29 @@ def test_keras_zip_round_trip_resumes_exactly(tmp_path, make):
         m.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(model.get_weights(), again.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_exclude_from_weight_decay_by_variable_and_by_name():
+    kernel = Variable(np.array([2.0, -2.0], np.float32), name="dense/kernel:0")
+    bias = Variable(np.array([1.0], np.float32), name="dense/bias:0")
+    other = Variable(np.array([4.0], np.float32), name="norm/gamma:0")
+    opt = optimizers.SGD(0.5, weight_decay=0.1)
+    opt.exclude_from_weight_decay(var_list=[other], var_names=["bias"])
+    opt.apply_gradients([(np.zeros_like(v.value), v) for v in (kernel, bias, other)])
+    np.testing.assert_allclose(kernel.value, [1.9, -1.9], rtol=1e-6)  # w -= w * 0.1 * 0.5
+    np.testing.assert_array_equal(bias.value, [1.0])
+    np.testing.assert_array_equal(other.value, [4.0])
+
+
+@pytest.mark.parametrize("value, error, message", [
+    ("0.1", TypeError, "Adam: `learning_rate` must be a float or a LearningRateSchedule"),
+    (lambda: 0.1, TypeError, "Adam: `learning_rate` must be a float or a LearningRateSchedule"),
+    (float("nan"), ValueError, "Adam: `learning_rate` must be a non-negative finite float"),
+    ([0.1, 0.2], ValueError, "Adam: `learning_rate` must be a non-negative finite float"),
+])
+def test_bad_learning_rates(value, error, message):
+    with pytest.raises(error, match=message):
+        optimizers.Adam(learning_rate=value)
+    opt = optimizers.Adam()
+    with pytest.raises(error, match=message):
+        opt.learning_rate = value
