@@ -842,11 +842,14 @@ def test_legacy_optimizer_file(tmp_path):
         np.testing.assert_allclose(value, ref[f"w_resumed_{i}"], rtol=1e-3, atol=2e-5)
 
 
-@pytest.mark.parametrize("key, value, message", [("decay", 0.01, "decay"), ("use_ema", True, "use_ema"),
-                                                 ("learning_rate", {"class_name": "ExponentialDecay"}, "schedule")])
+@pytest.mark.parametrize("key, value, message", [
+    ("decay", 0.01, "decay"), ("use_ema", True, "ema_momentum` must be in the range"),
+    ("learning_rate", {"class_name": "NoSuchDecay", "config": {}}, "Unknown learning rate schedule 'NoSuchDecay'")])
 def test_optimizer_settings_that_change_training(tmp_path, key, value, message):
     def edit(config):
         config["optimizer_config"]["config"][key] = value
+        if key == "use_ema":
+            config["optimizer_config"]["config"]["ema_momentum"] = 2.0
         if key == "decay":
             del config["optimizer_config"]["config"]["is_legacy_optimizer"]
     path = resume_file_as(tmp_path, edit)

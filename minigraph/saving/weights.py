@@ -129,10 +129,9 @@ def assign_keras2(model, saved, top_level=(), by_name=False, skip_mismatch=False
 
 
 def write_keras2_optimizer(f, optimizer):
-    """Keras' save_optimizer_weights_to_hdf5_group: iteration and slots, in Keras' order. Keras 2 files keep
-    the learning rate in the optimizer's config, not in its state: the hook's key "1" is left out."""
-    variables = own_variables(optimizer)
-    hdf5_store.write_weight_group(f.create_group("optimizer_weights"), variables[:1] + variables[2:],
+    """Keras' save_optimizer_weights_to_hdf5_group: `optimizer.variables`, iteration and slots in Keras 2's
+    order. Keras 2 files keep the learning rate (or schedule) in the optimizer's config, not in its state."""
+    hdf5_store.write_weight_group(f.create_group("optimizer_weights"), list(optimizer.variables),
                                   "the optimizer")
 
 
@@ -151,14 +150,13 @@ def restore_keras2_optimizer(model, saved):
         optimizer.iterations = int(saved[0][1])  # saved before any step: nothing else to restore, stay unbuilt
         return
     optimizer.build(model.trainable_weights)
-    expected = own_variables(optimizer)
     values = [value for _, value in saved]
-    if _keras3_state(names):
-        pass  # iteration, learning_rate, slots: the hooks' own layout
-    else:
+    if _keras3_state(names):  # iteration, learning_rate, slots: the hooks' own layout
+        expected = own_variables(optimizer)
+    else:  # iteration and slots: Keras 2's `variables`
+        expected = list(optimizer.variables)
         if any(re.fullmatch(r".*/iter:0", name) for name in names):
-            values = _from_legacy(optimizer, expected[:1] + expected[2:], saved)
-        values = values[:1] + [np.asarray(expected[1].value)] + values[1:]  # the learning rate of the config
+            values = _from_legacy(optimizer, expected, saved)
     problem = None
     if len(values) != len(expected):
         problem = f"the optimizer has {len(expected) - 1} variables, the file {len(values) - 1}"
@@ -171,7 +169,10 @@ def restore_keras2_optimizer(model, saved):
         _log.warning(f"Error in loading the saved optimizer state ({problem}). As a result, your model is "
                      f"starting with a freshly initialized optimizer.")
         return
-    optimizer.load_own_variables({str(i): value for i, value in enumerate(values)})
+    if _keras3_state(names):
+        optimizer.load_own_variables({str(i): value for i, value in enumerate(values)})
+    else:
+        optimizer.set_weights(values)
 
 
 # ------------------------------------------------------------------------------------------------ Keras 3 tree

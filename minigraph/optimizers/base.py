@@ -1,21 +1,23 @@
-"""Optimizers with the update rules, state layout and config of tf.keras >= 2.11 (the "new" optimizers).
+"""The optimizer base class, with the rules tf.keras >= 2.11 (the "new" optimizers) and Keras 3 share.
 
 Updates happen in place on each `Variable.value`, in the variable's dtype (float32 for Keras models) and in
-Keras' order of operations, with per-shape scratch buffers so a step allocates no full-size arrays.
+Keras's order of operations: the learning rate (a schedule is evaluated at the iteration count), gradient
+clipping, decoupled weight decay, each variable's update step, the moving averages (use_ema), the iteration
+count, then the variables' constraints.
 
-The state is `variables`: [iteration, then the slots in the order Keras creates them]. Adam creates m and v
-per model variable (m_0, v_0, m_1, v_1, ...; amsgrad then appends vhat_0, vhat_1, ...), SGD one m per
-variable (always, even without momentum), RMSprop all velocities, then all momentums (momentum > 0), then
-all average gradients (centered). Slot names are '<optimizer name>/<slot>/<layer>/<weight>:0' as in a Keras
+The state is `variables`: [iteration, then the slots in the order Keras creates them]: with use_ema, one
+'average' per model variable first, then each optimizer's slot groups, each group variable by variable
+(Adam: m_0, v_0, m_1, v_1, ...). Slot names are '<optimizer name>/<slot>/<layer>/<weight>:0' as in a Keras
 h5 file's optimizer_weights (e.g. 'Adam/m/dense_8/kernel:0'); that order is the file's `weight_names` order.
 """
+import numbers
+import re
 import warnings
 
 import numpy as np
 
-from minigraph import registry
 from minigraph.autodiff import Variable
-from minigraph.kernels.optimizer import adam_update
+from minigraph.optimizers import schedules
 
 _LEGACY_KWARGS = ("decay", "gradient_aggregator", "gradient_transformers")
 
@@ -28,7 +30,8 @@ class _CallableList(list):
 
 
 class Optimizer:
-    """Base class: subclasses define `_slot_groups()` and `update_step(gradient, variable, slots)`."""
+    """Base class: subclasses define `_slot_groups()` and `update_step(gradient, variable, slots)`, read the
+    step's learning rate from `self._lr` and may give slots a start value with `_slot_initial_value`."""
 
     def __init__(self, name, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None,
@@ -37,25 +40,36 @@ class Optimizer:
         if kwargs.pop("lr", None) is not None:
             # tf.keras >= 2.11 also ignores `lr=` (it only warns): keep the numbers identical, but say so clearly
             warnings.warn("`lr` is deprecated and ignored, as in tf.keras >= 2.11: use `learning_rate`", stacklevel=3)
+        cls = type(self).__name__
         for key in kwargs:
             if key in _LEGACY_KWARGS:
-                raise ValueError(f"{key} is deprecated in the new Keras optimizer; check the docstring for "
-                                 f"valid arguments")
-            raise TypeError(f"{key} is not a valid argument for {type(self).__name__}")
-        if clipnorm is not None and global_clipnorm is not None:
-            raise ValueError(f"At most one of `clipnorm` and `global_clipnorm` can be set. Received: "
-                             f"clipnorm={clipnorm}, global_clipnorm={global_clipnorm}.")
+                raise ValueError(f"{cls}: `{key}` is deprecated in the new Keras optimizer; check the docstring "
+                                 f"for valid arguments")
+            raise TypeError(f"{key} is not a valid argument for {cls}")
+        for key, value in (("clipnorm", clipnorm), ("clipvalue", clipvalue), ("global_clipnorm", global_clipnorm),
+                           ("weight_decay", weight_decay)):
+            if value is not None and (not isinstance(value, numbers.Real) or value < 0):
+                raise ValueError(f"{cls}: `{key}` must be a non-negative float or None. Received: {key}={value!r}")
+        if sum(value is not None for value in (clipnorm, clipvalue, global_clipnorm)) > 1:
+            raise ValueError(f"{cls}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set. "
+                             f"Received: clipnorm={clipnorm}, clipvalue={clipvalue}, "
+                             f"global_clipnorm={global_clipnorm}")
         if use_ema:
-            raise NotImplementedError("use_ema=True is not supported")
-        if isinstance(learning_rate, dict) or callable(learning_rate):
-            raise NotImplementedError("learning rate schedules are not supported; pass a float")
+            if not 0 <= ema_momentum <= 1:
+                raise ValueError(f"{cls}: `ema_momentum` must be in the range [0, 1]. Received: "
+                                 f"ema_momentum={ema_momentum}")
+            if ema_overwrite_frequency and (not isinstance(ema_overwrite_frequency, int)
+                                            or ema_overwrite_frequency < 1):
+                raise ValueError(f"{cls}: `ema_overwrite_frequency` must be an integer >= 1 or None. Received: "
+                                 f"ema_overwrite_frequency={ema_overwrite_frequency}")
         self.name = name
+        self._learning_rate = None
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.clipnorm = clipnorm
         self.clipvalue = clipvalue
         self.global_clipnorm = global_clipnorm
-        self.use_ema = use_ema
+        self.use_ema = bool(use_ema)
         self.ema_momentum = ema_momentum
         self.ema_overwrite_frequency = ema_overwrite_frequency
         self.jit_compile = False  # Keras turns XLA off without a GPU (and saves False, as the files show)
@@ -63,17 +77,38 @@ class Optimizer:
         self._variables = _CallableList([self._iterations])
         self._built = False
         self._scratch = {}
+        self._exclude_ids, self._exclude_names = set(), []
 
     # ------------------------------------------------------------------ hyperparameters
     @property
     def learning_rate(self):
+        """The rate of the current step: a schedule's value at the iteration count, as Keras's
+        `_current_learning_rate`."""
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            return np.float32(self._learning_rate(self.iterations))
         return self._learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value):
+        cls = type(self).__name__
+        if isinstance(value, schedules.LearningRateSchedule):
+            self._learning_rate = value
+            return
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            raise TypeError(f"{cls} was created with a `LearningRateSchedule` object as its `learning_rate` "
+                            f"constructor argument, hence its learning rate is not settable. If you need the "
+                            f"learning rate to be settable, you should instantiate the optimizer with a float "
+                            f"`learning_rate` argument.")
+        if isinstance(value, dict) or callable(value) or isinstance(value, (str, bytes, bool)):
+            raise TypeError(f"{cls}: `learning_rate` must be a float or a LearningRateSchedule. Received: "
+                            f"learning_rate={value!r}")
+        value = np.asarray(value)
+        if value.shape != () or not np.isfinite(value) or value < 0:
+            raise ValueError(f"{cls}: `learning_rate` must be a non-negative finite float. Received: "
+                             f"learning_rate={value}")
         self._learning_rate = np.float32(value)  # a float32 variable in Keras: 0.01 is 0.009999999776...
 
-    lr = learning_rate  # Keras' alias (property, settable)
+    lr = learning_rate  # Keras's alias (property, settable)
 
     @property
     def iterations(self):
@@ -87,10 +122,27 @@ class Optimizer:
     def variables(self):
         return self._variables
 
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        """Keras's rule: the variables in var_list, and those whose name matches (re.search) any of
+        var_names, get no weight decay. Only before the optimizer is built."""
+        if self._built:
+            raise ValueError(f"{type(self).__name__}: `exclude_from_weight_decay()` can only be configured before "
+                             f"the optimizer is built.")
+        self._exclude_ids = {id(v) for v in var_list or []}
+        self._exclude_names = list(var_names or [])
+
+    def _use_weight_decay(self, variable):
+        if id(variable) in self._exclude_ids:
+            return False
+        return not any(re.search(name, variable.name) for name in self._exclude_names)
+
     # ------------------------------------------------------------------ state
     def _slot_groups(self):
-        """Slot names in Keras' creation order: each group is created variable by variable, groups in turn."""
+        """Slot names in Keras's creation order: each group is created variable by variable, groups in turn."""
         raise NotImplementedError
+
+    def _slot_initial_value(self, slot):
+        return 0.0
 
     def build(self, var_list):
         """Create the slots for `var_list` (once; later calls are no-ops, as in Keras)."""
@@ -99,12 +151,16 @@ class Optimizer:
         self._model_variables = var_list = list(var_list)  # held, so their ids stay unique for the index
         self._index = {id(v): i for i, v in enumerate(var_list)}
         self._slots = [{} for _ in var_list]
-        for group in self._slot_groups():
+        groups = ([("average",)] if self.use_ema else []) + list(self._slot_groups())
+        for group in groups:
             for var, slots in zip(var_list, self._slots):
                 shared = var.name[:-2] if var.name.endswith(":0") else var.name
                 for slot in group:
-                    slots[slot] = Variable(np.zeros(var.shape, dtype=var.dtype),
-                                           name=f"{self.name}/{slot}/{shared}:0", trainable=False)
+                    if slot == "average":  # the moving average starts at the variable's value
+                        start = np.array(var.value, dtype=var.dtype, copy=True)
+                    else:
+                        start = np.full(var.shape, self._slot_initial_value(slot), dtype=var.dtype)
+                    slots[slot] = Variable(start, name=f"{self.name}/{slot}/{shared}:0", trainable=False)
                     self._variables.append(slots[slot])
         self._built = True
 
@@ -112,7 +168,7 @@ class Optimizer:
         return [v.value.copy() for v in self._variables]
 
     def set_weights(self, weights):
-        """Restore the state from arrays in `variables` order (iteration first), as Keras' set_weights."""
+        """Restore the state from arrays in `variables` order (iteration first), as Keras's set_weights."""
         if not self._built:
             raise ValueError("You are calling `set_weights()` on an optimizer that has not yet been built. "
                              "Call `optimizer.build(trainable_variables)` first (or use set_state).")
@@ -133,7 +189,10 @@ class Optimizer:
 
     # ------------------------------------------------------------------ state (format-blind, as Keras 3)
     def _own_variables(self):
-        """Keras 3's optimizer variables: iteration, learning_rate, then the slots in `variables` order."""
+        """Keras 3's optimizer variables: iteration, learning_rate (none with a schedule), then the slots in
+        `variables` order."""
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            return list(self._variables)
         learning_rate = Variable(np.asarray(self._learning_rate, dtype=np.float32),
                                  name=f"{self.name}/learning_rate:0", trainable=False)
         return [self._iterations, learning_rate] + list(self._variables[1:])
@@ -160,8 +219,12 @@ class Optimizer:
                 raise ValueError(f"Optimizer variable {var.name} has shape {var.shape} not compatible with "
                                  f"provided weight shape {value.shape}.")
         self._iterations.assign(values[0])
-        self.learning_rate = values[1]
-        for var, value in zip(self._variables[1:], values[2:]):
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            slot_values = values[1:]
+        else:
+            self.learning_rate = values[1]
+            slot_values = values[2:]
+        for var, value in zip(self._variables[1:], slot_values):
             var.assign(value)
 
     # ------------------------------------------------------------------ applying
@@ -169,29 +232,56 @@ class Optimizer:
         grads_and_vars = list(grads_and_vars)
         if not grads_and_vars:
             return self.iterations
+        self._lr = self.learning_rate  # once per step, at the iteration count before it (Keras's order)
         self.build([v for _, v in grads_and_vars])
         grads_and_vars = [(g, v) for g, v in grads_and_vars if g is not None]
         if not grads_and_vars:
             return self.iterations
         variables = [v for _, v in grads_and_vars]
-        grads = self._clip_gradients([np.asarray(g, dtype=v.dtype) for g, v in grads_and_vars])
-        if self.weight_decay is not None:
-            for var in variables:  # w -= w * wd * lr, before the step
-                var.value -= var.value * var.dtype.type(self.weight_decay) * var.dtype.type(self._learning_rate)
-        for g, var in zip(grads, variables):
+        slots = []
+        for var in variables:
             index = self._index.get(id(var))
             if index is None:
                 raise KeyError(f"The optimizer cannot recognize variable {var.name}. This usually means you are "
                                f"trying to call the optimizer to update different parts of the model separately. "
                                f"Please call `optimizer.build(variables)` with the full list of trainable "
                                f"variables before the training loop.")
-            self.update_step(g, var, self._slots[index])
+            slots.append(self._slots[index])
+        grads = self._clip_gradients([np.asarray(g, dtype=v.dtype) for g, v in grads_and_vars])
+        if self.weight_decay is not None:
+            for var in variables:  # w -= w * wd * lr, before the step
+                if self._use_weight_decay(var):
+                    t = var.dtype.type
+                    var.value -= var.value * t(self.weight_decay) * t(self._lr)
+        for g, var, var_slots in zip(grads, variables, slots):
+            self.update_step(g, var, var_slots)
+        if self.use_ema:
+            self._update_moving_averages(variables, slots)
+        self._iterations.value += 1
         for var in variables:
             constraint = getattr(var, "constraint", None)
             if constraint is not None:
                 var.assign(constraint(var.value))
-        self._iterations.value += 1
         return self.iterations
+
+    def _update_moving_averages(self, variables, slots):
+        """average = m * average + (1 - m) * w; every ema_overwrite_frequency steps w takes the average."""
+        for var, var_slots in zip(variables, slots):
+            average = var_slots["average"].value
+            t = var.dtype.type
+            average *= t(self.ema_momentum)
+            average += t(1 - self.ema_momentum) * var.value
+        if self.ema_overwrite_frequency and (self.iterations + 1) % self.ema_overwrite_frequency == 0:
+            for var, var_slots in zip(variables, slots):
+                var.value[...] = var_slots["average"].value
+
+    def finalize_variable_values(self, var_list):
+        """With use_ema, the model's variables take their moving averages (Keras calls this at the end of fit)."""
+        if self.use_ema and self._built:
+            for var in var_list:
+                index = self._index.get(id(var))
+                if index is not None:
+                    var.value[...] = self._slots[index]["average"].value
 
     def _clip_gradients(self, grads):
         """clipnorm (per tensor), else global_clipnorm, else clipvalue, as Keras (only the first that is set)."""
@@ -219,161 +309,21 @@ class Optimizer:
 
     # ------------------------------------------------------------------ config
     def get_config(self):
+        rate = self._learning_rate
+        rate = schedules.serialize(rate) if isinstance(rate, schedules.LearningRateSchedule) else float(rate)
         return {"name": self.name, "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
                 "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue, "use_ema": self.use_ema,
                 "ema_momentum": self.ema_momentum, "ema_overwrite_frequency": self.ema_overwrite_frequency,
-                "jit_compile": self.jit_compile, "is_legacy_optimizer": False,
-                "learning_rate": float(self._learning_rate)}
+                "jit_compile": self.jit_compile, "is_legacy_optimizer": False, "learning_rate": rate}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"], custom_objects)
         return cls(**config)
 
     def __repr__(self):
-        return f"<{type(self).__name__} name={self.name} learning_rate={float(self._learning_rate):g}>"
-
-
-class SGD(Optimizer):
-    """m = momentum * m - lr * g; w += m (nesterov: w += momentum * m - lr * g)."""
-
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD", **kwargs):
-        super().__init__(name, learning_rate, **kwargs)
-        if isinstance(momentum, (int, float)) and not 0 <= momentum <= 1:
-            raise ValueError("`momentum` must be between [0, 1].")
-        self.momentum = momentum
-        self.nesterov = nesterov
-
-    def _slot_groups(self):
-        return [("m",)]
-
-    def load_own_variables(self, store):
-        if self.momentum == 0 and len(store.keys()) == 2:  # Keras 3 makes no momentum slots without momentum
-            self._iterations.assign(np.asarray(store["0"]))
-            self.learning_rate = np.asarray(store["1"])
-            return
-        super().load_own_variables(store)
-
-    def update_step(self, g, w, slots):
-        t = w.dtype.type
-        m = slots["m"].value
-        step, tmp = self._buffers(w, 2)
-        np.multiply(g, -t(self._learning_rate), out=step)  # -g * lr
-        m *= t(self.momentum)
-        m += step
-        if self.nesterov:
-            step += np.multiply(m, t(self.momentum), out=tmp)
-            w.value += step
-        else:
-            w.value += m
-
-    def get_config(self):
-        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
-
-
-class Adam(Optimizer):
-    """m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= m * lr sqrt(1 - b2^t) / (1 - b1^t) / (sqrt(v) + eps)."""
-
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, name="Adam",
-                 **kwargs):
-        super().__init__(name, learning_rate, **kwargs)
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.amsgrad = amsgrad
-
-    def _slot_groups(self):
-        return [("m", "v")] + ([("vhat",)] if self.amsgrad else [])
-
-    def update_step(self, g, w, slots):
-        t = w.dtype.type
-        step = t(self.iterations + 1)
-        alpha = (t(self._learning_rate) * np.sqrt(t(1) - np.power(t(self.beta_2), step))
-                 / (t(1) - np.power(t(self.beta_1), step)))
-        adam_update(w.value, g, slots["m"].value, slots["v"].value, alpha, self.beta_1, self.beta_2, self.epsilon,
-                    slots["vhat"].value if self.amsgrad else None)
-
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
-                "amsgrad": self.amsgrad}
-
-
-class RMSprop(Optimizer):
-    """v = rho v + (1 - rho) g^2; inc = lr g / sqrt(v [- mg^2 if centered] + eps); w -= inc (or its momentum)."""
-
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, name="RMSprop",
-                 ema_overwrite_frequency=100, **kwargs):
-        super().__init__(name, learning_rate, ema_overwrite_frequency=ema_overwrite_frequency, **kwargs)
-        self.rho = rho
-        self.momentum = momentum
-        self.epsilon = epsilon
-        self.centered = centered
-
-    def _slot_groups(self):
-        return [("velocity",)] + ([("momentum",)] if self.momentum > 0 else []) + (
-            [("average_gradient",)] if self.centered else [])
-
-    def update_step(self, g, w, slots):
-        t = w.dtype.type
-        rho = t(self.rho)
-        v = slots["velocity"].value
-        a, b = self._buffers(w, 2)
-        v *= rho
-        np.multiply(g, g, out=a)
-        a *= t(1 - self.rho)
-        v += a
-        if self.centered:
-            mg = slots["average_gradient"].value
-            mg *= rho
-            np.multiply(g, t(1 - self.rho), out=a)
-            mg += a
-            np.multiply(mg, mg, out=a)
-            np.subtract(v, a, out=a)
-        else:
-            a[...] = v
-        a += t(self.epsilon)
-        np.sqrt(a, out=a)
-        np.multiply(g, t(self._learning_rate), out=b)  # lr * g * rsqrt(denominator)
-        b /= a
-        if self.momentum > 0:
-            mom = slots["momentum"].value
-            mom *= t(self.momentum)
-            mom += b
-            w.value -= mom
-        else:
-            w.value -= b
-
-    def get_config(self):
-        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
-                "centered": self.centered}
-
-
-_CLASSES = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
-for _cls in _CLASSES.values():
-    registry.register(_cls)
-    registry.register(_cls, name="Custom>" + _cls.__name__)  # the class_name tf.keras 2.11+ writes in h5 files
-
-
-def serialize(optimizer):
-    return registry.serialize(optimizer)
-
-
-def deserialize(config, custom_objects=None):
-    """From {'class_name': 'Adam' (any case, or 'Custom>Adam'), 'config': {...}}."""
-    name = config.get("class_name", "") if isinstance(config, dict) else ""
-    if custom_objects and name in custom_objects:
-        return custom_objects[name].from_config(dict(config.get("config", {})))
-    cls = _CLASSES.get(name.split(">")[-1].lower())
-    if cls is None:
-        raise ValueError(f"Unknown optimizer: '{name}'. Known optimizers: 'sgd', 'adam', 'rmsprop'")
-    return cls.from_config(dict(config.get("config", {})))
-
-
-def get(identifier):
-    """An optimizer from an instance, a name ('sgd', 'Adam', ...), or a config dict."""
-    if isinstance(identifier, Optimizer):
-        return identifier
-    if isinstance(identifier, str):
-        return deserialize({"class_name": identifier, "config": {}})
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    raise ValueError(f"Could not interpret optimizer identifier: {identifier!r}")
+        rate = self._learning_rate
+        shown = type(rate).__name__ if isinstance(rate, schedules.LearningRateSchedule) else f"{float(rate):g}"
+        return f"<{type(self).__name__} name={self.name} learning_rate={shown}>"
