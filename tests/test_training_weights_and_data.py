@@ -161,3 +161,18 @@ def test_generator_data_refuses_separate_targets():
     x, y = _data()
     with pytest.raises(ValueError, match="do not pass y"):
         _linear().fit(Batches(x, y, 8), y, verbose=0)
+
+
+def test_fit_with_use_ema_ends_on_the_moving_averages():
+    x, y = _data()
+    model = _linear()
+    model.compile(keras.optimizers.SGD(0.05, use_ema=True, ema_momentum=0.5), "mse")
+    seen = []
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0,
+              callbacks=[keras.callbacks.LambdaCallback(
+                  on_train_batch_end=lambda batch, logs: seen.append(model.get_weights()[0].copy()))])
+    plain = _linear()
+    plain.compile(keras.optimizers.SGD(0.05), "mse")
+    plain.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    np.testing.assert_allclose(seen[-1], plain.get_weights()[0], rtol=1e-6)  # EMA does not change the steps
+    assert not np.allclose(model.get_weights()[0], seen[-1])  # the average replaced them at the end

@@ -456,6 +456,8 @@ class Model(Network):
                 training_logs = logs
                 if self.stop_training or (stream is not None and stream.ran_out):
                     break
+            # as Keras: with use_ema, the weights become their moving averages when training ends
+            self.optimizer.finalize_variable_values(self.trainable_weights)
             cbs.on_train_end(training_logs)
         finally:
             for it in (stream, val_stream):
