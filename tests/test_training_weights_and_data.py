@@ -176,3 +176,17 @@ def test_fit_with_use_ema_ends_on_the_moving_averages():
     plain.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     np.testing.assert_allclose(seen[-1], plain.get_weights()[0], rtol=1e-6)  # EMA does not change the steps
     assert not np.allclose(model.get_weights()[0], seen[-1])  # the average replaced them at the end
+
+
+def test_a_loss_dict_may_leave_out_an_output_which_then_needs_no_target():
+    inputs = keras.Input((2,))
+    a = layers.Dense(1, name="a", kernel_initializer="ones", use_bias=False)(inputs)
+    b = layers.Dense(1, name="b")(inputs)
+    model = keras.Model(inputs, [a, b])
+    model.compile(keras.optimizers.SGD(0.1), loss={"a": "mse"})
+    x = np.ones((3, 2), "float32")
+    logs = model.evaluate(x, {"a": np.zeros((3, 1))}, return_dict=True, verbose=0)
+    assert logs["loss"] == pytest.approx(4.0)
+    model.fit(x, {"a": np.zeros((3, 1))}, verbose=0)
+    with pytest.raises(ValueError, match=r"missing targets for output\(s\) \['a'\]"):
+        model.fit(x, {"b": np.zeros((3, 1))}, verbose=0)

@@ -248,17 +248,20 @@ class Model(Network):
     # ------------------------------------------------------------------ data
     def _targets(self, y, n):
         names = self.output_names
-        if isinstance(y, dict):
-            missing = [k for k in names if k not in y]
+        if isinstance(y, dict):  # an output without a loss needs no target, as in Keras
+            missing = [k for k, fn in zip(names, self._loss_fns) if k not in y and fn is not None]
             if missing:
                 raise ValueError(f"Model '{self.name}': missing targets for output(s) {missing}; got {sorted(y)}")
-            y = [y[k] for k in names]
+            y = [y.get(k) for k in names]
         elif not isinstance(y, (list, tuple)) or len(names) == 1:
             y = [y]
         if len(y) != len(names):
             raise ValueError(f"Model '{self.name}' has {len(names)} output(s), but {len(y)} target array(s) were given")
         out = []
         for name, t, fn in zip(names, y, self._loss_fns):
+            if t is None and fn is None:
+                out.append(None)
+                continue
             try:
                 arr = np.asarray(t)
             except ValueError as err:
@@ -278,7 +281,7 @@ class Model(Network):
         if not self._is_graph_network:
             return  # a subclassed model's output shapes are known only from its call
         for t, y, fn in zip(self.outputs, ys, self._loss_fns):
-            if fn is None or isinstance(fn, losses_module.SparseCategoricalCrossentropy):
+            if fn is None or y is None or isinstance(fn, losses_module.SparseCategoricalCrossentropy):
                 continue  # sparse targets are class indices: their shape differs from the output's
             expected = t.shape[1:]
             got = y.shape[1:]
