@@ -449,3 +449,27 @@ def test_readme_keras3_round_trip(tmp_path, monkeypatch):
     after = model.predict(np.load(tmp_path / "data.npz")["x_train"], verbose=0)
     np.testing.assert_allclose(after, expected, rtol=1e-5, atol=1e-6)
     assert np.abs(after - before).max() > 1e-4  # the weights did change in Keras 3
+
+
+@pytest.mark.parametrize("center, scale", [(True, True), (False, True), (True, False)])
+def test_batch_and_layer_normalization(tmp_path, center, scale):
+    inputs = keras.Input((6, 6, 3), name="img")
+    x = layers.Conv2D(4, 3, use_bias=False)(inputs)
+    x = layers.BatchNormalization(center=center, scale=scale)(x)
+    x = layers.Activation("relu")(x)
+    x = layers.LayerNormalization(center=center, scale=scale)(x)
+    x = layers.LayerNormalization(axis=[2, 3])(x)
+    x = layers.BatchNormalization(axis=1)(x)
+    model = keras.Model(inputs, layers.GlobalAveragePooling2D()(x), name=f"norms_{center}_{scale}")
+    _randomize(model)
+    for layer in model.layers:  # moving statistics away from their initial 0 and 1
+        if isinstance(layer, layers.BatchNormalization):
+            layer.moving_variance.assign(np.abs(layer.moving_variance.numpy()) + 0.5)
+    export_and_compare(model, floats(6, 6, 3), tmp_path)
+
+
+def test_layer_normalization_over_inner_axes_has_no_onnx_form(tmp_path):
+    inputs = keras.Input((4, 3))
+    model = keras.Model(inputs, layers.LayerNormalization(axis=1)(inputs))
+    with pytest.raises(ValueError, match="not the trailing axes"):
+        model.export(tmp_path / "m.onnx")

@@ -385,6 +385,41 @@ def time_distributed(g, layer, node):
     return [g.op("Reshape", [y, shape], name)]
 
 
+# ------------------------------------------------------------------------------------------------ normalization
+def batch_normalization(g, layer, node):
+    """Inference mode, folded: x * scale + shift with scale = gamma / sqrt(moving_variance + epsilon) and
+    shift = beta - moving_mean * scale, shaped to broadcast over the normalised axes."""
+    shape = layer._broadcast_shape()
+    inv = 1.0 / np.sqrt(layer.moving_variance.numpy().astype(np.float64) + layer.epsilon)
+    scale = inv * (layer.gamma.numpy() if layer.gamma is not None else 1.0)
+    shift = (layer.beta.numpy() if layer.beta is not None else 0.0) - layer.moving_mean.numpy() * scale
+    dtype = layer.moving_mean.numpy().dtype
+    x = g.name_of(_single(node))
+    y = g.op("Mul", [x, g.constant(np.reshape(scale, shape).astype(dtype), f"{layer.name}/scale")], layer.name)
+    return [g.op("Add", [y, g.constant(np.reshape(shift, shape).astype(dtype), f"{layer.name}/shift")],
+                 layer.name)]
+
+
+def layer_normalization(g, layer, node):
+    """ONNX's LayerNormalization (opset 17): the normalised axes must be the trailing ones."""
+    axes = sorted(layer._axes)
+    if axes != list(range(layer._rank - len(axes), layer._rank)):
+        raise unsupported(layer, f"normalises axes {axes}, which are not the trailing axes of its rank-"
+                                 f"{layer._rank} input (ONNX's LayerNormalization needs those)")
+    sizes = layer._broadcast_shape()[axes[0]:]
+    dtype = np.dtype(layer.dtype)
+    gamma = (g.weight(layer.gamma, f"{layer.name}/gamma", transform=None) if layer.gamma is not None
+             else g.constant(np.ones(sizes, dtype), f"{layer.name}/gamma"))
+    inputs = [g.name_of(_single(node)), gamma]
+    if layer.beta is not None:
+        inputs.append(g.weight(layer.beta, f"{layer.name}/beta"))
+    if layer.gamma is not None and tuple(layer.gamma.shape) != tuple(sizes):
+        inputs[1] = g.constant(np.reshape(layer.gamma.numpy(), sizes), f"{layer.name}/gamma")
+        if layer.beta is not None:
+            inputs[2] = g.constant(np.reshape(layer.beta.numpy(), sizes), f"{layer.name}/beta")
+    return [g.op("LayerNormalization", inputs, layer.name, axis=axes[0], epsilon=layer.epsilon)]
+
+
 # ------------------------------------------------------------------------------------------------ the table
 CONVERTERS = {
     L.Dense: dense,
@@ -416,6 +451,8 @@ CONVERTERS = {
     L.RNN: recurrent,
     L.Bidirectional: bidirectional,
     L.TimeDistributed: time_distributed,
+    L.BatchNormalization: batch_normalization,
+    L.LayerNormalization: layer_normalization,
 }
 
 
