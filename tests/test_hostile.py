@@ -405,3 +405,31 @@ def test_no_space_left_keeps_the_old_file(tmp_path, monkeypatch, name):
         save(path)
     assert caught.value.errno == errno.ENOSPC
     assert path.read_bytes() == before and os.listdir(tmp_path) == [name]
+
+
+def test_huge_layer_in_a_keras_zip_is_refused(saved):
+    import zipfile
+    with zipfile.ZipFile(saved / "m.keras") as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(entries["config.json"])
+    dense = next(layer for layer in config["config"]["layers"] if layer["config"]["name"] == "dense")
+    dense["config"]["units"] = 10**12
+    entries["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(saved / "huge.keras", "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    expect_error(f"keras.models.load_model({str(saved / 'huge.keras')!r})", saved, "ValueError", "huge.keras",
+                 "'dense'", "1000000000000 elements")
+
+
+def test_weight_cap_from_the_environment(saved, monkeypatch):
+    monkeypatch.setenv("MINIGRAPH_MAX_WEIGHT_BYTES", "4")
+    with pytest.raises(ValueError, match="'dense'.*8 bytes.*limit of 4 bytes"):
+        keras.models.load_model(saved / "m.h5")
+    monkeypatch.setenv("MINIGRAPH_MAX_WEIGHT_BYTES", "lots")
+    with pytest.raises(ValueError, match="MINIGRAPH_MAX_WEIGHT_BYTES must be an int"):
+        keras.models.load_model(saved / "m.h5")
+    monkeypatch.delenv("MINIGRAPH_MAX_WEIGHT_BYTES")
+    assert keras.models.load_model(saved / "m.h5").get_weights()[0].shape == (3, 2)
+    with pytest.raises(ValueError, match="positive int"):
+        keras.saving.set_max_weight_bytes(0)
