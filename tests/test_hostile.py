@@ -268,3 +268,168 @@ def test_deeply_nested_json_is_not_valid_json_everywhere(saved, tmp_path):
         f.attrs["model_config"] = deep.encode()
     expect_error(f"keras.models.load_model({str(saved / 'm.h5')!r})", tmp_path, "ValueError", "not valid JSON",
                  "m.h5")
+
+
+# ------------------------------------------------------------------------------------------------ graphs
+GRAPH = """
+a = keras.Input((3,), name="a")
+b = keras.Input((3,), name="b")
+"""
+
+
+def test_input_listed_twice_is_refused(tmp_path):
+    expect_error(GRAPH + "keras.Model([a, a], layers.Dense(2)(a))", tmp_path, "ValueError", "'a'", "listed twice")
+
+
+@pytest.mark.parametrize("outputs", ["b", "layers.Dense(2, name='head')(b)", "layers.Add(name='joined')([a, b])",
+                                     "[layers.Dense(2)(a), b]"])
+def test_output_from_an_input_not_given_names_that_input(tmp_path, outputs):
+    expect_error(GRAPH + f"keras.Model(a, {outputs})", tmp_path, "ValueError", "Graph disconnected", "['b']",
+                 "not among the model's inputs ['a']")
+
+
+def test_input_list_keeps_each_value(tmp_path):
+    """The correct model of two inputs uses each one's own data (the duplicate-input bug used x2 for both)."""
+    a = keras.Input((3,), name="a")
+    b = keras.Input((3,), name="b")
+    model = keras.Model([a, b], layers.Subtract()([a, b]))
+    x1, x2 = np.ones((2, 3), "float32"), np.full((2, 3), 5.0, "float32")
+    np.testing.assert_array_equal(model.predict([x1, x2], verbose=0), x1 - x2)
+
+
+@pytest.mark.parametrize("layer", ["layers.Flatten(name='flat')", "layers.Reshape((-1,), name='flat')",
+                                   "layers.Reshape((2**40, 2**40), name='flat')"])
+def test_flatten_reshape_overflow_is_refused(tmp_path, layer):
+    expect_error(f"x = keras.Input((2**32, 2**32, 4))\n{layer}(x)", tmp_path, "ValueError", "'flat'",
+                 "73786976294838206464 values per sample", "int64")
+
+
+def test_reshape_target_overflow_is_refused(tmp_path):
+    expect_error("x = keras.Input((4,))\nlayers.Reshape((2**32, 2**32, 4), name='re')(x)", tmp_path, "ValueError",
+                 "'re'", "target_shape", "int64")
+
+
+# ------------------------------------------------------------------------------------------------ training config
+@pytest.mark.parametrize("change, entry", [
+    ({"loss": "Dense"}, "'Dense'"),
+    ({"loss": {"class_name": "Dense", "config": {"units": 2}}}, "'Dense' is a Dense, not a loss"),
+    ({"metrics": ["nonsense"]}, "Unknown metric entry 'nonsense'"),
+    ({"metrics": [{"class_name": "Dense", "config": {"units": 3}}]}, "'Dense'"),
+    ({"optimizer_config": {"class_name": "Dense", "config": {"units": 2}}}, "optimizer Dense"),
+    ({"optimizer_config": {"class_name": "Nope", "config": {}}}, "optimizer Nope"),
+])
+def test_training_config_naming_a_non_loss_is_refused(tmp_path, change, entry):
+    inputs = keras.Input((3,), name="x")
+    model = keras.Model(inputs, layers.Dense(2, name="dense")(inputs))
+    model.compile("adam", "mse", metrics=["mae"])
+    path = tmp_path / "t.h5"
+    model.save(path)
+    _edit_config(path, lambda config: config.update(change), attr="training_config")
+    message = expect_error(f"keras.models.load_model({str(path)!r})", tmp_path, "ValueError", str(path),
+                           "training_config", entry, "compile=False")
+    assert "compile=False" in message
+    # compile=False still loads the architecture and weights
+    loaded = keras.models.load_model(path, compile=False)
+    np.testing.assert_array_equal(loaded.get_weights()[0], model.get_weights()[0])
+
+
+def test_inbound_node_with_unknown_keyword_is_refused_at_load(saved):
+    def edit(config):
+        _layer(config, "dense")["inbound_nodes"][0][0][3] = {"bogus": 1}
+    _edit_config(saved / "m.h5", edit)
+    expect_error(f"keras.models.load_model({str(saved / 'm.h5')!r})", saved, "ValueError", str(saved / "m.h5"),
+                 "Dense.call()", "'bogus'")
+
+
+# ------------------------------------------------------------------------------------------------ labels
+@pytest.mark.parametrize("labels, fragments", [
+    ("np.array([0, 1, 2, 5, 0, 1])", ("labels must lie in [0, 3)", "(6, 3)", "0 to 5")),
+    ("np.array([0, 1, -1, 0, 0, 0])", ("labels must lie in [0, 3)", "-1 to 1")),
+    ("np.eye(3)[[0, 1, 2, 0, 1, 2]]", ("y_true of shape (6, 3)", "one-hot", "categorical_crossentropy")),
+])
+def test_sparse_loss_names_itself_and_the_shapes(tmp_path, labels, fragments):
+    code = f"keras.losses.SparseCategoricalCrossentropy()({labels}, np.full((6, 3), 1 / 3, 'float32'))"
+    expect_error(code, tmp_path, "ValueError", "sparse_categorical_crossentropy", *fragments)
+    fit = (SMALL_MODEL.replace("Dense(2", "Dense(3") + "model.compile('sgd', 'sparse_categorical_crossentropy')\n"
+           f"model.fit(np.ones((6, 3), 'float32'), {labels}, verbose=0)\n")
+    expect_error(fit, tmp_path, "ValueError", "sparse_categorical_crossentropy", *fragments)
+
+
+def test_sparse_loss_accepts_a_trailing_axis_of_one():
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    value = loss(np.array([[0], [2]]), np.array([[0.5, 0.25, 0.25], [0.25, 0.25, 0.5]], "float32"))
+    np.testing.assert_allclose(float(value), -np.log(0.5), rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ data
+def test_predict_casts_a_large_uint8_input_per_batch(tmp_path):
+    """256k MNIST-sized uint8 samples (200 MB): a float32 copy of them all (800 MB) does not fit the child's
+    budget, batches do; the answers are those of the same data given as float32."""
+    body = """
+rng = np.random.default_rng(0)
+inputs = keras.Input((784,))
+model = keras.Model(inputs, layers.Dense(2, name="dense")(inputs))
+x = np.zeros((262144, 784), np.uint8)
+x[:64] = rng.integers(0, 256, (64, 784), dtype=np.uint8)
+out = model.predict(x, batch_size=4096, verbose=0)
+assert out.shape == (262144, 2), out.shape
+np.testing.assert_allclose(out[:64], model.predict(x[:64].astype(np.float32), verbose=0), rtol=1e-5, atol=1e-3)
+np.testing.assert_allclose(out[64:], np.broadcast_to(model.get_weights()[1], (262144 - 64, 2)), rtol=1e-6)
+"""
+    outcome = run_child(body, tmp_path, budget=600 << 20, timeout=180)
+    assert outcome["type"] is None, outcome
+
+
+def test_predict_per_batch_keeps_input_checks():
+    inputs = keras.Input((4,), name="x")
+    model = keras.Model(inputs, layers.Dense(2)(inputs))
+    with pytest.raises(ValueError, match="'x'"):
+        model.predict(np.zeros((70000, 5), np.uint8), verbose=0)
+
+
+@pytest.mark.parametrize("name", ["m.h5", "m.keras", "m.weights.h5"])
+def test_no_space_left_keeps_the_old_file(tmp_path, monkeypatch, name):
+    import errno
+    inputs = keras.Input((3,), name="x")
+    model = keras.Model(inputs, layers.Dense(2, name="dense")(inputs))
+    path = tmp_path / name
+    save = model.save_weights if name.endswith(".weights.h5") else model.save
+    save(path)
+    before = path.read_bytes()
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full_disk)
+    model.set_weights([w + 1.0 for w in model.get_weights()])
+    with pytest.raises(OSError, match=f"Cannot save to {path}: No space left on device") as caught:
+        save(path)
+    assert caught.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before and os.listdir(tmp_path) == [name]
+
+
+def test_huge_layer_in_a_keras_zip_is_refused(saved):
+    import zipfile
+    with zipfile.ZipFile(saved / "m.keras") as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(entries["config.json"])
+    dense = next(layer for layer in config["config"]["layers"] if layer["config"]["name"] == "dense")
+    dense["config"]["units"] = 10**12
+    entries["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(saved / "huge.keras", "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    expect_error(f"keras.models.load_model({str(saved / 'huge.keras')!r})", saved, "ValueError", "huge.keras",
+                 "'dense'", "1000000000000 elements")
+
+
+def test_weight_cap_from_the_environment(saved, monkeypatch):
+    monkeypatch.setenv("MINIGRAPH_MAX_WEIGHT_BYTES", "4")
+    with pytest.raises(ValueError, match="'dense'.*8 bytes.*limit of 4 bytes"):
+        keras.models.load_model(saved / "m.h5")
+    monkeypatch.setenv("MINIGRAPH_MAX_WEIGHT_BYTES", "lots")
+    with pytest.raises(ValueError, match="MINIGRAPH_MAX_WEIGHT_BYTES must be an int"):
+        keras.models.load_model(saved / "m.h5")
+    monkeypatch.delenv("MINIGRAPH_MAX_WEIGHT_BYTES")
+    assert keras.models.load_model(saved / "m.h5").get_weights()[0].shape == (3, 2)
+    with pytest.raises(ValueError, match="positive int"):
+        keras.saving.set_max_weight_bytes(0)

@@ -34,6 +34,48 @@ def _nodes_from_inputs_to_outputs(outputs):
     return order, layer_indices
 
 
+def _sources(tensors):
+    """The nodes without symbolic inputs that `tensors` are computed from (Inputs, and any constants)."""
+    found, seen, stack = [], set(), [t.node for t in tensors]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if not node.inputs:
+            found.append(node)
+        stack.extend(t.node for t in node.inputs)
+    return found
+
+
+def _missing_inputs(tensors, inputs):
+    """Names of the keras.Input tensors `tensors` come from that are not among `inputs`."""
+    given = {id(t) for t in inputs}
+    return [t.name for node in _sources(tensors) if isinstance(node.layer, InputLayer)
+            for t in node.outputs if id(t) not in given]
+
+
+def check_endpoints(name, inputs, outputs):
+    """Refuse an input listed twice (both would share one value), an output computed from an Input not
+    among the inputs, and an output that depends on no input at all."""
+    positions = {}
+    for i, t in enumerate(inputs):
+        if id(t) in positions:
+            raise ValueError(f"Model '{name}': the input tensor '{t.name}' is listed twice in inputs (positions "
+                             f"{positions[id(t)]} and {i}); each keras.Input can be one input only")
+        positions[id(t)] = i
+    for t in outputs:
+        missing = _missing_inputs([t], inputs)
+        if missing:
+            raise ValueError(f"Graph disconnected in model '{name}': the output '{t.name}' (of layer "
+                             f"'{t.node.layer.name}') is computed from the Input(s) {missing}, "
+                             f"which are not among the model's inputs {[i.name for i in inputs]}")
+        sources = _sources([t])
+        if not any(id(out) in positions for node in sources for out in node.outputs):
+            raise ValueError(f"Model '{name}': the output '{t.name}' does not depend on any of the model's "
+                             f"inputs {[i.name for i in inputs]}")
+
+
 def map_graph(inputs, outputs):
     """Keras' _map_graph_network: network nodes, nodes by depth and layers by decreasing depth."""
     order, layer_indices = _nodes_from_inputs_to_outputs(outputs)
@@ -68,10 +110,13 @@ def map_graph(inputs, outputs):
                 continue
             for t in node.inputs:
                 if id(t) not in computable:
+                    missing = _missing_inputs([t], inputs)
                     raise ValueError(
                         f"Graph disconnected: cannot obtain value for tensor {t.name} of shape {shape_str(t.shape)} "
-                        f"at layer '{node.layer.name}'. The following previous layers were accessed without "
-                        f"issue: {done}")
+                        f"at layer '{node.layer.name}'"
+                        + (f" (it is computed from the Input(s) {missing}, which are not among the model's inputs "
+                           f"{[i.name for i in inputs]})" if missing else "")
+                        + f". The following previous layers were accessed without issue: {done}")
             computable.update(id(t) for t in node.outputs)
             done.append(node.layer.name)
     names = [layer.name for layer in layers]
@@ -155,6 +200,7 @@ class Network(Layer):
             if not isinstance(t.node.layer, InputLayer):
                 raise ValueError(f"Model '{self.name}': input tensors must come from keras.Input, got the output "
                                  f"of layer '{t.node.layer.name}'")
+        check_endpoints(self.name, self.inputs, self.outputs)
         self._network_nodes, self._nodes_by_depth, self._layers = map_graph(self.inputs, self.outputs)
         self._input_layers = [t.node.layer for t in self.inputs]
         self._output_coordinates = [t._keras_history for t in self.outputs]

@@ -561,6 +561,11 @@ class Model(Network):
                                                  use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
             n_steps, inputs = stream.num_batches, (self._prepare_inputs(bx) for _, (bx, _, _) in stream.epoch())
             pool = True
+        elif _cast_per_batch(x):  # e.g. uint8 images: cast each batch, not a float32 copy of everything
+            self._prepare_inputs(_rows_of(x, slice(0, 1)))  # the inputs checked once, on one sample
+            n = _cast_per_batch(x)
+            n_steps, pool = math.ceil(n / batch_size), True
+            inputs = (self._prepare_inputs(_rows_of(x, slice(i, i + batch_size))) for i in range(0, n, batch_size))
         else:
             xs = self._prepare_inputs(x)
             n = len(xs[0])
@@ -765,3 +770,23 @@ def _scalar_or_list(logs):
     values = list(logs.values())
     return values[0] if len(values) == 1 else values
 
+
+def _cast_per_batch(x):
+    """The row count of predict data of numpy arrays (one, or a list, tuple or dict of them, of equal length)
+    at least one of which is large and not float32, which are cast batch by batch; else 0."""
+    leaves = list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (list, tuple)) else [x]
+    if not leaves or not all(isinstance(a, np.ndarray) and a.ndim >= 1 for a in leaves):
+        return 0
+    if len({len(a) for a in leaves}) != 1:
+        return 0
+    large = any(a.dtype != np.float32 and a.dtype.kind in "uifb" and a.nbytes >= _TINY_BATCH for a in leaves)
+    return len(leaves[0]) if large else 0
+
+
+def _rows_of(x, rows):
+    """x (an array, or a list, tuple or dict of arrays) restricted to `rows`."""
+    if isinstance(x, dict):
+        return {key: value[rows] for key, value in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(value[rows] for value in x)
+    return x[rows]

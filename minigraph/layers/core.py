@@ -1,4 +1,5 @@
 """Core layers: Dense, Activation, Dropout, Flatten, Reshape."""
+import math
 import numbers
 
 import numpy as np
@@ -87,6 +88,19 @@ class Dropout(BuiltinLayer):
         return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed}
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def _values_per_sample(layer, dims, what):
+    """The exact product of `dims` (Python ints); a product past int64, which numpy would wrap around
+    (to 0, say), is refused, naming the layer."""
+    size = math.prod(int(d) for d in dims)
+    if size > _INT64_MAX:
+        raise layer._error(f"{what} of shape {tuple(dims)} holds {size} values per sample, more than an int64 "
+                           f"can count (2**63 - 1)")
+    return size
+
+
 @registry.register
 class Flatten(BuiltinLayer):
     def __init__(self, data_format=None, **kwargs):
@@ -98,13 +112,13 @@ class Flatten(BuiltinLayer):
     def compute_output_shape(self, input_shape):
         shape = self._input_shape(input_shape)
         rest = shape[1:]
-        return (shape[0], None if None in rest else int(np.prod(rest, dtype=np.int64)))
+        return (shape[0], None if None in rest else _values_per_sample(self, rest, "the input"))
 
     def call(self, inputs):
         if self.data_format == "channels_first" and inputs.ndim >= 3:
             # Keras moves the channels last first, so the flattened order matches a channels_last model
             inputs = ops.transpose(inputs, (0,) + tuple(range(2, inputs.ndim)) + (1,))
-        return ops.reshape(inputs, (inputs.shape[0], int(np.prod(inputs.shape[1:], dtype=np.int64))))
+        return ops.reshape(inputs, (inputs.shape[0], _values_per_sample(self, inputs.shape[1:], "the input")))
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format}
@@ -130,8 +144,8 @@ class Reshape(BuiltinLayer):
         sample = shape[1:]
         if None in sample:
             return tuple(None if d == -1 else d for d in self.target_shape)
-        size = int(np.prod(sample, dtype=np.int64))
-        known = int(np.prod([d for d in self.target_shape if d != -1], dtype=np.int64))
+        size = _values_per_sample(self, sample, "the input")
+        known = _values_per_sample(self, [d for d in self.target_shape if d != -1], "target_shape")
         fits = size % known == 0 if -1 in self.target_shape else size == known
         if not fits:
             raise self._error(f"cannot reshape an input of shape {shape_str(shape)} ({size} values per sample) "

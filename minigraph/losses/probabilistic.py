@@ -58,6 +58,22 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     return ops.negative(ops.sum(ops.multiply(y_true, ops.log(p)), axis=axis))
 
 
+def _check_sparse_labels(labels, pred_shape):
+    """Sparse labels are class indices, one per row of y_pred (a trailing axis of 1 allowed), in
+    [0, classes): say so, naming the loss and the shapes, rather than fail deep in the kernel."""
+    lead, classes = tuple(pred_shape[:-1]), pred_shape[-1]
+    if labels.shape not in (lead, lead + (1,)):
+        hint = (" - these look like one-hot targets: use categorical_crossentropy, or pass the class indices "
+                "(np.argmax(y, axis=-1))" if labels.shape == tuple(pred_shape) and classes > 1 else "")
+        raise ValueError(f"sparse_categorical_crossentropy: y_true of shape {labels.shape} does not hold one class "
+                         f"index per row of y_pred of shape {tuple(pred_shape)} (expected shape {lead} or "
+                         f"{lead + (1,)}){hint}")
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise ValueError(f"sparse_categorical_crossentropy: labels must lie in [0, {classes}) for y_pred of shape "
+                         f"{tuple(pred_shape)}, got values from {labels.min()} to {labels.max()} "
+                         f"(y_true of shape {labels.shape})")
+
+
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, ignore_class=None):
     if ignore_class is not None:
         raise NotImplementedError("sparse_categorical_crossentropy: ignore_class is not supported")
@@ -65,6 +81,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, 
         raise NotImplementedError("sparse_categorical_crossentropy: only the last axis holds the classes")
     y_pred = as_pred(y_pred)
     labels = np.asarray(value_of(y_true)).astype(np.int64)  # Keras casts to int64: 2.7 is class 2
+    _check_sparse_labels(labels, np.shape(value_of(y_pred)))
     output, from_logits = _logits_of(y_pred, from_logits, "Softmax", "sparse_categorical_crossentropy")
     if not from_logits:
         # Keras feeds log(clip(p)) to the logits op, whose log-softmax renormalises the clipped row

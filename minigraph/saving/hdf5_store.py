@@ -251,12 +251,16 @@ def json_attr(f, name):
 def from_file_config(what, filepath, build, *args):
     """build(*args) for a config read from a file: a config of the wrong structure (a missing key, a list for a
     dict, a reference to a layer that is not there) is a ValueError naming the file, not a KeyError."""
+    # a training config's unknown loss, metric or optimizer is a ValueError of compile(): name the file too
+    errors = (KeyError, IndexError, TypeError, AttributeError) + (
+        (ValueError,) if what in ("training_config", "compile_config") else ())
     try:
         return build(*args)
-    except (KeyError, IndexError, TypeError, AttributeError) as err:
+    except errors as err:
         where = filepath.file.filename if isinstance(filepath, h5py.Group) else os.fspath(filepath)
         raise ValueError(f"The {what} of {where} is not a valid Keras {what} ({type(err).__name__}: {err})"
-                         + (" - load_model(..., compile=False) skips it" if what == "training_config" else "")
+                         + (" - load_model(..., compile=False) skips it"
+                            if what in ("training_config", "compile_config") else "")
                          ) from err
 
 

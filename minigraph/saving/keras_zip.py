@@ -81,8 +81,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
     if compile and config.get("compile_config"):
         training = hdf5_store.from_file_config("compile_config", path, keras3_config.compile_to_training_config,
                                                config["compile_config"])
-        model.compile(**hdf5_store.from_file_config("compile_config", path, serialization.compile_args, training,
-                                                    custom_objects, len(model.outputs)))
+        hdf5_store.from_file_config("compile_config", path, lambda: model.compile(**serialization.compile_args(
+            training, custom_objects, len(model.outputs))))
     try:
         with h5py.File(io.BytesIO(entries[WEIGHTS]), "r") as f:
             hdf5_store.check_self_contained(f)

@@ -55,8 +55,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
                                         custom_objects)
     weights.assign_keras2(model, *saved)
     if compile and training_config is not None:
-        model.compile(**hdf5_store.from_file_config("training_config", filepath, serialization.compile_args,
-                                                    training_config, custom_objects, len(model.outputs)))
+        hdf5_store.from_file_config("training_config", filepath, lambda: model.compile(**serialization.compile_args(
+            training_config, custom_objects, len(model.outputs))))
         if optimizer_state:
             weights.restore_keras2_optimizer(model, optimizer_state)
     elif compile:

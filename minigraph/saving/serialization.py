@@ -12,6 +12,7 @@ import numpy as np
 from minigraph import losses, metrics, optimizers, registry
 from minigraph.engine.functional import registry_name
 from minigraph.engine.training import Functional
+from minigraph.layers.base import Layer
 from minigraph.saving import hdf5_store
 
 # Keras 2.0-2.3 name a functional model "Model" in configs (nested models included)
@@ -236,11 +237,18 @@ def compile_args(training_config, custom_objects, n_outputs):
         if isinstance(config, str):
             return custom(config, config)
         config = {**config, "config": {k: v for k, v in config.get("config", {}).items() if k != "fn"}}
-        return losses.deserialize(config, custom_objects)
+        found = losses.deserialize(config, custom_objects)
+        if isinstance(found, Layer) or not callable(found):
+            raise ValueError(f"the loss entry {config.get('class_name')!r} is a {type(found).__name__}, not a "
+                             f"loss")
+        return found
 
     def metric(config):
         if isinstance(config, str):
-            return custom(config, config)
+            found = custom(config)
+            if found is None and not _known_metric(config):
+                raise ValueError(f"Unknown metric entry {config!r}")
+            return config if found is None else found
         name, inner = config["class_name"], dict(config.get("config", {}))
         if name == "MeanMetricWrapper":  # Keras saves metrics=['accuracy'] as the wrapper of a named function
             fn = inner.get("fn")
