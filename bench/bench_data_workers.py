@@ -9,13 +9,16 @@ alternate; with workers > 1 the batches are made on threads while the step compu
 numpy's big loops release the GIL). Prints the epoch time for each worker count, best of --repeats.
 """
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
 
-import minigraph as keras
-from minigraph import layers
-from minigraph.data_adapters import EpochIterator
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout's build
+import minigraph as keras  # noqa: E402
+from minigraph import layers  # noqa: E402
+from minigraph.data_adapters import EpochIterator  # noqa: E402
 
 BATCH, SIDE, CHANNELS, CLASSES = 64, 32, 3, 10
 
