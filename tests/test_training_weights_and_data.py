@@ -190,3 +190,39 @@ def test_a_loss_dict_may_leave_out_an_output_which_then_needs_no_target():
     model.fit(x, {"a": np.zeros((3, 1))}, verbose=0)
     with pytest.raises(ValueError, match=r"missing targets for output\(s\) \['a'\]"):
         model.fit(x, {"b": np.zeros((3, 1))}, verbose=0)
+
+
+def test_fit_and_evaluate_cast_uint8_data_one_batch_at_a_time():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, size=(40, 6), dtype=np.uint8)
+    target = rng.standard_normal((40, 1)).astype("float32")
+    as_float = _linear_on(6)
+    as_bytes = _linear_on(6)
+    as_bytes.set_weights(as_float.get_weights())
+    h1 = as_float.fit(images.astype("float32"), target, batch_size=8, shuffle=False, verbose=0).history
+    h2 = as_bytes.fit(images, target, batch_size=8, shuffle=False, verbose=0).history
+    assert h1["loss"] == pytest.approx(h2["loss"], rel=1e-6)
+    assert as_bytes.evaluate(images, target, verbose=0) == pytest.approx(
+        as_float.evaluate(images.astype("float32"), target, verbose=0), rel=1e-6)
+    # the batches reach the model as float32: the arrays given stay uint8 (no float32 copy of the data)
+    seen = []
+
+    class Probe(layers.Layer):
+        def call(self, x):
+            seen.append(x.dtype)
+            return x
+
+    inputs = keras.Input((6,))
+    probe = keras.Model(inputs, layers.Dense(1)(Probe()(inputs)))
+    probe.compile("sgd", "mse")
+    seen.clear()  # the symbolic call ran it once on zeros
+    probe.fit(images, target, batch_size=20, verbose=0)
+    assert seen == [np.float32, np.float32] and images.dtype == np.uint8
+
+
+def _linear_on(features):
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((features,))
+    model = keras.Model(inputs, layers.Dense(1)(inputs))
+    model.compile(keras.optimizers.SGD(0.001), "mse")
+    return model

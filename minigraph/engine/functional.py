@@ -642,8 +642,9 @@ def _numeric_array(value, what):
     return arr.astype(np.float32) if arr.dtype.kind == "f" and arr.dtype != np.float32 else arr
 
 
-def as_numpy_inputs(model, x):
-    """Normalise user data for a model: one array per input, in input order, floating."""
+def as_numpy_inputs(model, x, cast=True):
+    """Normalise user data for a model: one array per input, in input order, in the inputs' dtypes (with
+    cast=False, checked but left in their own dtype, for the caller to cast batch by batch)."""
     if isinstance(x, dict):
         missing = [n for n in model.input_names if n not in x]
         if missing:
@@ -663,7 +664,7 @@ def as_numpy_inputs(model, x):
         if arr.dtype == object or arr.dtype.kind not in "fiub":
             raise ValueError(f"Model '{model.name}': input '{t.node.layer.name}' must be numeric, got dtype "
                              f"{arr.dtype}")
-        if arr.dtype != t.dtype.as_numpy_dtype:
+        if cast and arr.dtype != t.dtype.as_numpy_dtype:
             arr = arr.astype(t.dtype.as_numpy_dtype)
         arrays.append(arr)
     model._check_input_shapes([a.shape for a in arrays])

@@ -296,7 +296,9 @@ class Model(Network):
         (xs, ys, ws, n samples)."""
         if x is None:
             raise ValueError(f"{what}: x (the input data) is required")
-        xs = self._prepare_inputs(x)
+        # graph models: the arrays as given (checked), cast to the inputs' dtypes batch by batch, so that a
+        # large uint8 data set never has a float32 copy
+        xs = as_numpy_inputs(self, x, cast=False) if self._is_graph_network else self._prepare_inputs(x)
         n = len(xs[0])
         for arr in xs[1:]:
             if len(arr) != n:
@@ -384,8 +386,15 @@ class Model(Network):
                 idx = slice(start, min(n, start + batch_size))
                 if order is not None:
                     idx = order[idx]
-                yield [a[idx] for a in xs], _rows(ys, idx), _rows(ws, idx)
+                yield self._cast_inputs([a[idx] for a in xs]), _rows(ys, idx), _rows(ws, idx)
         return math.ceil(n / batch_size), batches()
+
+    def _cast_inputs(self, xs):
+        """A batch of a graph model's inputs in the inputs' dtypes (the data is cast one batch at a time)."""
+        if not self._is_graph_network:
+            return xs
+        return [a if a.dtype == t.dtype.as_numpy_dtype else a.astype(t.dtype.as_numpy_dtype)
+                for a, t in zip(xs, self.inputs)]
 
     def _stream_batches(self, iterator, what):
         """(steps or None, batches) from a data adapter's epoch (generators, iterators, PyDataset)."""
@@ -613,6 +622,7 @@ class Model(Network):
         self._require_compiled("train_on_batch")
         with workspace.pooled():
             xs, ys, ws, _ = self._data(x, y, "train_on_batch", sample_weight, class_weight)
+            xs = self._cast_inputs(xs)
             if reset_metrics:
                 self._reset_metrics()
             logs = self._train_batch(xs, ys, ws)
@@ -623,6 +633,7 @@ class Model(Network):
         self._require_compiled("test_on_batch")
         with workspace.pooled():
             xs, ys, ws, _ = self._data(x, y, "test_on_batch", sample_weight)
+            xs = self._cast_inputs(xs)
             if reset_metrics:
                 self._reset_metrics()
             logs = self._test_batch(xs, ys, ws)
