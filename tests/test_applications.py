@@ -19,7 +19,10 @@ DATA = os.path.join(os.path.dirname(__file__), "data", "applications")
 APPS = {
     "vgg16": (applications.VGG16, 138_357_544, "VGG16", 32),
     "vgg19": (applications.VGG19, 143_667_240, "VGG19", 32),
+    "resnet50": (applications.ResNet50, 25_636_712, "ResNet50", 32),
 }
+# The deeper ResNets share ResNet50's code: their imagenet files, and tf_keras's headless parameter counts.
+DEEPER = {"resnet101": (applications.ResNet101, 42_658_176, 32), "resnet152": (applications.ResNet152, 58_370_944, 32)}
 
 
 def structure(model):
@@ -54,7 +57,7 @@ def test_structure_matches_tf_keras(built, name):
     assert got[1:] == expected["layers"][1:]
 
 
-@pytest.mark.parametrize("name", sorted(APPS))
+@pytest.mark.parametrize("name", sorted(APPS) + sorted(DEEPER))
 def test_imagenet_weights_use_keras_url_and_hash(monkeypatch, name):
     calls = []
 
@@ -68,11 +71,23 @@ def test_imagenet_weights_use_keras_url_and_hash(monkeypatch, name):
     monkeypatch.setattr(imagenet_utils, "get_file", fake_get_file)
     with open(os.path.join(DATA, "imagenet_files.json")) as f:
         expected = json.load(f)[name]
+    build, size = (APPS[name][0], APPS[name][3]) if name in APPS else (DEEPER[name][0], DEEPER[name][2])
     for include_top in (True, False):
         with pytest.raises(Fetched):
-            APPS[name][0](include_top=include_top, weights="imagenet",
-                          input_shape=None if include_top else (APPS[name][3], APPS[name][3], 3))
+            build(include_top=include_top, weights="imagenet", input_shape=None if include_top else (size, size, 3))
     assert [list(c) for c in calls] == expected
+
+
+@pytest.mark.parametrize("name", sorted(DEEPER))
+def test_deeper_resnets_parameter_counts_and_names(name):
+    build, count, size = DEEPER[name]
+    model = build(include_top=False, weights=None, input_shape=(size, size, 3))
+    assert model.name == name
+    assert model.count_params() == count
+    blocks = {"resnet101": 23, "resnet152": 36}[name]
+    names = [layer.name for layer in model.layers]
+    assert f"conv4_block{blocks}_out" in names and f"conv4_block{blocks + 1}_out" not in names
+    assert names[-1] == "conv5_block3_out"
 
 
 @pytest.mark.parametrize("name", sorted(APPS))

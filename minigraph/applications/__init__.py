@@ -1,8 +1,11 @@
 """keras.applications: ImageNet models with Keras's architectures, layer names and weight files."""
-from minigraph.applications import imagenet_utils, vgg
+from minigraph.applications import imagenet_utils, resnet, vgg
+from minigraph.applications.resnet import ResNet50, ResNet101, ResNet152
 from minigraph.applications.vgg import VGG16, VGG19
 
-# Keras's per-family module names (keras.applications.vgg16.preprocess_input, ...).
+# Keras's per-model module names (keras.applications.vgg16.preprocess_input, ...).
 vgg16 = vgg19 = vgg
+resnet50 = resnet
 
-__all__ = ["imagenet_utils", "vgg16", "vgg19", "VGG16", "VGG19"]
+__all__ = ["imagenet_utils", "vgg16", "vgg19", "resnet", "resnet50", "VGG16", "VGG19", "ResNet50", "ResNet101",
+           "ResNet152"]
