@@ -20,6 +20,7 @@ APPS = {
     "vgg16": (applications.VGG16, 138_357_544, "VGG16", 32),
     "vgg19": (applications.VGG19, 143_667_240, "VGG19", 32),
     "resnet50": (applications.ResNet50, 25_636_712, "ResNet50", 32),
+    "mobilenet_v2": (applications.MobileNetV2, 3_538_984, "MobileNetV2", 32),
 }
 # The deeper ResNets share ResNet50's code: their imagenet files, and tf_keras's headless parameter counts.
 DEEPER = {"resnet101": (applications.ResNet101, 42_658_176, 32), "resnet152": (applications.ResNet152, 58_370_944, 32)}
@@ -36,6 +37,7 @@ def built():
 
     def build(name):
         if name not in cache:
+            keras.backend.clear_session()  # Keras's automatic names (MobileNetV2's pooling) start afresh
             cache[name] = APPS[name][0](weights=None)
         return cache[name]
     yield build
@@ -108,6 +110,35 @@ def test_bad_arguments_name_the_application_and_argument(name, tmp_path):
         build(weights=None, input_shape=(None, None, 3))
     with pytest.raises(ValueError, match=rf"{app}.*`input_shape` should be \(\d+, \d+, 3\)"):
         build(weights="imagenet", input_shape=(min_size, min_size, 3))
+
+
+def test_mobilenet_v2_alpha_and_its_imagenet_checks(monkeypatch):
+    narrow = applications.MobileNetV2(alpha=0.35, include_top=False, weights=None, input_shape=(32, 32, 3))
+    assert narrow.name == "mobilenetv2_0.35_32"  # tf_keras's names and shapes for these two
+    assert narrow.get_layer("Conv1").weights[0].shape == (3, 3, 3, 16)
+    assert narrow.get_layer("block_16_project").weights[0].shape == (1, 1, 336, 112)
+    assert narrow.get_layer("Conv_1").weights[0].shape == (1, 1, 112, 1280)
+    wide = applications.MobileNetV2(alpha=1.4, include_top=False, weights=None, input_shape=(96, 96, 3))
+    assert wide.name == "mobilenetv2_1.40_96"
+    assert wide.get_layer("Conv_1").weights[0].shape == (1, 1, 448, 1792)
+    with pytest.raises(ValueError, match=r"MobileNetV2.*`alpha` must be one of.*alpha=0.6"):
+        applications.MobileNetV2(alpha=0.6, include_top=False, weights="imagenet", input_shape=(96, 96, 3))
+    calls = []
+
+    class Fetched(Exception):
+        pass
+
+    def fake_get_file(fname, origin, cache_subdir=None, file_hash=None, **kwargs):
+        calls.append(fname)
+        raise Fetched
+
+    monkeypatch.setattr(imagenet_utils, "get_file", fake_get_file)
+    with pytest.raises(Fetched):
+        applications.MobileNetV2(alpha=0.5, include_top=False, weights="imagenet", input_shape=(128, 128, 3))
+    with pytest.raises(Fetched):  # a size without published weights loads the 224 ones, as Keras
+        applications.MobileNetV2(include_top=False, weights="imagenet", input_shape=(100, 100, 3))
+    assert calls == ["mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_128_no_top.h5",
+                     "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"]
 
 
 def test_headless_shapes_pooling_and_input_tensor():

@@ -147,3 +147,13 @@ def finish(inputs, outputs, name, weights, imagenet_file):
     elif weights is not None:
         model.load_weights(weights)
     return model
+
+
+def correct_pad(x, kernel_size):
+    """Keras's zero padding before a strided 'valid' convolution, so that it matches TF's 'same' on even
+    sizes: ((top, bottom), (left, right))."""
+    rows, cols = x.shape[1:3]
+    kernel_size = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    adjust = (1, 1) if rows is None else (1 - rows % 2, 1 - cols % 2)
+    correct = (kernel_size[0] // 2, kernel_size[1] // 2)
+    return ((correct[0] - adjust[0], correct[0]), (correct[1] - adjust[1], correct[1]))
