@@ -21,6 +21,7 @@ APPS = {
     "vgg19": (applications.VGG19, 143_667_240, "VGG19", 32),
     "resnet50": (applications.ResNet50, 25_636_712, "ResNet50", 32),
     "mobilenet_v2": (applications.MobileNetV2, 3_538_984, "MobileNetV2", 32),
+    "xception": (applications.Xception, 22_910_480, "Xception", 71),
 }
 # The deeper ResNets share ResNet50's code: their imagenet files, and tf_keras's headless parameter counts.
 DEEPER = {"resnet101": (applications.ResNet101, 42_658_176, 32), "resnet152": (applications.ResNet152, 58_370_944, 32)}
