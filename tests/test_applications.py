@@ -274,3 +274,38 @@ def test_predictions_match_tf_keras_with_its_weights(name, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     model = build(include_top=False, weights=h5_path, input_shape=(size, size, 3), pooling="avg")
     np.testing.assert_allclose(model.predict(x, verbose=0), np.load(out_path), rtol=1e-4, atol=1e-4)
+
+
+def test_family_modules_preprocess_with_keras_modes():
+    rgb = np.random.default_rng(3).uniform(0, 255, (2, 4, 4, 3)).astype("float32")
+    caffe = imagenet_utils.preprocess_input(rgb, mode="caffe")
+    tf_mode = imagenet_utils.preprocess_input(rgb, mode="tf")
+    for module, expected in ((applications.vgg16, caffe), (applications.vgg19, caffe),
+                             (applications.resnet50, caffe), (applications.resnet, caffe),
+                             (applications.mobilenet_v2, tf_mode), (applications.xception, tf_mode)):
+        np.testing.assert_array_equal(module.preprocess_input(rgb), expected)
+        assert module.decode_predictions is imagenet_utils.decode_predictions
+    np.testing.assert_allclose(tf_mode, rgb / 127.5 - 1, rtol=1e-6, atol=1e-6)
+
+
+def test_unknown_arguments_and_activations_are_refused():
+    with pytest.raises(TypeError, match="input_size"):
+        applications.VGG16(weights=None, input_size=(32, 32, 3))
+    with pytest.raises(ValueError, match=r"ResNet50.*`classifier_activation`.*'relu'"):
+        applications.ResNet50(weights="imagenet", classifier_activation="relu")
+    with pytest.raises(ValueError, match=r"Xception.*input_tensor.*ndarray"):
+        applications.Xception(include_top=False, weights=None, input_tensor=np.zeros((1, 75, 75, 3)))
+
+
+def test_frozen_xception_base_as_in_the_sequential_guide():
+    base = applications.Xception(include_top=False, weights=None, input_shape=(71, 71, 3), pooling="avg")
+    base.trainable = False
+    assert base.trainable_weights == []
+    assert len(base.non_trainable_weights) == len(base.weights) > 0
+    model = keras.Sequential([base, keras.layers.Dense(3)])
+    x = np.random.default_rng(4).uniform(-1, 1, (2, 71, 71, 3)).astype("float32")
+    assert model.predict(x, verbose=0).shape == (2, 3)
+    assert [tuple(w.shape) for w in model.trainable_weights] == [(2048, 3), (3,)]
+    # A frozen base runs its batch normalization in inference mode, even in a training call (Keras's rule).
+    np.testing.assert_allclose(np.asarray(base(x, training=True)), base.predict(x, verbose=0), rtol=1e-5,
+                               atol=1e-6)

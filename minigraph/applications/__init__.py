@@ -9,6 +9,5 @@ from minigraph.applications.xception import Xception
 vgg16 = vgg19 = vgg
 resnet50 = resnet
 
-__all__ = ["imagenet_utils", "mobilenet_v2", "MobileNetV2", "vgg16", "vgg19", "resnet", "resnet50", "VGG16", "VGG19", "ResNet50", "ResNet101",
-           "ResNet152",
-           "xception", "Xception"]
+__all__ = ["imagenet_utils", "vgg16", "vgg19", "resnet", "resnet50", "mobilenet_v2", "xception", "VGG16", "VGG19",
+           "ResNet50", "ResNet101", "ResNet152", "MobileNetV2", "Xception"]
