@@ -3,7 +3,8 @@
     import minigraph as keras
     from minigraph import layers
 """
-from minigraph import activations, backend, callbacks, constraints, datasets, initializers, layers, losses, metrics
+from minigraph import activations, applications, backend, callbacks, constraints, datasets, initializers, layers
+from minigraph import losses, metrics
 from minigraph import models, ops, optimizers, random, regularizers, saving, utils
 from minigraph.engine.sequential import Sequential
 from minigraph.engine.training import Functional, Model
@@ -13,4 +14,4 @@ from minigraph.layers.input_layer import Input
 __version__ = "0.1.0"
 __all__ = ["Input", "Variable", "Model", "Functional", "Sequential", "layers", "models", "ops", "optimizers",
            "losses", "metrics", "callbacks", "activations", "initializers", "regularizers", "constraints", "backend",
-           "random", "saving", "utils", "datasets"]
+           "random", "saving", "utils", "datasets", "applications"]
