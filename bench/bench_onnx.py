@@ -13,7 +13,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -22,6 +21,9 @@ sys.path.insert(0, ROOT)  # the checkout's in-place build
 import minigraph as keras  # noqa: E402
 from minigraph import layers  # noqa: E402
 from minigraph.kernels import set_num_threads  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_models import interleaved  # noqa: E402  (the same interleaved rounds as the model benchmark)
 
 THREADS = 2
 
@@ -32,24 +34,6 @@ def mlp():
     x = layers.Dense(64, activation="relu")(x)
     outputs = layers.Dense(10, activation="softmax")(x)
     return keras.Model(inputs=inputs, outputs=outputs, name="mnist_model")
-
-
-def interleaved(candidates, rounds, repeats, warmup=0.3):
-    """{name: median seconds of one call} over `rounds` rounds of `repeats` calls of each candidate."""
-    for fn in candidates.values():
-        start = time.perf_counter()
-        while time.perf_counter() - start < warmup:
-            fn()
-    times = {name: [] for name in candidates}
-    names = list(candidates)
-    for r in range(rounds):
-        for name in (names if r % 2 == 0 else names[::-1]):
-            fn = candidates[name]
-            for _ in range(repeats):
-                start = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def main():

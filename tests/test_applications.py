@@ -11,7 +11,7 @@ import pytest
 import minigraph as keras
 from minigraph import applications
 from minigraph.applications import imagenet_utils
-from tests import keras_oracle
+import keras_oracle
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "applications")
 

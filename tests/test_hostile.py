@@ -10,7 +10,7 @@ import pytest
 
 import minigraph as keras
 from minigraph import layers
-from tests.hostile_child import expect_error, run_child
+from hostile_child import expect_error, run_child
 
 SMALL_MODEL = """
 inputs = keras.Input((3,), name="x")
