@@ -12,7 +12,9 @@ import textwrap
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import minigraph
+
+MINIGRAPH_HOME = os.path.dirname(os.path.dirname(os.path.abspath(minigraph.__file__)))
 
 _PREAMBLE = """
 import json, os, resource, sys, traceback
@@ -43,11 +45,13 @@ def run_child(code, workdir, timeout=90, budget=768 << 20):
     """{'type': exception class name or None, 'message': str} of `code` run in a limited child."""
     script = _PREAMBLE.format(budget=budget, workdir=str(workdir),
                               body=textwrap.indent(textwrap.dedent(code), "    "))
+    # the child imports the minigraph this process imported (an installed one, or the in-place build), and
+    # runs in workdir: a source checkout's unbuilt package must not shadow it
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+           "PYTHONPATH": MINIGRAPH_HOME + os.pathsep + os.environ.get("PYTHONPATH", "")}
     try:
-        proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run([sys.executable, "-c", script], cwd=str(workdir), env=env, capture_output=True,
+                              text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         pytest.fail(f"the hostile input ran past {timeout} s (a hang)")
     lines = proc.stdout.strip().splitlines()

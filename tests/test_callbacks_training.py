@@ -218,7 +218,8 @@ def run_child(tmp_path, backup_dir, kill_at, name):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     out = tmp_path / f"{name}.json"
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    home = os.path.dirname(os.path.dirname(os.path.abspath(keras.__file__)))  # the minigraph this test imported
+    env = dict(os.environ, PYTHONPATH=home + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, str(script), str(backup_dir), str(kill_at), str(out)], env=env,
                           capture_output=True, text=True, timeout=300)
     return proc, (json.loads(out.read_text()) if out.exists() else None)
