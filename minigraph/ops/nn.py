@@ -73,13 +73,20 @@ def _sigmoid(x):
     return out, lambda g, needs: (g * out * (1 - out),)
 
 
-@differentiable
-def _softmax(x, axis=-1):
+def softmax_values(x, axis=-1):
+    """softmax of an array, the forward of ops.softmax (also run by the inference plan, which must give
+    the same bits)."""
     # in place, and the ufuncs' own reductions (ndarray.max/sum add a Python wrapper): a few microseconds
     # of a single-sample predict
     out = x - np.maximum.reduce(x, axis=axis, keepdims=True)
     np.exp(out, out=out)
     out /= np.add.reduce(out, axis=axis, keepdims=True)
+    return out
+
+
+@differentiable
+def _softmax(x, axis=-1):
+    out = softmax_values(x, axis)
 
     def backward(g, needs):
         return ((g - (g * out).sum(axis=axis, keepdims=True)) * out,)
