@@ -17,6 +17,7 @@ cnp.import_array()
 
 from _blas cimport gemm
 from _kernel_common cimport float_array, threads_for
+from softmax_rows cimport mg_softmax_rows_f32, mg_softmax_rows_f64
 from conv_direct cimport MG_CONV_OK, MG_CONV_NOMEM, MG_CONV_UNSUPPORTED, mg_geom, mg_conv_fwd, mg_conv_dw
 
 __all__ = ["matmul", "dense_forward", "dense_backward", "dense_chain_forward"]
@@ -229,11 +230,12 @@ def dense_backward(x, kernel, dy, need_dx=True, need_dbias=True):
     return dx, _product(fn, x, dy, True, False, ("x", "dy"), None), dy.sum(axis=0) if need_dbias else None
 
 
-def dense_chain_forward(x, layers):
+def dense_chain_forward(x, layers, bint softmax=False):
     """Dense layers in turn, in one call: `layers` is a sequence of (kernel, bias or None, relu) triples and
     each step is y = act(y @ kernel + bias) computed exactly as dense_forward computes it (the same
     conversions, paths and bits), with the intermediates in scratch memory and the GIL released throughout.
-    x (n, in); kernel i (in_i, out_i) with in_1 = in and in_{i+1} = out_i."""
+    x (n, in); kernel i (in_i, out_i) with in_1 = in and in_{i+1} = out_i.  softmax: then softmax over
+    the last layer's outputs in place, the same bits as softmax.softmax_forward."""
     fn = "dense_chain_forward"
     cdef object dtype = x.dtype if type(x) is np.ndarray else None
     if not ((dtype is _F32 or dtype is _F64) and _ready(x, dtype)):
@@ -307,6 +309,11 @@ def dense_chain_forward(x, layers):
                 if status != MG_CONV_OK:
                     break
                 src = dst
+            if softmax and status == MG_CONV_OK and width > 0:
+                if double_precision:
+                    mg_softmax_rows_f64(<const double*>dst_last, <double*>dst_last, m, width)
+                else:
+                    mg_softmax_rows_f32(<const float*>dst_last, <float*>dst_last, m, width)
         if status == MG_CONV_NOMEM:
             raise MemoryError("dense: out of memory for the direct kernels' scratch")
         return out

@@ -8,7 +8,8 @@ does only what is left. Consecutive Dense layers become one `dense_chain_forward
 own products, bias and ReLU, the same bits as one `dense_forward` per layer), Dropout outside training is
 skipped, and any other layer gets today's generic `_call_eager`. A plan gives exactly the graph walk's
 values: each Dense reads its kernel, bias and activation at every call, and an activation other than
-ReLU and linear runs as the same function the layer would call.
+ReLU, linear and softmax (whose rows the chain kernel runs as ops.softmax's kernel does) runs as the
+same function the layer would call.
 
 One plan is compiled per model and cached on it. It belongs to one execution plan (`Network._make_plan`
 makes a new one whenever the graph changes: a Sequential's `add`, `add_loss`, ...) and to one version of
@@ -24,7 +25,6 @@ from minigraph.layers import base as _base
 from minigraph.layers.base import _call_state, flatten
 from minigraph.engine.functional import _Slot
 from minigraph.layers.core import Dense, Dropout
-from minigraph.ops.nn import softmax_values
 
 _CHAIN = _dense_kernels.dense_chain_forward
 
@@ -52,9 +52,11 @@ class _DenseRun:
             pending.append((kernel.value, None if bias is None else bias.value, relu))
             if relu or activation is ops.linear:
                 continue
-            x = _CHAIN(x, pending)  # an activation the kernels do not fuse ends this call
+            if activation is ops.softmax:  # fused: the rows of ops.softmax's kernel on the kernel's output
+                x = _CHAIN(x, pending, True)
+            else:  # an activation the kernels do not fuse ends this call
+                x = activation(_CHAIN(x, pending))
             pending = []
-            x = softmax_values(x) if activation is ops.softmax else activation(x)
         return _CHAIN(x, pending) if pending else x
 
     def _generic(self, x, start):
