@@ -224,7 +224,8 @@ def test_dense_chain_converts_as_dense_forward_does():
     rng = np.random.default_rng(1)
     x = rng.integers(-3, 4, (3, 16)).astype(np.int32)
     wide = rng.standard_normal((16, 24))
-    layers = [(wide[:, ::2], rng.standard_normal(12), True), (rng.standard_normal((12, 5)).astype(np.float32), None, False)]
+    layers = [(wide[:, ::2], rng.standard_normal(12), True),
+              (rng.standard_normal((12, 5)).astype(np.float32), None, False)]
     got = dense.dense_chain_forward(x, layers)
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, _layer_by_layer(x, layers))
@@ -240,7 +241,8 @@ def test_dense_chain_relu_keeps_nan():
 
 @pytest.mark.parametrize("layers, message", [
     ([], "layers is empty"),
-    ([(np.ones((3, 4), np.float32), None, True)], r"inner dimensions differ at layer 0: its input \(2, 5\) @ kernel \(3, 4\)"),
+    ([(np.ones((3, 4), np.float32), None, True)],
+     r"inner dimensions differ at layer 0: its input \(2, 5\) @ kernel \(3, 4\)"),
     ([(np.ones((5, 4), np.float32), None, True), (np.ones((3, 2), np.float32), None, False)],
      r"inner dimensions differ at layer 1: its input \(2, 4\) @ kernel \(3, 2\)"),
     ([(np.ones((5, 4), np.float32), np.ones(3, np.float32), True)], r"bias shape \(3,\) of layer 0 does not match"),

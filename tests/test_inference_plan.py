@@ -263,3 +263,39 @@ def test_a_model_called_inside_a_layer_gets_the_general_path(no_graph_walk):
     inner(x)  # at the top: the plan
     with pytest.raises(AssertionError, match="graph walk of 'mnist_model' ran"):
         Wrapper()(x)
+
+
+def test_weights_that_no_longer_fit_give_the_graph_walks_error():
+    model = seed_mlp()
+    x = np.random.default_rng(12).random((1, 784), dtype=np.float32)
+    model(x)
+    model.layers[2].kernel.value = np.ones((63, 64), np.float32)  # the 2nd Dense: 63 rows for 64 inputs
+    with pytest.raises(ValueError) as walk:
+        graph_walk(model, x)
+    for call in (lambda: model(x), lambda: model.predict(x, verbose=0)):
+        with pytest.raises(ValueError) as planned:
+            call()
+        assert str(planned.value) == str(walk.value)
+    assert "inner dimensions differ" in str(walk.value)
+
+
+def test_dense_on_a_higher_rank_input_takes_the_layer_call():
+    inputs = keras.Input(shape=(3, 5))
+    x = layers.Dense(4, activation="relu")(inputs)
+    model = keras.Model(inputs, layers.Dense(2, activation="softmax")(x))
+    x = np.random.default_rng(13).random((2, 3, 5), dtype=np.float32)
+    want = general_predict(model, x)
+    for got in fast_paths(model, x):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_functional_subclass_with_its_own_call_keeps_it():
+    class Doubled(keras.Model):
+        def call(self, inputs, training=None, mask=None):
+            return super().call(inputs, training=training, mask=mask) * 2
+    inputs = keras.Input(shape=(3,))
+    model = Doubled(inputs, layers.Dense(2)(inputs))
+    assert plan_for(model) is None
+    x = np.random.default_rng(14).random((1, 3), dtype=np.float32)
+    np.testing.assert_array_equal(model(x), 2 * model.layers[1](x))
+    np.testing.assert_array_equal(model.predict(x, verbose=0), 2 * model.layers[1](x))

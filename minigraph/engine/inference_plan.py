@@ -23,7 +23,7 @@ from minigraph.autodiff import Variable, _state as _autodiff_state
 from minigraph.kernels import dense as _dense_kernels
 from minigraph.layers import base as _base
 from minigraph.layers.base import _call_state, flatten
-from minigraph.engine.functional import _Slot
+from minigraph.engine.functional import Network, _Slot
 from minigraph.layers.core import Dense, Dropout
 
 _CHAIN = _dense_kernels.dense_chain_forward
@@ -38,29 +38,36 @@ class _DenseRun:
         self.layers = layers
 
     def run(self, x):
-        if x.ndim != 2 or type(x) is not np.ndarray:
-            return self._generic(x, 0)
-        pending = []  # (kernel, bias, relu) of layers whose products go into the next kernel call
+        if type(x) is not np.ndarray or x.ndim != 2:
+            return self._generic(x, 0, len(self.layers))
+        pending, start, group_input = [], 0, x  # (kernel, bias, relu) of the layers the next kernel call takes
         for i, layer in enumerate(self.layers):
             kernel, bias, activation = layer.kernel, layer.bias, layer.activation
             if (type(kernel) is not Variable or (bias is not None and type(bias) is not Variable)
                     or layer.activity_regularizer is not None):
                 if pending:
-                    x = _CHAIN(x, pending)
-                return self._generic(x, i)
+                    x = self._chain(group_input, start, pending)
+                return self._generic(x, i, len(self.layers))
             relu = activation is ops.relu
             pending.append((kernel.value, None if bias is None else bias.value, relu))
             if relu or activation is ops.linear:
                 continue
-            if activation is ops.softmax:  # fused: the rows of ops.softmax's kernel on the kernel's output
-                x = _CHAIN(x, pending, True)
-            else:  # an activation the kernels do not fuse ends this call
-                x = activation(_CHAIN(x, pending))
-            pending = []
-        return _CHAIN(x, pending) if pending else x
+            fused = activation is ops.softmax  # the rows of ops.softmax's kernel, on the kernel's output
+            x = self._chain(group_input, start, pending, fused)
+            if not fused:  # an activation the kernels do not fuse ends this call
+                x = activation(x)
+            pending, start, group_input = [], i + 1, x
+        return self._chain(group_input, start, pending) if pending else x
 
-    def _generic(self, x, start):
-        for layer in self.layers[start:]:
+    def _chain(self, x, start, pending, softmax=False):
+        try:
+            return _CHAIN(x, pending, softmax)
+        except ValueError:  # weights that do not fit: the layers' own calls raise the graph walk's error
+            self._generic(x, start, start + len(pending))
+            raise
+
+    def _generic(self, x, start, end):
+        for layer in self.layers[start:end]:
             x = _single(layer._call_eager((x,), {}, False, None))
         return x
 
@@ -129,9 +136,11 @@ class InferencePlan:
 
 
 def _entries(model):
-    """The plan entries of a functional model, or None when its graph is not a chain the plan covers."""
-    if (len(model.inputs) != 1 or len(model.outputs) != 1 or isinstance(model._nested_outputs, (list, tuple))
-            or model._uses_masks or model._loss_slots or model._metric_slots):
+    """The plan entries of a functional model, or None when its graph is not a chain the plan covers (or
+    its class runs a call of its own)."""
+    if (type(model).call is not Network.call or len(model.inputs) != 1 or len(model.outputs) != 1
+            or isinstance(model._nested_outputs, (list, tuple)) or model._uses_masks or model._loss_slots
+            or model._metric_slots):
         return None
     current = model._input_slots[0]
     entries, run = [], []
