@@ -7,6 +7,7 @@ from minigraph.kernels.pool import *
 from minigraph.kernels.upsample import *
 from minigraph.kernels.dense import *
 from minigraph.kernels.bias import *
+from minigraph.kernels.softmax import *
 from minigraph.kernels.batchnorm import *
 from minigraph.kernels.depthwise import *
 from minigraph.kernels.optimizer import *

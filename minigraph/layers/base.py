@@ -76,6 +76,15 @@ class call_context:
         return False
 
 
+_structure_changes = [0]  # layers or variables assigned to layers' attributes, ever (see structure_version)
+
+
+def structure_version():
+    """A number that moves whenever a layer or variable is assigned to an attribute of any layer: what
+    caches of a model's structure (the inference plan) compare to know they are still valid."""
+    return _structure_changes[0]
+
+
 def _is_tracked_value(value):
     """Layers and Variables, and containers of them (an empty one too: its items may come later)."""
     if isinstance(value, (Layer, Variable)):
@@ -169,6 +178,7 @@ class Layer:
         object.__setattr__(self, name, value)
         if name in self._UNTRACKED or name.startswith("__") or not _is_tracked_value(value):
             return
+        _structure_changes[0] += 1
         state = self.__dict__
         if name not in state["_tracked_attributes"]:
             state["_tracked_attributes"].append(name)
@@ -180,6 +190,7 @@ class Layer:
         object.__delattr__(self, name)
         if name in self._tracked_attributes:
             self._tracked_attributes.remove(name)
+            _structure_changes[0] += 1
 
     def _sublayers(self):
         """The layers this one holds directly (attributes, and lists/dicts of them), first assigned first."""
