@@ -350,14 +350,14 @@ def run_roof(rounds):
 
 
 # ----------------------------------------------------------------------------------------------- sweep
-def run_sweep(rounds, plot_path):
+def run_sweep(rounds, plot_path, batches=SWEEP_BATCHES):
     """Time per sample against batch size for the autoencoder, the toy ResNet and the wide MLP."""
     header = f"{'train step':<14} {'batch':>6} {'minigraph/sample':>17} {'torch/sample':>14} {'mg/torch':>9}"
     print(header)
     print("-" * len(header))
     curves = {}
     for name in ("autoencoder", "toy_resnet", "wide_mlp"):
-        for batch in SWEEP_BATCHES:
+        for batch in batches:
             mg, torch_fn = train_pair(name, batch)
             medians = time_pair(mg, torch_fn, rounds)
             curves.setdefault(name, []).append((batch, medians["mg"] / batch, medians.get("torch", np.nan) / batch))
@@ -395,6 +395,7 @@ def main():
     parser.add_argument("--only", default="", help="workloads whose name contains this (lower case)")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--plot", default="", help="write the sweep's PNG here")
+    parser.add_argument("--batches", default=",".join(map(str, SWEEP_BATCHES)), help="the sweep's batch sizes")
     args = parser.parse_args()
     bench_models.import_torch()
     torch = bench_models.torch
@@ -411,7 +412,7 @@ def main():
     if args.part in ("roof", "all"):
         run_roof(args.rounds)
     if args.part in ("sweep", "all"):
-        run_sweep(max(2, args.rounds // 2), args.plot)
+        run_sweep(max(2, args.rounds // 2), args.plot, [int(b) for b in args.batches.split(",")])
 
 
 if __name__ == "__main__":
