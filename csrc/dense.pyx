@@ -5,7 +5,7 @@ run on the conv kernels' direct tiles (csrc/conv_direct.h: AVX-512 or AVX2 at ru
 y = x @ kernel (+ bias, ReLU) is their forward pass, dkernel = x.T @ dy their kernel gradient, and
 dx = dy @ kernel.T the forward pass with the transposed kernel.  The shared BLAS gemm takes the rest
 (_direct_covers): float64, products under 2**16 multiply-adds (a single-sample predict is a gemv), output
-widths the tiles do not cover, and forward-form products with fewer than 24 rows or a kernel over 1 MiB.
+widths the tiles do not cover, kernels over 1 MiB, and forward-form products with fewer than 24 rows.
 """
 from cython cimport floating
 
@@ -35,13 +35,13 @@ def _set_direct(bint enabled):
 cdef bint _direct_covers(int op, Py_ssize_t rows, Py_ssize_t cin, Py_ssize_t cout) noexcept:
     """Whether the direct kernels take product `op` (see _direct_product) of these sizes, and beat BLAS on
     it: at least 2**16 multiply-adds (below, a gemv or a mostly empty tile), output columns the tiles cover,
-    and for the forward form at least two tiles of rows and a kernel that stays in L2 (every tile of rows
-    streams all of it; BLAS blocks for cache, the tiles do not)."""
+    a kernel (or kernel gradient) that stays in L2 (every tile of rows streams all of it; BLAS blocks for
+    cache, the tiles do not), and for the forward form at least two tiles of rows."""
     if not _direct_enabled or rows * cin * cout < (1 << 16):
         return False
     if not (cout % 8 == 0 or (cout < 8 and cin % 8 == 0)):
         return False
-    return op == 1 or (rows >= 24 and cin * cout * 4 <= (1 << 20))
+    return cin * cout * 4 <= (1 << 20) and (op == 1 or rows >= 24)
 
 
 cdef object _direct_product(int op, object a, object b, object bias, bint relu):
