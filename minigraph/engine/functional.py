@@ -10,7 +10,7 @@ import numpy as np
 
 from minigraph import registry
 from minigraph.layers.base import (KerasTensor, Layer, Node, _call_state, call_context, flatten, map_structure,
-                                   shape_str, to_snake_case, unique_name)
+                                   pack_as, shape_str, to_snake_case, unique_name)
 from minigraph.layers.input_layer import InputLayer
 
 
@@ -320,8 +320,14 @@ class Network(Layer):
             return self._shapes_by_running(input_shape)
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
         self._check_input_shapes(shapes)
-        out = [t.shape for t in self.outputs]
-        return out if isinstance(self._nested_outputs, (list, tuple)) else out[0]
+        return self._nest_outputs([t.shape for t in self.outputs])
+
+    def _nest_outputs(self, flat):
+        """The flat outputs in the structure the model was built with: a list, a dict (keyed as the outputs
+        were), or the single output."""
+        if isinstance(self._nested_outputs, dict):
+            return pack_as(self._nested_outputs, flat)
+        return flat if isinstance(self._nested_outputs, (list, tuple)) else flat[0]
 
     def _check_input_shapes(self, shapes):
         if len(shapes) != len(self.inputs):
@@ -391,7 +397,7 @@ class Network(Layer):
         results = [values[s] for s in self._output_slots]
         if masks is not None:
             self._last_output_masks = [masks[s] for s in self._output_slots]
-        return results if isinstance(self._nested_outputs, (list, tuple)) else results[0]
+        return self._nest_outputs(results)
 
     # ------------------------------------------------------------------ serialization
     def _node_index_map(self):

@@ -84,7 +84,7 @@ class Model(Network):
         """The model's outputs, as a list, on prepared inputs."""
         if self._is_graph_network:  # its call sets the training flag for the layers inside
             out = self.call(xs if len(xs) > 1 else xs[0], training=training)
-            return out if isinstance(out, list) else [out]
+            return flatten(out) if isinstance(out, (list, dict)) else [out]
         out = Layer.__call__(self, pack_as(self._input_structure, xs), training=training)
         flat = flatten(out)
         self._n_subclass_outputs = len(flat)
@@ -597,7 +597,7 @@ class Model(Network):
             tiny = n <= batch_size and xs[0].nbytes < _TINY_BATCH
             if n == 0 or (tiny and not verbose and not callbacks):
                 out = self._run(xs, training=False)  # no batch or no hook to call: the one-batch fast path
-                return out if len(out) > 1 else out[0]
+                return self._predicted(out)
             pool = not tiny
             n_steps = math.ceil(n / batch_size)
             inputs = ([a[i:i + batch_size] for a in xs] for i in range(0, n, batch_size))
@@ -611,6 +611,13 @@ class Model(Network):
         if not parts:
             raise ValueError("predict: the generator or PyDataset produced no batch")
         out = parts[0] if len(parts) == 1 else [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
+        return self._predicted(out)
+
+    def _predicted(self, out):
+        """predict's result from the flat outputs: a dict for a model built with a dict of outputs (as Keras),
+        else the list, or the one array."""
+        if self._is_graph_network and isinstance(self._nested_outputs, dict):
+            return pack_as(self._nested_outputs, out)
         return out if len(out) > 1 else out[0]
 
     def _predict_loop(self, inputs, callbacks, pool):
@@ -628,7 +635,7 @@ class Model(Network):
             with pooled():
                 out = self._run(xs, training=False)
             parts.append(out)
-            callbacks.on_predict_batch_end(step, {"outputs": out if len(out) > 1 else out[0]})
+            callbacks.on_predict_batch_end(step, {"outputs": self._predicted(out)})
             step += 1
         callbacks.on_predict_end()
         return parts
