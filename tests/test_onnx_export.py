@@ -226,6 +226,15 @@ def test_conv1d_and_1d_pools(tmp_path, padding):
     export_and_compare(model, floats(9, 3), tmp_path)
 
 
+@pytest.mark.parametrize("kwargs", [{"strides": 2}, {"strides": 3, "padding": "same", "output_padding": 1},
+                                    {"dilation_rate": 2, "padding": "same", "activation": "relu"}])
+def test_conv1d_transpose(tmp_path, kwargs):
+    inputs = keras.Input(shape=(7, 3), name="x")
+    model = keras.Model(inputs, layers.Conv1DTranspose(4, 3, **kwargs)(inputs), name="deconv1d")
+    _randomize(model)
+    export_and_compare(model, floats(7, 3), tmp_path)
+
+
 # ------------------------------------------------------------------------------------------------ sequences
 def ids(steps, vocab, seed=0):
     return lambda batch: np.random.default_rng(seed + batch).integers(0, vocab, (batch, steps)).astype(np.int32)

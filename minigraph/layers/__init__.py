@@ -7,7 +7,7 @@ from minigraph.layers.embedding import Embedding, Masking
 from minigraph.layers.recurrent import (RNN, GRU, LSTM, SimpleRNN, GRUCell, LSTMCell, SimpleRNNCell)
 from minigraph.layers.wrappers import Bidirectional, TimeDistributed
 from minigraph.layers.core import Dense, Activation, Dropout, Flatten, Reshape, RepeatVector, Permute
-from minigraph.layers.convolutional import Conv1D, Conv2D, Conv2DTranspose
+from minigraph.layers.convolutional import Conv1D, Conv2D, Conv1DTranspose, Conv2DTranspose
 from minigraph.layers.depthwise import DepthwiseConv2D, SeparableConv2D
 from minigraph.layers.pooling import (MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
                                       GlobalMaxPooling1D, GlobalAveragePooling1D, GlobalMaxPooling2D,
@@ -25,6 +25,7 @@ from minigraph.layers.merge import (Add, Subtract, Multiply, Average, Maximum, M
 # Keras' aliases
 Convolution1D = Conv1D
 Convolution2D = Conv2D
+Convolution1DTranspose = Conv1DTranspose
 Convolution2DTranspose = Conv2DTranspose
 MaxPool1D = MaxPooling1D
 MaxPool2D = MaxPooling2D

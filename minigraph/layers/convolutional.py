@@ -1,7 +1,7 @@
-"""Convolutions (channels_last) on one rank-generic base: Conv1D, Conv2D and Conv2DTranspose.
+"""Convolutions (channels_last) on one rank-generic base: Conv1D, Conv2D, Conv1DTranspose and Conv2DTranspose.
 
 The kernels are 2-D; a 1-D convolution runs as a 2-D one over images one row high, with its kernel of
-shape (k, in, out) seen as (1, k, in, out).
+shape (k, in, out) seen as (1, k, in, out) (a transpose's (k, out, in) as (1, k, out, in)).
 """
 import numpy as np
 
@@ -19,7 +19,8 @@ class BaseConv(KernelLayer):
     rank = None
     _in_axis = -2  # where the input channels sit in the kernel's shape
     _paddings = ("valid", "same")
-    _dilates = True  # dilation_rate and groups (Conv1D, Conv2D; not the transpose)
+    _dilates = True  # dilation_rate (all but Conv2DTranspose)
+    _groups = True  # groups (not the transposes)
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, **kwargs):
@@ -37,7 +38,7 @@ class BaseConv(KernelLayer):
                 raise self._error(f"strides {self.strides} > 1 cannot be combined with dilation_rate "
                                   f"{self.dilation_rate} > 1 (as in Keras)")
         self.groups = self._positive_int(groups, "groups")
-        if self.groups != 1 and not self._dilates:
+        if self.groups != 1 and not self._groups:
             raise self._error(f"argument groups={groups!r} is not supported (only 1)")
         if self.filters % self.groups:
             raise self._error(f"argument groups={self.groups} must divide filters={self.filters}")
@@ -55,11 +56,16 @@ class BaseConv(KernelLayer):
         extent = tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate))
         return self._window_output_dims(shape, extent, self.strides, self.padding, "kernel_size")
 
+    def _dilated(self, kernel):
+        """A 2-D kernel with the dilation as zeros spread between its taps (itself when not dilated)."""
+        if self.dilation_rate == (1,) * self.rank:
+            return kernel
+        return _vision_ops.dilate_kernel(kernel, (1,) * (2 - self.rank) + self.dilation_rate)
+
     def _grouped_conv2d(self, inputs, kernel, strides, padding):
         """conv2d with a dilated kernel and channel groups (bias and activation after), from the plain op:
         the dilation as zeros spread into the kernel, each group of channels convolved on its own."""
-        if self.dilation_rate != (1,) * self.rank:
-            kernel = _vision_ops.dilate_kernel(kernel, (1,) * (2 - self.rank) + self.dilation_rate)
+        kernel = self._dilated(kernel)
         if self.groups == 1:
             out = ops.conv2d(inputs, kernel, None, strides=strides, padding=padding)
         else:
@@ -133,15 +139,15 @@ class Conv2D(BaseConv):
         return self._activate(ops.conv2d, inputs, strides=self.strides, padding=self.padding)
 
 
-@registry.register
-class Conv2DTranspose(Conv2D):
-    """The gradient of a Conv2D with respect to its input, used forward; kernel (kh, kw, filters, in_channels)."""
+class BaseConvTranspose(BaseConv):
+    """The gradient of a convolution with respect to its input, used forward; kernel kernel_size + (filters,
+    in_channels).  A dilated transpose is the plain one with the dilated kernel (zeros between the taps)."""
 
     _in_axis = -1
-    _dilates = False
+    _groups = False
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None,
-                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True, **kwargs):
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, data_format=None,
+                 dilation_rate=1, activation=None, use_bias=True, **kwargs):
         super().__init__(filters, kernel_size, strides, padding, data_format=data_format,
                          dilation_rate=dilation_rate, activation=activation, use_bias=use_bias, **kwargs)
         self.output_padding = None
@@ -156,12 +162,44 @@ class Conv2DTranspose(Conv2D):
 
     def _output_dims(self, shape):
         pads = self.output_padding or (None,) * self.rank
+        extent = tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate))
         return tuple(None if n is None else shapes.deconv_output_length(n, k, s, self.padding, p)
-                     for n, k, s, p in zip(shape[1:1 + self.rank], self.kernel_size, self.strides, pads))
+                     for n, k, s, p in zip(shape[1:1 + self.rank], extent, self.strides, pads))
+
+    def get_config(self):
+        return {**super().get_config(), "output_padding": self.output_padding}
+
+
+@registry.register
+class Conv1DTranspose(BaseConvTranspose):
+    """The transpose of Conv1D over (batch, steps, channels); kernel (k, filters, in_channels)."""
+
+    rank = 1
+
+    def call(self, inputs):
+        n, steps, channels = inputs.shape
+        images = ops.reshape(inputs, (n, 1, steps, channels))
+        kernel = self._dilated(ops.reshape(self.kernel, (1,) + tuple(self.kernel.shape)))
+        output_padding = None if self.output_padding is None else (0,) + self.output_padding
+        out = ops.conv2d_transpose(images, kernel, self.bias, strides=(1,) + self.strides, padding=self.padding,
+                                   output_padding=output_padding, relu=self.activation is ops.relu)
+        if self.activation is not ops.relu:
+            out = self.activation(out)
+        return ops.reshape(out, (n,) + tuple(out.shape[2:]))
+
+
+@registry.register
+class Conv2DTranspose(BaseConvTranspose):
+    """The transpose of Conv2D; kernel (kh, kw, filters, in_channels)."""
+
+    rank = 2
+    _dilates = False
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None,
+                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True, **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, output_padding, data_format=data_format,
+                         dilation_rate=dilation_rate, activation=activation, use_bias=use_bias, **kwargs)
 
     def call(self, inputs):
         return self._activate(ops.conv2d_transpose, inputs, strides=self.strides, padding=self.padding,
                               output_padding=self.output_padding)
-
-    def get_config(self):
-        return {**super().get_config(), "output_padding": self.output_padding}

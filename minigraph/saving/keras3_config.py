@@ -4,7 +4,8 @@ file, and Keras 3's configs (from `.keras` files and from Keras 3's legacy `.h5`
 The differences, as observed in files Keras 3.15.1 wrote (tests/data/keras3/README.md):
 - every object is {module, class_name, config, registered_name}, layers also build_config;
 - dtype is a DTypePolicy object; InputLayer has batch_shape (not batch_input_shape) and optional;
-- Dense has quantization_config; initializers have input_axes/output_axes; Conv2DTranspose has no groups;
+- Dense has quantization_config; initializers have input_axes/output_axes; the transposes (Conv1DTranspose,
+  Conv2DTranspose) have no groups;
 - inbound nodes are {"args", "kwargs"} with {"class_name": "__keras_tensor__", ...} tensor references, whose
   node index counts a nested model's calls from 0 (Keras 2, and input_layers/output_layers, from 1);
 - the optimizer config has loss_scale_factor and gradient_accumulation_steps, and no is_legacy_optimizer.
@@ -241,7 +242,7 @@ def _layer_to_keras3(layer, class_name, config):
         config["batch_shape"] = config.pop("batch_input_shape")
         config.setdefault("optional", False)
         return config
-    if class_name == "Conv2DTranspose" and config.get("groups", 1) == 1:
+    if class_name in ("Conv1DTranspose", "Conv2DTranspose") and config.get("groups", 1) == 1:
         config.pop("groups", None)  # Keras 3 refuses the key
     if "batch_input_shape" in config:
         config["batch_shape"] = config.pop("batch_input_shape")

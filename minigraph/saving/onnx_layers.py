@@ -116,24 +116,27 @@ def conv(g, layer, node):
 
 def conv_transpose(g, layer, node):
     t = _single(node)
-    in_dims, out_dims = t.shape[1:3], node.outputs[0].shape[1:3]
+    rank = layer.rank
+    in_dims, out_dims = t.shape[1:1 + rank], node.outputs[0].shape[1:1 + rank]
     if None in in_dims or None in out_dims:
         raise unsupported(layer, f"needs defined spatial sizes, got input {t.shape}")
     begins, ends, extra = [], [], []
-    for n, o, k, s in zip(in_dims, out_dims, layer.kernel_size, layer.strides):
-        # the full transposed convolution is (n - 1) * s + k long; Keras keeps `o` values of it from the
+    for n, o, k, s, d in zip(in_dims, out_dims, layer.kernel_size, layer.strides, layer.dilation_rate):
+        # the full transposed convolution is (n - 1) * s + extent long; Keras keeps `o` values of it from the
         # forward conv's padding before, and anything past its end is bias only (ONNX's output_padding)
-        full, before = (n - 1) * s + k, shapes.conv_pad_before(o, k, s, layer.padding)
+        extent = (k - 1) * d + 1
+        full, before = (n - 1) * s + extent, shapes.conv_pad_before(o, extent, s, layer.padding)
         begins.append(before)
         ends.append(max(full - before - o, 0))
         extra.append(max(o - (full - before), 0))
-    x = _to_channels_first(g, g.name_of(t), 2, layer.name)
-    # (kh, kw, out, in) -> ONNX's (in, out, kh, kw): the kernel of the conv whose gradient this is, unflipped
-    w = g.weight(layer.kernel, f"{layer.name}/kernel", _Transposed((3, 2, 0, 1)))
+    x = _to_channels_first(g, g.name_of(t), rank, layer.name)
+    # (*window, out, in) -> ONNX's (in, out, *window): the kernel of the conv whose gradient this is, unflipped
+    w = g.weight(layer.kernel, f"{layer.name}/kernel", _Transposed((rank + 1, rank) + tuple(range(rank))))
     inputs = [x, w] + ([g.weight(layer.bias, f"{layer.name}/bias")] if layer.use_bias else [])
     y = g.op("ConvTranspose", inputs, layer.name, kernel_shape=list(layer.kernel_size),
-             strides=list(layer.strides), pads=begins + ends, output_padding=extra)
-    return [activate(g, layer, _to_channels_last(g, y, 2, layer.name), layer.activation)]
+             strides=list(layer.strides), dilations=list(layer.dilation_rate), pads=begins + ends,
+             output_padding=extra)
+    return [activate(g, layer, _to_channels_last(g, y, rank, layer.name), layer.activation)]
 
 
 class _Transposed:
@@ -429,6 +432,7 @@ CONVERTERS = {
     L.Reshape: reshape,
     L.Conv1D: conv,
     L.Conv2D: conv,
+    L.Conv1DTranspose: conv_transpose,
     L.Conv2DTranspose: conv_transpose,
     L.MaxPooling1D: max_pool,
     L.MaxPooling2D: max_pool,

@@ -59,7 +59,7 @@ def model_config(model):
 
 
 def _readable_by_keras3(config):
-    """Where tf_keras reads it either way, the form Keras 3 reads too: Conv2DTranspose without `groups`
+    """Where tf_keras reads it either way, the form Keras 3 reads too: the transposes without `groups`
     (Keras 3 refuses the key; 1 is tf_keras' default)."""
     if isinstance(config, list):
         return [_readable_by_keras3(item) for item in config]
@@ -67,7 +67,8 @@ def _readable_by_keras3(config):
         return config
     out = {key: _readable_by_keras3(value) for key, value in config.items()}
     inner = out.get("config")
-    if out.get("class_name") == "Conv2DTranspose" and isinstance(inner, dict) and inner.get("groups") == 1:
+    if (out.get("class_name") in ("Conv1DTranspose", "Conv2DTranspose") and isinstance(inner, dict)
+            and inner.get("groups") == 1):
         out["config"] = {key: value for key, value in inner.items() if key != "groups"}
     return out
 
