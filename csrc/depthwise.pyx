@@ -25,6 +25,8 @@ cdef extern from "depthwise.h" nogil:
         MG_DW_MAX_KH
     ctypedef struct mg_dw_geom:
         Py_ssize_t n, h, w, c, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow
+        int wide
+    int mg_dw_cpu_wide()
     void mg_dw_fwd_row_f32(const float* x, const mg_dw_geom* g, const float* w, const float* bias, int relu,
                            float* y, Py_ssize_t r)
     void mg_dw_fwd_row_f64(const double* x, const mg_dw_geom* g, const double* w, const double* bias, int relu,
@@ -43,9 +45,14 @@ cdef Py_ssize_t DW_SLOTS = 16
 cdef Py_ssize_t DW_SLOT_PIXELS = 256
 
 
+# The CPU runs the 16-lane float loops (AVX-512), asked once.
+cdef int CPU_WIDE = mg_dw_cpu_wide()
+
+
 cdef mg_dw_geom _geom(tuple geom):
     cdef mg_dw_geom g
     g.n, g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, g.oh, g.ow = geom
+    g.wide = CPU_WIDE and g.c % 16 == 0
     return g
 
 

@@ -78,8 +78,9 @@ def fits(hw, k_hw, padding, dilation):
     return padding == "same" or all(n >= (k - 1) * d + 1 for n, k, d in zip(hw, k_hw, dilation))
 
 
-# channels: 1 (scalar tail only), 3, 8 / 16 / 32 (one and two vectors, float32 and float64), 19 (all three paths)
-CHANNELS = [1, 3, 8, 19, 32]
+# channels: 1 (scalar tail only), 3, 8 / 16 / 32 (one and two vectors, float32 and float64), 19 (all three paths),
+# 32 and 48 (the 16-lane float loops on an AVX-512 CPU: two vectors, then two and one)
+CHANNELS = [1, 3, 8, 19, 32, 48]
 GRID = [(k_hw, s, d) for k_hw, s, d in itertools.product([(3, 3), (1, 1), (2, 3)], [(1, 1), (2, 2), (1, 2)],
                                                        [(1, 1), (2, 2), (1, 3)])] + [((5, 5), (1, 1), (1, 1)),
                                                                                      ((5, 4), (3, 2), (1, 1))]
@@ -145,9 +146,10 @@ def test_gradients_finite_differences(strides, dilation, padding):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("strides", [1, 2])
-def test_same_bits_on_one_and_two_threads(strides, dtype):
-    x = RNG.standard_normal((8, 20, 20, 24)).astype(dtype)
-    k = RNG.standard_normal((3, 3, 24, 1)).astype(dtype)
+@pytest.mark.parametrize("channels", [24, 32])
+def test_same_bits_on_one_and_two_threads(strides, dtype, channels):
+    x = RNG.standard_normal((8, 20, 20, channels)).astype(dtype)
+    k = RNG.standard_normal((3, 3, channels, 1)).astype(dtype)
     y = dw.depthwise_conv2d_forward(x, k, None, strides, "same")
     dy = RNG.standard_normal(y.shape).astype(dtype)
     old = kernels.get_num_threads()
