@@ -9,7 +9,6 @@
 #define MINIGRAPH_DEPTHWISE_H
 
 #include <stddef.h>
-#include <string.h>
 #include "mg_simd.h"
 
 /* Kernel rows (and columns) at most this many: the row pointers live on the stack (depthwise.pyx checks). */

@@ -243,7 +243,7 @@ void MG_DW(dw_row3)(const MG_DW_T* x, const MG_DW_T* dyrow, const mg_dw_geom* g,
     }
 }
 
-/* part (kh, kw, c) = the kernel gradient over output rows [r0, r1), rows in order.  A 3x3 kernel takes its
+/* part (kh, kw, c) += the kernel gradient over output rows [r0, r1), rows in order (the caller zeroes part).  A 3x3 kernel takes its
  * whole vectors of channels through dw_row3; the rest (other kernels, and a 3x3's last c % lanes channels)
  * go tap by tap: for each row and tap, the sum over the row's pixels first (in vectors), then added to part. */
 MG_DW_ATTR
@@ -252,7 +252,6 @@ static void MG_DW(dw_rows)(const MG_DW_T* x, const MG_DW_T* dy, const mg_dw_geom
     const ptrdiff_t c = g->c, step = g->sw * c;
     const ptrdiff_t first = g->kh == 3 && g->kw == 3 ? c - c % MG_DW_L : 0;  /* channels dw_row3 does */
     ptrdiff_t r, ky, kx, ox, c0, ch;
-    memset(part, 0, sizeof(MG_DW_T) * (size_t)(g->kh * g->kw * c));
     for (r = r0; r < r1; r++) {
         const ptrdiff_t img = r / g->oh, oy = r % g->oh;
         const MG_DW_T* dyrow = dy + r * g->ow * c;

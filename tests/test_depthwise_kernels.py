@@ -112,6 +112,9 @@ def test_matches_reference(k_hw, strides, dilation, multiplier, padding, dtype):
         ktol = tol if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(dk, ref_backward_kernel(x, dy, k_hw, multiplier, strides, padding, dilation),
                                    **ktol, err_msg=f"kernel gradient, {c} channels")
+        both = dw.depthwise_conv2d_backward(x, dy, k, strides, padding, dilation)  # one pass: the same bits
+        np.testing.assert_array_equal(both[0], dx, err_msg=f"fused input gradient, {c} channels")
+        np.testing.assert_array_equal(both[1], dk, err_msg=f"fused kernel gradient, {c} channels")
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 1, 4), (3, 2, 30, 8), (1, 30, 2, 5), (4, 14, 14, 64), (2, 6, 7, 40)])
@@ -159,7 +162,8 @@ def test_same_bits_on_one_and_two_threads(strides, dtype, channels):
             kernels.set_num_threads(threads)
             results.append((dw.depthwise_conv2d_forward(x, k, None, strides, "same"),
                             dw.depthwise_conv2d_backward_input(dy, k, (20, 20), strides, "same"),
-                            dw.depthwise_conv2d_backward_kernel(x, dy, (3, 3), 1, strides, "same")))
+                            dw.depthwise_conv2d_backward_kernel(x, dy, (3, 3), 1, strides, "same"))
+                           + dw.depthwise_conv2d_backward(x, dy, k, strides, "same"))
     finally:
         kernels.set_num_threads(old)
     for a, b in zip(*results):
@@ -192,6 +196,9 @@ def test_empty_batch():
     assert dw.depthwise_conv2d_backward_input(np.zeros((0, 3, 3, 6)), k, (5, 5)).shape == (0, 5, 5, 3)
     np.testing.assert_array_equal(dw.depthwise_conv2d_backward_kernel(x, np.zeros((0, 3, 3, 6), np.float32),
                                                                       3, 2), np.zeros((3, 3, 3, 2)))
+    dx, dk = dw.depthwise_conv2d_backward(x, np.zeros((0, 3, 3, 6), np.float32), k)
+    assert dx.shape == (0, 5, 5, 3)
+    np.testing.assert_array_equal(dk, np.zeros((3, 3, 3, 2)))
 
 
 def test_bad_arguments_name_the_function_and_shapes():
@@ -233,3 +240,9 @@ def test_bad_arguments_name_the_function_and_shapes():
     with pytest.raises(ValueError, match=r"depthwise_conv2d_backward_kernel: dy \(1, 3, 3, 3\) does not match the "
                                          r"expected shape \(1, 3, 3, 6\)"):
         dw.depthwise_conv2d_backward_kernel(x, np.zeros((1, 3, 3, 3)), 3, 2)
+    with pytest.raises(ValueError, match=r"depthwise_conv2d_backward: dy \(1, 3, 3, 3\) does not match the "
+                                         r"expected shape \(1, 3, 3, 6\)"):
+        dw.depthwise_conv2d_backward(x, np.zeros((1, 3, 3, 3)), np.zeros((3, 3, 3, 2)))
+    with pytest.raises(ValueError, match=r"depthwise_conv2d_backward: input channels 3 of x \(1, 5, 5, 3\) do not "
+                                         r"match kernel \(3, 3, 2, 1\)"):
+        dw.depthwise_conv2d_backward(x, np.zeros((1, 3, 3, 2)), np.zeros((3, 3, 2, 1)))
