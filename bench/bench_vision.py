@@ -1,13 +1,20 @@
-"""Vision kernels beside PyTorch (when importable) in the same process: depthwise convolution and batch norm.
+"""Vision kernels and models beside PyTorch (when importable) in the same process.
 
-    python bench/bench_vision.py [rounds] [threads]
+    python bench/bench_vision.py [rounds] [threads] [--kernels | --models]
 
 Rows, float32, NHWC:
   depthwise 3x3 'same', 32 channels, 56x56, batch 32: forward, and forward + input and kernel gradients
       (torch: conv2d with groups=32, channels_last, and aten.convolution_backward)
   batch norm training, (64, 32, 32, 32): forward, and forward + backward (dx, dgamma, dbeta)
       (torch: BatchNorm2d's aten.native_batch_norm / native_batch_norm_backward, channels_last)
-Both libraries run with the same thread count, without autograd, on tensors made outside the timed region.
+  a BatchNorm CNN's training step: Conv2D(32, same, no bias) -> BN -> ReLU -> MaxPool, the same with 64,
+      GAP, Dense(10), on 32x32x3, batch 64, Adam, crossentropy from logits (minigraph: train_on_batch;
+      torch: zero_grad, forward, backward, Adam step)
+  MobileNetV2 and ResNet50 (weights=None, 224x224) predicting on batches of 1 and 8 (minigraph:
+      predict_on_batch; torch under no_grad, eval mode)
+The torch models are bench/vision_torch_models.py's, built from the minigraph model's layers and weights;
+each row first checks that both give the same outputs.  The kernel rows run without autograd, on tensors
+made outside the timed region, with the same thread count in both libraries.
 The libraries take turns: each round times every implementation once (the best of 3 calls), so a burst of
 load from other processes hits both alike; the table gives the median over the rounds and the ratio
 minigraph / torch (below 1: minigraph is faster), in wall time and in process CPU time (all threads; it
@@ -21,6 +28,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout's in-place build
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # vision_torch_models
+import minigraph as keras  # noqa: E402
 import minigraph.kernels as K  # noqa: E402
 
 try:
@@ -81,6 +90,54 @@ def batchnorm_case(n=64, h=32, w=32, c=32):
     return f"batch norm train {n}x{h}x{w}x{c}", impls
 
 
+def batchnorm_cnn_case(n=64):
+    """One training step of the BatchNorm CNN (issue 13's row), both libraries from the same weights."""
+    layers = keras.layers
+    inputs = keras.Input((32, 32, 3))
+    x = inputs
+    for filters, suffix in ((32, "a"), (64, "b")):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv_{suffix}")(x)
+        x = layers.ReLU()(layers.BatchNormalization(name=f"bn_{suffix}")(x))
+        x = layers.MaxPooling2D()(x)
+    model = keras.Model(inputs, layers.Dense(10, name="logits")(layers.GlobalAveragePooling2D()(x)))
+    images, labels = rand(n, 32, 32, 3), RNG.integers(0, 10, n)
+    impls = {}
+    if torch is not None:
+        import vision_torch_models as twins
+        twin = twins.BatchNormCNN(model).train()
+        xt, yt = nchw_channels_last(images).contiguous(memory_format=torch.channels_last), torch.from_numpy(labels)
+        np.testing.assert_allclose(twin.eval()(xt).detach().numpy(), model.predict_on_batch(images), rtol=1e-4,
+                                   atol=1e-4)
+        twin.train()
+        optimizer = torch.optim.Adam(twin.params.values(), lr=1e-3, eps=1e-7)
+
+        def torch_step():
+            with torch.enable_grad():
+                optimizer.zero_grad(set_to_none=True)
+                loss = torch.nn.functional.cross_entropy(twin(xt), yt)
+                loss.backward()
+                optimizer.step()
+        impls["torch"] = torch_step
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    impls = {"minigraph": lambda: model.train_on_batch(images, labels), **impls}
+    return f"BatchNorm CNN train step 32x32x3 batch {n}", "step", impls
+
+
+def application_case(name, batch, size=224):
+    """keras.applications.<name>(weights=None) predicting on one batch, beside its torch twin."""
+    model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3))
+    images = rand(batch, size, size, 3)
+    impls = {"minigraph": lambda: model.predict_on_batch(images)}
+    if torch is not None:
+        import vision_torch_models as twins
+        twin = getattr(twins, name)(model).eval()
+        xt = nchw_channels_last(images).contiguous(memory_format=torch.channels_last)
+        np.testing.assert_allclose(twin(xt).numpy(), model.predict_on_batch(images), rtol=1e-4, atol=1e-6)
+        impls["torch"] = lambda: twin(xt)
+    return f"{name} {size}x{size} predict batch {batch}", "predict", impls
+
+
 def best_of_calls(fn, calls=3):
     """(wall, cpu) seconds: the fastest of `calls` calls by each clock."""
     wall, cpu = [], []
@@ -92,22 +149,40 @@ def best_of_calls(fn, calls=3):
     return min(wall), min(cpu)
 
 
-def interleaved(impls, which, rounds):
-    """{impl: (wall ms, cpu ms)}, medians over `rounds` rounds, every impl timed once per round."""
-    for fns in impls.values():  # warm-up: thread pools up, caches and allocator primed
-        for _ in range(3):
-            fns[which]()
+def interleaved(impls, rounds, calls=3):
+    """{impl: (wall ms, cpu ms)}, medians over `rounds` rounds, every impl timed once per round (the best of
+    `calls` calls)."""
+    for fn in impls.values():  # warm-up: thread pools up, caches and allocator primed
+        for _ in range(2):
+            fn()
     samples = {name: [] for name in impls}
     for _ in range(rounds):
-        for name, fns in impls.items():
-            samples[name].append(best_of_calls(fns[which]))
+        for name, fn in impls.items():
+            samples[name].append(best_of_calls(fn, calls))
     return {name: tuple(1e3 * np.median(np.array(t), axis=0)) for name, t in samples.items()}
 
 
+def kernel_rows():
+    for name, impls in (depthwise_case(), batchnorm_case()):
+        for which, label in enumerate(("fwd", "fwd+bwd")):
+            yield name, label, {impl: fns[which] for impl, fns in impls.items()}
+
+
+def model_rows():
+    yield batchnorm_cnn_case()
+    for name in ("MobileNetV2", "ResNet50"):
+        for batch in (1, 8):
+            yield application_case(name, batch)
+
+
 def main():
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
-    if len(sys.argv) > 2:
-        K.set_num_threads(int(sys.argv[2]))
+    flags = {a for a in sys.argv[1:] if a.startswith("--")}
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    if flags - {"--kernels", "--models"}:
+        raise SystemExit(__doc__)
+    rounds = int(args[0]) if args else 15
+    if len(args) > 1:
+        K.set_num_threads(int(args[1]))
     if torch is not None:
         torch.set_num_threads(K.get_num_threads())
     print(f"threads: minigraph {K.get_num_threads()}" + (f", torch {torch.get_num_threads()} "
@@ -117,10 +192,15 @@ def main():
               + (f" {'torch ms':>9} {'torch cpu':>9} {'mg/torch':>9} {'cpu ratio':>9}" if torch else ""))
     print(header)
     print("-" * len(header))
+    groups = []
+    if "--models" not in flags or "--kernels" in flags:
+        groups.append((kernel_rows, rounds, 3))
+    if "--kernels" not in flags or "--models" in flags:
+        groups.append((model_rows, max(3, rounds // 3), 1))  # whole models: fewer rounds, one call each
     with torch.no_grad() if torch else open(os.devnull):
-        for name, impls in (depthwise_case(), batchnorm_case()):
-            for which, label in enumerate(("fwd", "fwd+bwd")):
-                t = interleaved(impls, which, rounds)
+        for rows, group_rounds, calls in groups:
+            for name, label, impls in rows():
+                t = interleaved(impls, group_rounds, calls)
                 (mg, mg_cpu) = t["minigraph"]
                 row = f"{name:44} {label:8} {mg:8.3f} {mg_cpu:8.3f}"
                 if "torch" in t:

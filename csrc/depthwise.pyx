@@ -9,6 +9,9 @@ copies back).
   input gradient   stride 1: the forward of dy with the kernel flipped; otherwise a gather per input row
   kernel gradient  the output rows cut into a fixed number of slots, each with its own partial sum, added
                    in slot order: the same bits on any thread count
+  both gradients   (depthwise_conv2d_backward, stride 1) each slot interleaves its kernel-gradient rows with
+                   the input-gradient rows that read the same rows of dy, so dy is read from memory once;
+                   the same bits as the two functions apart
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -18,13 +21,16 @@ import numpy as np
 from _kernel_common cimport float_array, int_pair, checked_padding, threads_for
 from minigraph.kernels.shapes import conv_output_length, conv_pad_before
 
-__all__ = ["depthwise_conv2d_forward", "depthwise_conv2d_backward_input", "depthwise_conv2d_backward_kernel"]
+__all__ = ["depthwise_conv2d_forward", "depthwise_conv2d_backward_input", "depthwise_conv2d_backward_kernel",
+           "depthwise_conv2d_backward"]
 
 cdef extern from "depthwise.h" nogil:
     enum:
         MG_DW_MAX_KH
     ctypedef struct mg_dw_geom:
         Py_ssize_t n, h, w, c, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow
+        int wide
+    int mg_dw_cpu_wide()
     void mg_dw_fwd_row_f32(const float* x, const mg_dw_geom* g, const float* w, const float* bias, int relu,
                            float* y, Py_ssize_t r)
     void mg_dw_fwd_row_f64(const double* x, const mg_dw_geom* g, const double* w, const double* bias, int relu,
@@ -43,9 +49,14 @@ cdef Py_ssize_t DW_SLOTS = 16
 cdef Py_ssize_t DW_SLOT_PIXELS = 256
 
 
+# The CPU runs the 16-lane float loops (AVX-512), asked once.
+cdef int CPU_WIDE = mg_dw_cpu_wide()
+
+
 cdef mg_dw_geom _geom(tuple geom):
     cdef mg_dw_geom g
     g.n, g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, g.oh, g.ow = geom
+    g.wide = CPU_WIDE and g.c % 16 == 0
     return g
 
 
@@ -88,6 +99,36 @@ def _backward_kernel_kernel(const floating[::1] x, const floating[::1] dy, float
                 mg_dw_dw_rows_f64(&x[0], &dy[0], &g, &parts[s, 0], rows * s // slots, rows * (s + 1) // slots)
 
 
+def _backward_both_kernel(const floating[::1] x, const floating[::1] dy, const floating[::1] flipped,
+                          floating[::1] dx, floating[:, ::1] parts, tuple geom, tuple dx_geom):
+    """parts[s] as _backward_kernel_kernel, and dx (stride 1: the forward of dy with the flipped kernel, under
+    dx_geom), slot s also computing dx's rows in the same share of dx's rows, each after the kernel-gradient
+    row that reads the same rows of dy."""
+    cdef mg_dw_geom g = _geom(geom), gx = _geom(dx_geom)
+    cdef Py_ssize_t rows = g.n * g.oh, dx_rows = gx.n * gx.oh, slots = parts.shape[0], s, r, r0, r1, a, a1, due
+    with nogil:
+        for s in prange(slots, num_threads=threads_for(slots, 2 * rows * g.ow * g.c * g.kh * g.kw),
+                        schedule="dynamic"):
+            r0 = rows * s // slots
+            r1 = rows * (s + 1) // slots
+            a = dx_rows * s // slots
+            a1 = dx_rows * (s + 1) // slots
+            for r in range(r0, r1 + 1):
+                if r < r1:
+                    if floating is float:
+                        mg_dw_dw_rows_f32(&x[0], &dy[0], &g, &parts[s, 0], r, r + 1)
+                    else:
+                        mg_dw_dw_rows_f64(&x[0], &dy[0], &g, &parts[s, 0], r, r + 1)
+                # the dx rows due by now: the slot's share of them in proportion, all of them at the end
+                due = a1 if r == r1 else a + (a1 - a) // (r1 - r)
+                while a < due:
+                    if floating is float:
+                        mg_dw_fwd_row_f32(&dy[0], &gx, &flipped[0], NULL, 0, &dx[0], a)
+                    else:
+                        mg_dw_fwd_row_f64(&dy[0], &gx, &flipped[0], NULL, 0, &dx[0], a)
+                    a = a + 1
+
+
 # ------------------------------------------------------------------------------ argument checks
 
 def _geometry(str fn, in_hw, k_hw, strides, padding, dilation_rate, what):
@@ -127,6 +168,30 @@ def _expanded_kernel(kernel, dtype):
 def _expand(x, Py_ssize_t m):
     """x with each channel repeated m times (channel c * m + j = channel c): the multiplier-1 loops' input."""
     return x if m == 1 else np.repeat(x, m, axis=3)
+
+
+def _flipped(expanded_kernel):
+    """The expanded kernel turned by 180 degrees, flat: the stride-1 input gradient's forward kernel."""
+    return np.ascontiguousarray(expanded_kernel[::-1, ::-1]).reshape(-1)
+
+
+def _flipped_geometry(n, h, w, c, kh, kw, d, ph, pw, oh, ow):
+    """The stride-1 input gradient as a forward: dy (n, oh, ow, c) through the flipped kernel, padded by the
+    rest of the dilated extent, onto dx (n, h, w, c)."""
+    return (n, oh, ow, c, kh, kw, 1, 1, d[0], d[1], (kh - 1) * d[0] - ph, (kw - 1) * d[1] - pw, h, w)
+
+
+def _kernel_parts(Py_ssize_t rows, Py_ssize_t ow, Py_ssize_t size, dtype):
+    """Zeroed partial sums of the kernel gradient: a fixed number of slots for rows * ow output pixels."""
+    return np.zeros((max(1, min(DW_SLOTS, rows, rows * ow // DW_SLOT_PIXELS)), size), dtype)
+
+
+def _summed(parts, shape):
+    """The slots' partial sums added in slot order."""
+    dk = parts[0].copy()
+    for p in parts[1:]:
+        dk += p
+    return dk.reshape(shape)
 
 
 def _activation(str fn, activation):
@@ -191,11 +256,9 @@ def depthwise_conv2d_backward_input(dy, kernel, input_hw, strides=1, padding="va
     dxe = np.empty((n, h, w, c * m), dy.dtype)
     if dy.size and dxe.size:
         ke = _expanded_kernel(kernel, dy.dtype)
-        if s == (1, 1):  # the forward of dy with the flipped kernel, padded by the rest of the dilated extent
-            flipped = np.ascontiguousarray(ke[::-1, ::-1])
-            _forward_kernel(dy.reshape(-1), flipped.reshape(-1), None, False, dxe.reshape(-1),
-                            (n, oh, ow, c * m, kh, kw, 1, 1, d[0], d[1], (kh - 1) * d[0] - ph, (kw - 1) * d[1] - pw,
-                             h, w))
+        if s == (1, 1):
+            _forward_kernel(dy.reshape(-1), _flipped(ke), None, False, dxe.reshape(-1),
+                            _flipped_geometry(n, h, w, c * m, kh, kw, d, ph, pw, oh, ow))
         else:
             _backward_input_kernel(dy.reshape(-1), ke.reshape(-1), dxe.reshape(-1),
                                    (n, h, w, c * m, kh, kw, s[0], s[1], d[0], d[1], ph, pw, oh, ow))
@@ -218,14 +281,42 @@ def depthwise_conv2d_backward_kernel(x, dy, kernel_hw, depth_multiplier=1, strid
     oh, ow, ph, pw = _geometry(fn, (h, w), (kh, kw), s, padding, d, what)
     if dy.shape != (n, oh, ow, c * m):
         raise ValueError(f"{fn}: dy {dy.shape} does not match the expected shape {(n, oh, ow, c * m)} ({what})")
-    rows = n * oh
-    slots = max(1, min(DW_SLOTS, rows, rows * ow // DW_SLOT_PIXELS))
-    parts = np.zeros((slots, kh * kw * c * m), x.dtype)
+    parts = _kernel_parts(n * oh, ow, kh * kw * c * m, x.dtype)
     if dy.size and x.size:
         xe = np.ascontiguousarray(_expand(x, m))
         _backward_kernel_kernel(xe.reshape(-1), dy.reshape(-1), parts,
                                 (n, h, w, c * m, kh, kw, s[0], s[1], d[0], d[1], ph, pw, oh, ow))
-    dk = parts[0].copy()
-    for p in parts[1:]:  # in slot order
-        dk += p
-    return dk.reshape(kh, kw, c, m)
+    return _summed(parts, (kh, kw, c, m))
+
+
+def depthwise_conv2d_backward(x, dy, kernel, strides=1, padding="valid", dilation_rate=1):
+    """(dx, dkernel) of depthwise_conv2d for input x (n, h, w, cin), kernel (kh, kw, cin, multiplier) and
+    output gradient dy: the bits of depthwise_conv2d_backward_input and _backward_kernel, in one pass over dy
+    at stride 1 (other strides call the two)."""
+    fn = "depthwise_conv2d_backward"
+    x = float_array(x, fn, "x", 4)
+    dy = float_array(dy, fn, "dy", 4, x.dtype)
+    kernel = float_array(kernel, fn, "kernel", 4, x.dtype)
+    s, padding, d = _window_args(fn, strides, padding, dilation_rate)
+    n, h, w, c = x.shape
+    kh, kw, kc, m = kernel.shape
+    what = f"x {x.shape}, dy {dy.shape}, kernel {kernel.shape}, strides {s}, padding {padding!r}, " \
+           f"dilation_rate {d}"
+    if kc != c:
+        raise ValueError(f"{fn}: input channels {c} of x {x.shape} do not match kernel {kernel.shape} (axis 2)")
+    if m < 1 or kh < 1 or kw < 1:
+        raise ValueError(f"{fn}: kernel {kernel.shape} must have positive sizes and depth_multiplier ({what})")
+    oh, ow, ph, pw = _geometry(fn, (h, w), (kh, kw), s, padding, d, what)
+    if dy.shape != (n, oh, ow, c * m):
+        raise ValueError(f"{fn}: dy {dy.shape} does not match the expected shape {(n, oh, ow, c * m)} ({what})")
+    if s != (1, 1) or not (dy.size and x.size):
+        return (depthwise_conv2d_backward_input(dy, kernel, (h, w), s, padding, d),
+                depthwise_conv2d_backward_kernel(x, dy, (kh, kw), m, s, padding, d))
+    dxe = np.empty((n, h, w, c * m), x.dtype)
+    parts = _kernel_parts(n * oh, ow, kh * kw * c * m, x.dtype)
+    _backward_both_kernel(np.ascontiguousarray(_expand(x, m)).reshape(-1), dy.reshape(-1),
+                          _flipped(_expanded_kernel(kernel, x.dtype)), dxe.reshape(-1), parts,
+                          (n, h, w, c * m, kh, kw, 1, 1, d[0], d[1], ph, pw, oh, ow),
+                          _flipped_geometry(n, h, w, c * m, kh, kw, d, ph, pw, oh, ow))
+    dx = dxe if m == 1 else dxe.reshape(n, h, w, c, m).sum(axis=4)
+    return dx, _summed(parts, (kh, kw, c, m))

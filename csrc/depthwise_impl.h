@@ -1,13 +1,14 @@
 /* The loops of the depthwise convolution (csrc/depthwise.h), written once for either element type.
  *
  * A template: depthwise.h includes this file once per type, after defining
- *   MG_DW_T        the element type, MG_DW_V its 32-byte vector type (GCC vector extension), MG_DW_L lanes
+ *   MG_DW_T        the element type, MG_DW_V its vector type (GCC vector extension), MG_DW_L lanes
  *   MG_DW(name)    the instance's name for `name`
+ *   MG_DW_ATTR     the entry points' target attribute (MG_CLONES, or MG_TARGET_V4 for the 16-lane one)
  * Every loop runs along the contiguous channel axis: blocks of 2 vectors, then 1 vector, then single
  * channels.  Each output sums its taps in (ky, kx) order whatever path computes it, so tiles, edges and
  * thread counts never change a bit.  The macros are undefined again at the end. */
 
-typedef MG_DW_T MG_DW(vu) __attribute__((vector_size(32), aligned(sizeof(MG_DW_T)), may_alias));
+typedef MG_DW_T MG_DW(vu) __attribute__((vector_size(sizeof(MG_DW_V)), aligned(sizeof(MG_DW_T)), may_alias));
 #define MG_DW_LD(p) ((MG_DW_V)(*(const MG_DW(vu)*)(p)))
 #define MG_DW_ST(p, v) (*(MG_DW(vu)*)(p) = (v))
 /* max(v, 0) that keeps NaN: lanes where v <= 0 is false keep their bits */
@@ -15,11 +16,14 @@ typedef MG_DW_T MG_DW(vu) __attribute__((vector_size(32), aligned(sizeof(MG_DW_T
 
 /* P output pixels (P <= 4) of one output row, all with taps kx in [kx0, kx1) inside the image; pixel p reads
  * its tap (ky, kx) at rows[ky] + (p * sw + kx * dw) * c.  rows[ky] is NULL for taps above or below the image.
- * y: the first pixel's output; bias may be NULL. */
+ * y: the first pixel's output; bias may be NULL.  kh, kw: the kernel's size (g->kh, g->kw); step, tap: sw * c
+ * and dw * c.  They are arguments so that a call with constants (3x3, unit stride and dilation) unrolls its
+ * tap loops and loads each input vector once for the pixels that share it. */
 static inline __attribute__((always_inline))
 void MG_DW(fwd_pixels)(const MG_DW_T* const* rows, const mg_dw_geom* g, const MG_DW_T* w, const MG_DW_T* bias,
-                       int relu, MG_DW_T* y, int P, ptrdiff_t kx0, ptrdiff_t kx1) {
-    const ptrdiff_t c = g->c, step = g->sw * c, tap = g->dw * c;
+                       int relu, MG_DW_T* y, int P, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t kx0, ptrdiff_t kx1,
+                       ptrdiff_t step, ptrdiff_t tap) {
+    const ptrdiff_t c = g->c;
     ptrdiff_t c0 = 0, ky, kx, ch;
     int p;
     for (; c0 + 2 * MG_DW_L <= c; c0 += 2 * MG_DW_L) {
@@ -28,11 +32,11 @@ void MG_DW(fwd_pixels)(const MG_DW_T* const* rows, const mg_dw_geom* g, const MG
             a0[p] = bias ? MG_DW_LD(bias + c0) : (MG_DW_V){0};
             a1[p] = bias ? MG_DW_LD(bias + c0 + MG_DW_L) : (MG_DW_V){0};
         }
-        for (ky = 0; ky < g->kh; ky++) {
+        for (ky = 0; ky < kh; ky++) {
             if (!rows[ky])
                 continue;
             for (kx = kx0; kx < kx1; kx++) {
-                const MG_DW_T* wp = w + (ky * g->kw + kx) * c + c0;
+                const MG_DW_T* wp = w + (ky * kw + kx) * c + c0;
                 const MG_DW_T* xp = rows[ky] + kx * tap + c0;
                 const MG_DW_V w0 = MG_DW_LD(wp), w1 = MG_DW_LD(wp + MG_DW_L);
                 for (p = 0; p < P; p++) {
@@ -50,11 +54,11 @@ void MG_DW(fwd_pixels)(const MG_DW_T* const* rows, const mg_dw_geom* g, const MG
         MG_DW_V a0[4];
         for (p = 0; p < 4; p++)
             a0[p] = bias ? MG_DW_LD(bias + c0) : (MG_DW_V){0};
-        for (ky = 0; ky < g->kh; ky++) {
+        for (ky = 0; ky < kh; ky++) {
             if (!rows[ky])
                 continue;
             for (kx = kx0; kx < kx1; kx++) {
-                const MG_DW_V w0 = MG_DW_LD(w + (ky * g->kw + kx) * c + c0);
+                const MG_DW_V w0 = MG_DW_LD(w + (ky * kw + kx) * c + c0);
                 const MG_DW_T* xp = rows[ky] + kx * tap + c0;
                 for (p = 0; p < P; p++)
                     a0[p] += MG_DW_LD(xp + p * step) * w0;
@@ -66,11 +70,11 @@ void MG_DW(fwd_pixels)(const MG_DW_T* const* rows, const mg_dw_geom* g, const MG
     for (ch = c0; ch < c; ch++)
         for (p = 0; p < P; p++) {
             MG_DW_T s = bias ? bias[ch] : 0;
-            for (ky = 0; ky < g->kh; ky++) {
+            for (ky = 0; ky < kh; ky++) {
                 if (!rows[ky])
                     continue;
                 for (kx = kx0; kx < kx1; kx++)
-                    s += rows[ky][p * step + kx * tap + ch] * w[(ky * g->kw + kx) * c + ch];
+                    s += rows[ky][p * step + kx * tap + ch] * w[(ky * kw + kx) * c + ch];
             }
             y[p * c + ch] = relu && s <= 0 ? 0 : s;
         }
@@ -91,13 +95,14 @@ void MG_DW(fwd_edge)(const MG_DW_T* const* origin, const mg_dw_geom* g, const MG
         kx1 = kx0;
     for (ky = 0; ky < g->kh; ky++)
         rows[ky] = origin[ky] ? origin[ky] + ix * g->c : NULL;
-    MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * g->c, 1, kx0, kx1);
+    MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * g->c, 1, g->kh, g->kw, kx0, kx1, g->sw * g->c,
+                      g->dw * g->c);
 }
 
 /* Output row r (= image * oh + oy) of y = depthwise(x, w) (+ bias, ReLU): x (n, h, w, c), w (kh, kw, c).
  * The pixels whose windows stick out left or right take clipped taps one at a time, the interior ones
  * [lo, hi) go in tiles of 4. */
-MG_CLONES
+MG_DW_ATTR
 static void MG_DW(fwd_row)(const MG_DW_T* x, const mg_dw_geom* g, const MG_DW_T* w, const MG_DW_T* bias,
                            int relu, MG_DW_T* y, ptrdiff_t r) {
     const ptrdiff_t img = r / g->oh, oy = r % g->oh, c = g->c, right = g->w - 1 - (g->kw - 1) * g->dw + g->pw;
@@ -106,6 +111,8 @@ static void MG_DW(fwd_row)(const MG_DW_T* x, const mg_dw_geom* g, const MG_DW_T*
     /* interior: ox * sw - pw >= 0 and ox * sw - pw + (kw - 1) * dw < w */
     ptrdiff_t ky, ox, P, lo = (g->pw + g->sw - 1) / g->sw, hi = right >= 0 ? right / g->sw + 1 : 0;
     MG_DW_T* yrow = y + r * g->ow * c;
+    const ptrdiff_t step = g->sw * c, tap = g->dw * c;
+    const int unit3 = g->kh == 3 && g->kw == 3 && g->sw == 1 && g->dw == 1;
     if (hi > g->ow) hi = g->ow;
     if (lo > hi) lo = hi;
     for (ky = 0; ky < g->kh; ky++) {
@@ -118,10 +125,13 @@ static void MG_DW(fwd_row)(const MG_DW_T* x, const mg_dw_geom* g, const MG_DW_T*
         P = hi - ox < 4 ? hi - ox : 4;
         for (ky = 0; ky < g->kh; ky++)
             rows[ky] = origin[ky] ? origin[ky] + (ox * g->sw - g->pw) * c : NULL;
-        if (P == 4)  /* a constant P per call: the pixel loops unroll */
-            MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 4, 0, g->kw);
+        /* constant P (and for 3x3 kernels constant taps) per call: the loops unroll */
+        if (P == 4 && unit3)
+            MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 4, 3, 3, 0, 3, c, c);
+        else if (P == 4)
+            MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 4, g->kh, g->kw, 0, g->kw, step, tap);
         else
-            MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 1, 0, g->kw), P = 1;
+            MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 1, g->kh, g->kw, 0, g->kw, step, tap), P = 1;
     }
     for (ox = hi; ox < g->ow; ox++)
         MG_DW(fwd_edge)(origin, g, w, bias, relu, yrow, ox);
@@ -129,7 +139,7 @@ static void MG_DW(fwd_row)(const MG_DW_T* x, const mg_dw_geom* g, const MG_DW_T*
 
 /* Input row r (= image * h + iy) of dx for output gradient dy, any stride: each dx pixel gathers the dy
  * pixels whose windows hold it, taps in (ky, kx) order. */
-MG_CLONES
+MG_DW_ATTR
 static void MG_DW(bwd_input_row)(const MG_DW_T* dy, const mg_dw_geom* g, const MG_DW_T* w, MG_DW_T* dx,
                                  ptrdiff_t r) {
     const ptrdiff_t img = r / g->h, iy = r % g->h, c = g->c;
@@ -180,17 +190,75 @@ static void MG_DW(bwd_input_row)(const MG_DW_T* dy, const mg_dw_geom* g, const M
     }
 }
 
-/* part (kh, kw, c) = the kernel gradient over output rows [r0, r1): for each row and tap, the sum over the
- * row's pixels first (in vectors), then added to part; rows and taps in order. */
-MG_CLONES
+/* One output pixel's share of a 3x3 kernel gradient, one vector of channels: acc[ky * 3 + kx] += x tap * dy,
+ * dy the vector at dp.
+ * rows[ky]: the start of the input row of tap row ky (NULL above or below the image); ix: the pixel's first
+ * input column; checked: test each tap's column against the image (pixels near the left and right edges). */
+static inline __attribute__((always_inline))
+void MG_DW(dw_pixel3)(MG_DW_V* acc, const MG_DW_T* const* rows, const mg_dw_geom* g, const MG_DW_T* dp,
+                      ptrdiff_t ix, ptrdiff_t c0, int checked) {
+    const MG_DW_V d = MG_DW_LD(dp);
+    ptrdiff_t ky, kx;
+    for (ky = 0; ky < 3; ky++) {
+        if (!rows[ky])
+            continue;
+        for (kx = 0; kx < 3; kx++) {
+            const ptrdiff_t col = ix + kx * g->dw;
+            if (checked && (col < 0 || col >= g->w))
+                continue;
+            acc[ky * 3 + kx] += MG_DW_LD(rows[ky] + col * g->c + c0) * d;
+        }
+    }
+}
+
+/* part (3, 3, c) += the kernel gradient of output row (img, oy), channels [0, cv) (whole vectors): for each
+ * vector of channels its 9 tap sums stay in registers along the row (one dy load for 9 products), pixels
+ * in order. */
+static inline __attribute__((always_inline))
+void MG_DW(dw_row3)(const MG_DW_T* x, const MG_DW_T* dyrow, const mg_dw_geom* g, MG_DW_T* part, ptrdiff_t img,
+                    ptrdiff_t oy, ptrdiff_t cv) {
+    const ptrdiff_t c = g->c, right = g->w - 1 - 2 * g->dw + g->pw;
+    /* interior pixels [lo, hi): all three tap columns inside the image */
+    ptrdiff_t lo = (g->pw + g->sw - 1) / g->sw, hi = right >= 0 ? right / g->sw + 1 : 0, ky, ox, c0;
+    const MG_DW_T* rows[3];
+    int k;
+    if (hi > g->ow) hi = g->ow;
+    if (lo > hi) lo = hi;
+    for (ky = 0; ky < 3; ky++) {
+        const ptrdiff_t iy = oy * g->sh - g->ph + ky * g->dh;
+        rows[ky] = iy >= 0 && iy < g->h ? x + (img * g->h + iy) * g->w * c : NULL;
+    }
+    for (c0 = 0; c0 < cv; c0 += MG_DW_L) {
+        MG_DW_V acc[9];
+        for (k = 0; k < 9; k++)
+            acc[k] = MG_DW_LD(part + k * c + c0);
+        for (ox = 0; ox < lo; ox++)
+            MG_DW(dw_pixel3)(acc, rows, g, dyrow + ox * c + c0, ox * g->sw - g->pw, c0, 1);
+        for (; ox < hi; ox++)
+            MG_DW(dw_pixel3)(acc, rows, g, dyrow + ox * c + c0, ox * g->sw - g->pw, c0, 0);
+        for (; ox < g->ow; ox++)
+            MG_DW(dw_pixel3)(acc, rows, g, dyrow + ox * c + c0, ox * g->sw - g->pw, c0, 1);
+        for (k = 0; k < 9; k++)
+            MG_DW_ST(part + k * c + c0, acc[k]);
+    }
+}
+
+/* part (kh, kw, c) += the kernel gradient over output rows [r0, r1), rows in order (the caller zeroes part).  A 3x3 kernel takes its
+ * whole vectors of channels through dw_row3; the rest (other kernels, and a 3x3's last c % lanes channels)
+ * go tap by tap: for each row and tap, the sum over the row's pixels first (in vectors), then added to part. */
+MG_DW_ATTR
 static void MG_DW(dw_rows)(const MG_DW_T* x, const MG_DW_T* dy, const mg_dw_geom* g, MG_DW_T* part,
                            ptrdiff_t r0, ptrdiff_t r1) {
     const ptrdiff_t c = g->c, step = g->sw * c;
+    const ptrdiff_t first = g->kh == 3 && g->kw == 3 ? c - c % MG_DW_L : 0;  /* channels dw_row3 does */
     ptrdiff_t r, ky, kx, ox, c0, ch;
-    memset(part, 0, sizeof(MG_DW_T) * (size_t)(g->kh * g->kw * c));
     for (r = r0; r < r1; r++) {
         const ptrdiff_t img = r / g->oh, oy = r % g->oh;
         const MG_DW_T* dyrow = dy + r * g->ow * c;
+        if (first)
+            MG_DW(dw_row3)(x, dyrow, g, part, img, oy, first);
+        if (first == c)
+            continue;
         for (ky = 0; ky < g->kh; ky++) {
             const ptrdiff_t iy = oy * g->sh - g->ph + ky * g->dh;
             if (iy < 0 || iy >= g->h)
@@ -205,7 +273,7 @@ static void MG_DW(dw_rows)(const MG_DW_T* x, const MG_DW_T* dy, const mg_dw_geom
                 if (ox1 > g->ow) ox1 = g->ow;
                 if (ox1 <= ox0)
                     continue;
-                for (c0 = 0; c0 + 4 * MG_DW_L <= c; c0 += 4 * MG_DW_L) {
+                for (c0 = first; c0 + 4 * MG_DW_L <= c; c0 += 4 * MG_DW_L) {
                     MG_DW_V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
                     for (ox = ox0; ox < ox1; ox++) {
                         const MG_DW_T* xp = xrow + ox * step + c0;
@@ -240,6 +308,7 @@ static void MG_DW(dw_rows)(const MG_DW_T* x, const MG_DW_T* dy, const mg_dw_geom
 #undef MG_DW_LD
 #undef MG_DW_ST
 #undef MG_DW_RELU
+#undef MG_DW_ATTR
 #undef MG_DW_T
 #undef MG_DW_V
 #undef MG_DW_L

@@ -119,57 +119,58 @@ def _bilinear_axis(Py_ssize_t n_in, Py_ssize_t n_out, dtype):
     return np.ascontiguousarray(idx), (src - low).astype(dtype)
 
 
-def upsampling2d_bilinear_forward(x, size):
-    """Bilinear upsampling (Keras' UpSampling2D(interpolation='bilinear'), TF's resize with half-pixel
-    centres, no antialiasing): NHWC x (n, h, w, c) -> (n, h * sh, w * sw, c)."""
-    fn = "upsampling2d_bilinear_forward"
+def _bilinear_tables(Py_ssize_t h, Py_ssize_t w, Py_ssize_t oh, Py_ssize_t ow, dtype):
+    """(rows, row_lerp, cols, col_lerp) mapping an (oh, ow) output onto an (h, w) input, both axes."""
+    rows, row_lerp = _bilinear_axis(h, oh, dtype)
+    cols, col_lerp = _bilinear_axis(w, ow, dtype)
+    return rows, row_lerp, cols, col_lerp
+
+
+def _forward_output(x, size, fn):
+    """(x checked, its (n, h * sh, w * sw, c) output to fill, (sh, sw))."""
     x = float_array(x, fn, "x", 4)
     sh, sw = positive_pair(size, fn, "size")
     n, h, w, c = x.shape
-    y = np.empty((n, h * sh, w * sw, c), x.dtype)
-    if y.size:
-        rows, row_lerp = _bilinear_axis(h, h * sh, x.dtype)
-        cols, col_lerp = _bilinear_axis(w, w * sw, x.dtype)
-        _bilinear_kernel(x, y, rows, row_lerp, cols, col_lerp)
-    return y
+    return x, np.empty((n, h * sh, w * sw, c), x.dtype), (sh, sw)
 
 
-def upsampling2d_bilinear_backward(dy, size):
-    """dx (n, oh / sh, ow / sw, c) of upsampling2d_bilinear_forward."""
-    fn = "upsampling2d_bilinear_backward"
+def _backward_input_grad(dy, size, fn):
+    """(dy checked, the (n, oh / sh, ow / sw, c) dx to fill, (sh, sw)); dy must hold whole sh x sw blocks."""
     dy = float_array(dy, fn, "dy", 4)
     sh, sw = positive_pair(size, fn, "size")
     n, oh, ow, c = dy.shape
     if oh % sh or ow % sw:
         raise ValueError(f"{fn}: dy shape {dy.shape} is not a whole number of size {(sh, sw)} blocks")
-    h, w = oh // sh, ow // sw
-    dx = np.empty((n, h, w, c), dy.dtype)
+    return dy, np.empty((n, oh // sh, ow // sw, c), dy.dtype), (sh, sw)
+
+
+def upsampling2d_bilinear_forward(x, size):
+    """Bilinear upsampling (Keras' UpSampling2D(interpolation='bilinear'), TF's resize with half-pixel
+    centres, no antialiasing): NHWC x (n, h, w, c) -> (n, h * sh, w * sw, c)."""
+    x, y, _ = _forward_output(x, size, "upsampling2d_bilinear_forward")
+    if y.size:
+        _bilinear_kernel(x, y, *_bilinear_tables(x.shape[1], x.shape[2], y.shape[1], y.shape[2], x.dtype))
+    return y
+
+
+def upsampling2d_bilinear_backward(dy, size):
+    """dx (n, oh / sh, ow / sw, c) of upsampling2d_bilinear_forward."""
+    dy, dx, _ = _backward_input_grad(dy, size, "upsampling2d_bilinear_backward")
     if dx.size:
-        rows, row_lerp = _bilinear_axis(h, oh, dy.dtype)
-        cols, col_lerp = _bilinear_axis(w, ow, dy.dtype)
-        _bilinear_backward_kernel(dy, dx, rows, row_lerp, cols, col_lerp)
+        _bilinear_backward_kernel(dy, dx, *_bilinear_tables(dx.shape[1], dx.shape[2], dy.shape[1], dy.shape[2],
+                                                             dy.dtype))
     return dx
 
 
 def upsampling2d_forward(x, size):
     """Nearest-neighbour upsampling: NHWC x (n, h, w, c) -> (n, h * sh, w * sw, c); size int or (sh, sw)."""
-    fn = "upsampling2d_forward"
-    x = float_array(x, fn, "x", 4)
-    sh, sw = positive_pair(size, fn, "size")
-    n, h, w, c = x.shape
-    y = np.empty((n, h * sh, w * sw, c), x.dtype)
+    x, y, (sh, sw) = _forward_output(x, size, "upsampling2d_forward")
     _upsample_kernel(x, y, sh, sw)
     return y
 
 
 def upsampling2d_backward(dy, size):
     """dx (n, oh / sh, ow / sw, c) of upsampling2d_forward: the sum of each sh x sw block of dy."""
-    fn = "upsampling2d_backward"
-    dy = float_array(dy, fn, "dy", 4)
-    sh, sw = positive_pair(size, fn, "size")
-    n, oh, ow, c = dy.shape
-    if oh % sh or ow % sw:
-        raise ValueError(f"{fn}: dy shape {dy.shape} is not a whole number of size {(sh, sw)} blocks")
-    dx = np.empty((n, oh // sh, ow // sw, c), dy.dtype)
+    dy, dx, (sh, sw) = _backward_input_grad(dy, size, "upsampling2d_backward")
     _upsample_backward_kernel(dy, dx, sh, sw)
     return dx

@@ -78,8 +78,9 @@ def fits(hw, k_hw, padding, dilation):
     return padding == "same" or all(n >= (k - 1) * d + 1 for n, k, d in zip(hw, k_hw, dilation))
 
 
-# channels: 1 (scalar tail only), 3, 8 / 16 / 32 (one and two vectors, float32 and float64), 19 (all three paths)
-CHANNELS = [1, 3, 8, 19, 32]
+# channels: 1 (scalar tail only), 3, 8 / 16 / 32 (one and two vectors, float32 and float64), 19 (all three paths),
+# 32 and 48 (the 16-lane float loops on an AVX-512 CPU: two vectors, then two and one)
+CHANNELS = [1, 3, 8, 19, 32, 48]
 GRID = [(k_hw, s, d) for k_hw, s, d in itertools.product([(3, 3), (1, 1), (2, 3)], [(1, 1), (2, 2), (1, 2)],
                                                        [(1, 1), (2, 2), (1, 3)])] + [((5, 5), (1, 1), (1, 1)),
                                                                                      ((5, 4), (3, 2), (1, 1))]
@@ -111,6 +112,9 @@ def test_matches_reference(k_hw, strides, dilation, multiplier, padding, dtype):
         ktol = tol if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(dk, ref_backward_kernel(x, dy, k_hw, multiplier, strides, padding, dilation),
                                    **ktol, err_msg=f"kernel gradient, {c} channels")
+        both = dw.depthwise_conv2d_backward(x, dy, k, strides, padding, dilation)  # one pass: the same bits
+        np.testing.assert_array_equal(both[0], dx, err_msg=f"fused input gradient, {c} channels")
+        np.testing.assert_array_equal(both[1], dk, err_msg=f"fused kernel gradient, {c} channels")
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 1, 4), (3, 2, 30, 8), (1, 30, 2, 5), (4, 14, 14, 64), (2, 6, 7, 40)])
@@ -145,9 +149,10 @@ def test_gradients_finite_differences(strides, dilation, padding):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("strides", [1, 2])
-def test_same_bits_on_one_and_two_threads(strides, dtype):
-    x = RNG.standard_normal((8, 20, 20, 24)).astype(dtype)
-    k = RNG.standard_normal((3, 3, 24, 1)).astype(dtype)
+@pytest.mark.parametrize("channels", [24, 32])
+def test_same_bits_on_one_and_two_threads(strides, dtype, channels):
+    x = RNG.standard_normal((8, 20, 20, channels)).astype(dtype)
+    k = RNG.standard_normal((3, 3, channels, 1)).astype(dtype)
     y = dw.depthwise_conv2d_forward(x, k, None, strides, "same")
     dy = RNG.standard_normal(y.shape).astype(dtype)
     old = kernels.get_num_threads()
@@ -157,7 +162,8 @@ def test_same_bits_on_one_and_two_threads(strides, dtype):
             kernels.set_num_threads(threads)
             results.append((dw.depthwise_conv2d_forward(x, k, None, strides, "same"),
                             dw.depthwise_conv2d_backward_input(dy, k, (20, 20), strides, "same"),
-                            dw.depthwise_conv2d_backward_kernel(x, dy, (3, 3), 1, strides, "same")))
+                            dw.depthwise_conv2d_backward_kernel(x, dy, (3, 3), 1, strides, "same"))
+                           + dw.depthwise_conv2d_backward(x, dy, k, strides, "same"))
     finally:
         kernels.set_num_threads(old)
     for a, b in zip(*results):
@@ -190,6 +196,9 @@ def test_empty_batch():
     assert dw.depthwise_conv2d_backward_input(np.zeros((0, 3, 3, 6)), k, (5, 5)).shape == (0, 5, 5, 3)
     np.testing.assert_array_equal(dw.depthwise_conv2d_backward_kernel(x, np.zeros((0, 3, 3, 6), np.float32),
                                                                       3, 2), np.zeros((3, 3, 3, 2)))
+    dx, dk = dw.depthwise_conv2d_backward(x, np.zeros((0, 3, 3, 6), np.float32), k)
+    assert dx.shape == (0, 5, 5, 3)
+    np.testing.assert_array_equal(dk, np.zeros((3, 3, 3, 2)))
 
 
 def test_bad_arguments_name_the_function_and_shapes():
@@ -231,3 +240,9 @@ def test_bad_arguments_name_the_function_and_shapes():
     with pytest.raises(ValueError, match=r"depthwise_conv2d_backward_kernel: dy \(1, 3, 3, 3\) does not match the "
                                          r"expected shape \(1, 3, 3, 6\)"):
         dw.depthwise_conv2d_backward_kernel(x, np.zeros((1, 3, 3, 3)), 3, 2)
+    with pytest.raises(ValueError, match=r"depthwise_conv2d_backward: dy \(1, 3, 3, 3\) does not match the "
+                                         r"expected shape \(1, 3, 3, 6\)"):
+        dw.depthwise_conv2d_backward(x, np.zeros((1, 3, 3, 3)), np.zeros((3, 3, 3, 2)))
+    with pytest.raises(ValueError, match=r"depthwise_conv2d_backward: input channels 3 of x \(1, 5, 5, 3\) do not "
+                                         r"match kernel \(3, 3, 2, 1\)"):
+        dw.depthwise_conv2d_backward(x, np.zeros((1, 3, 3, 2)), np.zeros((3, 3, 2, 1)))

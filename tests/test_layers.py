@@ -366,7 +366,7 @@ def test_from_config_accepts_keras3_and_refuses_what_changes_the_computation():
                                    "dtype": {"class_name": "Policy", "config": {"name": "mixed_float16"}}})
     with pytest.raises(ValueError, match="k3_dilated.*dilation_rate"):
         layers.Conv2DTranspose.from_config({"name": "k3_dilated", "filters": 2, "kernel_size": 3,
-                                            "dilation_rate": [2, 2]})
+                                            "dilation_rate": [2, 2], "strides": [2, 2]})
     regularized = layers.Dense.from_config({"name": "k3_reg", "units": 2, "kernel_regularizer": {
         "module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01}, "registered_name": None}})
     assert regularized.get_config()["kernel_regularizer"] == {"class_name": "L2",

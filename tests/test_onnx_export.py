@@ -214,6 +214,21 @@ def test_conv2d_transposes_and_pools(tmp_path, padding, strides, kernel):
     export_and_compare(model, floats(5, 6, 2), tmp_path, batches=(2,))
 
 
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_dilated_and_grouped_convolutions(tmp_path, padding):
+    """dilation_rate (Conv1D, Conv2D, Conv2DTranspose) and groups (Conv2D) reach ONNX's dilations and group."""
+    inputs = keras.Input(shape=(7, 8, 4), name="x")
+    outs = [layers.Conv2D(3, 3, dilation_rate=2, padding=padding)(inputs),
+            layers.Conv2D(6, (2, 3), dilation_rate=(3, 1), groups=2, padding=padding)(inputs),
+            layers.Conv2DTranspose(3, (3, 2), dilation_rate=(2, 3), padding=padding)(inputs),
+            layers.Conv2DTranspose(2, 2, dilation_rate=2, padding=padding, activation="relu")(inputs)]
+    steps = keras.Input(shape=(9, 2), name="steps")
+    outs.append(layers.Conv1D(3, 3, dilation_rate=2, padding="causal" if padding == "same" else padding)(steps))
+    model = keras.Model([inputs, steps], outs, name="dilated")
+    _randomize(model)
+    export_and_compare(model, lambda n: [floats(7, 8, 4)(n), floats(9, 2, seed=1)(n)], tmp_path, batches=(2,))
+
+
 @pytest.mark.parametrize("padding", ["valid", "same", "causal"])
 def test_conv1d_and_1d_pools(tmp_path, padding):
     inputs = keras.Input(shape=(9, 3), name="x")

@@ -16,6 +16,8 @@ from layer_harness import check_layer
 
 REF = np.load(os.path.join(os.path.dirname(__file__), "data", "vision_reference.npz"))
 CASES = json.loads(str(REF["cases"]))
+TRANSPOSED = np.load(os.path.join(os.path.dirname(__file__), "data", "conv_transpose_dilated.npz"))
+TRANSPOSED_CASES = json.loads(str(TRANSPOSED["cases"]))
 
 
 def _build(case):
@@ -37,6 +39,42 @@ def test_layer_matches_keras(case):
     np.testing.assert_allclose(np.asarray(y), REF[f"{name}/y"], rtol=1e-5, atol=1e-5)
     for j, w in enumerate(layer.get_weights()):  # BatchNormalization's moving averages after the call
         np.testing.assert_allclose(w, REF[f"{name}/after{j}"], rtol=1e-5, atol=1e-6, err_msg=f"{name} weight {j}")
+
+
+def _transposed_layer(case, dtype="float32"):
+    """The case's Conv2DTranspose with Keras 3's weights (tests/data/make_conv_transpose_dilated.py)."""
+    name = case["name"]
+    layer = layers.Conv2DTranspose(**case["config"], dtype=dtype)
+    layer.build(TRANSPOSED[f"{name}/x"].shape)
+    layer.set_weights([TRANSPOSED[f"{name}/{w}"] for w in ("kernel", "bias") if f"{name}/{w}" in TRANSPOSED])
+    return layer
+
+
+@pytest.mark.parametrize("case", TRANSPOSED_CASES, ids=[c["name"] for c in TRANSPOSED_CASES])
+def test_conv2d_transpose_with_dilation_matches_keras3(case):
+    layer = _transposed_layer(case)
+    x = TRANSPOSED[f"{case['name']}/x"]
+    y = np.asarray(layer(x))
+    np.testing.assert_allclose(y, TRANSPOSED[f"{case['name']}/y"], rtol=1e-5, atol=1e-5)
+    assert layer.compute_output_shape((None,) + x.shape[1:]) == (None,) + y.shape[1:]
+    config = layer.get_config()
+    assert config["dilation_rate"] == layers.Conv2DTranspose.from_config(config).dilation_rate != (1, 1)
+
+
+@pytest.mark.parametrize("case", TRANSPOSED_CASES, ids=[c["name"] for c in TRANSPOSED_CASES])
+def test_gradients_of_dilated_conv2d_transpose(case):
+    """The layer's gradients for its input, kernel and bias against central differences, in float64."""
+    layer = _transposed_layer(case, "float64")
+    x = TRANSPOSED[f"{case['name']}/x"].astype(np.float64)
+    params = layer.trainable_weights
+    # the differences perturb x and the layer's own weight buffers in place
+    weights, expected = _numeric_grads(lambda x, *_: np.asarray(layer(x)), [x] + [p.value for p in params])
+    x_var = Variable(x.copy())
+    with Tape() as tape:
+        traced = keras.ops.multiply(x_var, 1.0)  # a layer reads a Variable input as its value: trace it first
+        loss = keras.ops.sum(keras.ops.multiply(layer(traced), weights))
+    for got, want in zip(tape.gradient(loss, [x_var] + params), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["relu6", "swish", "silu", "gelu", "hard_sigmoid", "elu", "selu", "softplus",

@@ -192,11 +192,13 @@ class KernelLayer(BuiltinLayer):
         self.bias_constraint = self._lookup(constraints.get, bias_constraint, "bias_constraint")
         self.kernel = self.bias = None
 
-    def _activate(self, op, inputs, **kwargs):
-        """activation(op(inputs, kernel, bias)), with a ReLU fused into the op (in place on its output)."""
+    def _activate(self, op, inputs, kernel=None, **kwargs):
+        """activation(op(inputs, kernel, bias)), with a ReLU fused into the op (in place on its output);
+        `kernel` is the layer's own unless given (e.g. dilated)."""
+        kernel = self.kernel if kernel is None else kernel
         if self.activation is ops.relu:
-            return op(inputs, self.kernel, self.bias, relu=True, **kwargs)
-        return self.activation(op(inputs, self.kernel, self.bias, **kwargs))
+            return op(inputs, kernel, self.bias, relu=True, **kwargs)
+        return self.activation(op(inputs, kernel, self.bias, **kwargs))
 
     def _add_kernel_and_bias(self, kernel_shape, units):
         self.kernel = self.add_weight("kernel", kernel_shape, initializer=self.kernel_initializer,

@@ -55,10 +55,13 @@ def depthwise_conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", dila
         bias_grad = None
         if relu or (bias is not None and needs[2]):
             g, bias_grad = _bias.bias_relu_backward(g, out, relu)
-        dx = (_dw.depthwise_conv2d_backward_input(g, kernel, x.shape[1:3], strides, padding, dilation_rate)
-              if needs[0] else None)
-        dk = (_dw.depthwise_conv2d_backward_kernel(x, g, kernel.shape[:2], kernel.shape[3], strides, padding,
-                                                   dilation_rate) if needs[1] else None)
+        if needs[0] and needs[1]:  # both in one pass over g
+            dx, dk = _dw.depthwise_conv2d_backward(x, g, kernel, strides, padding, dilation_rate)
+        else:
+            dx = (_dw.depthwise_conv2d_backward_input(g, kernel, x.shape[1:3], strides, padding, dilation_rate)
+                  if needs[0] else None)
+            dk = (_dw.depthwise_conv2d_backward_kernel(x, g, kernel.shape[:2], kernel.shape[3], strides, padding,
+                                                       dilation_rate) if needs[1] else None)
         return dx, dk, bias_grad if bias is not None and needs[2] else None
     return out, backward
 

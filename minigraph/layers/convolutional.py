@@ -19,7 +19,6 @@ class BaseConv(KernelLayer):
     rank = None
     _in_axis = -2  # where the input channels sit in the kernel's shape
     _paddings = ("valid", "same")
-    _dilates = True  # dilation_rate (all but Conv2DTranspose)
     _groups = True  # groups (not the transposes)
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
@@ -32,8 +31,6 @@ class BaseConv(KernelLayer):
         self.data_format = self._data_format(data_format)
         self.dilation_rate = self._tuple(dilation_rate, "dilation_rate", self.rank)
         if self.dilation_rate != (1,) * self.rank:
-            if not self._dilates:
-                raise self._error(f"argument dilation_rate={dilation_rate!r} is not supported (only 1)")
             if max(self.strides) > 1:
                 raise self._error(f"strides {self.strides} > 1 cannot be combined with dilation_rate "
                                   f"{self.dilation_rate} > 1 (as in Keras)")
@@ -52,9 +49,13 @@ class BaseConv(KernelLayer):
     def _kernel_shape(self, in_channels):
         return self.kernel_size + (in_channels // self.groups, self.filters)
 
+    @property
+    def _extent(self):
+        """The dilated kernel's reach along each axis."""
+        return tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate))
+
     def _output_dims(self, shape):
-        extent = tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate))
-        return self._window_output_dims(shape, extent, self.strides, self.padding, "kernel_size")
+        return self._window_output_dims(shape, self._extent, self.strides, self.padding, "kernel_size")
 
     def _dilated(self, kernel):
         """A 2-D kernel with the dilation as zeros spread between its taps (itself when not dilated)."""
@@ -162,9 +163,8 @@ class BaseConvTranspose(BaseConv):
 
     def _output_dims(self, shape):
         pads = self.output_padding or (None,) * self.rank
-        extent = tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate))
         return tuple(None if n is None else shapes.deconv_output_length(n, k, s, self.padding, p)
-                     for n, k, s, p in zip(shape[1:1 + self.rank], extent, self.strides, pads))
+                     for n, k, s, p in zip(shape[1:1 + self.rank], self._extent, self.strides, pads))
 
     def get_config(self):
         return {**super().get_config(), "output_padding": self.output_padding}
@@ -193,7 +193,6 @@ class Conv2DTranspose(BaseConvTranspose):
     """The transpose of Conv2D; kernel (kh, kw, filters, in_channels)."""
 
     rank = 2
-    _dilates = False
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None,
                  data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True, **kwargs):
@@ -201,5 +200,5 @@ class Conv2DTranspose(BaseConvTranspose):
                          dilation_rate=dilation_rate, activation=activation, use_bias=use_bias, **kwargs)
 
     def call(self, inputs):
-        return self._activate(ops.conv2d_transpose, inputs, strides=self.strides, padding=self.padding,
-                              output_padding=self.output_padding)
+        return self._activate(ops.conv2d_transpose, inputs, kernel=self._dilated(self.kernel), strides=self.strides,
+                              padding=self.padding, output_padding=self.output_padding)

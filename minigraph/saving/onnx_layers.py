@@ -107,10 +107,11 @@ def conv(g, layer, node):
     x = _to_channels_first(g, g.name_of(t), rank, layer.name)
     perm = (rank + 1, rank) + tuple(range(rank))  # (*window, in, out) -> (out, in, *window)
     w = g.weight(layer.kernel, f"{layer.name}/kernel", _Transposed(perm))
-    pads = _window_pads(layer, t.shape[1:1 + rank], layer.kernel_size, layer.strides, layer.padding)
+    # the pads follow the dilated kernel's reach
+    pads = _window_pads(layer, t.shape[1:1 + rank], layer._extent, layer.strides, layer.padding)
     inputs = [x, w] + ([g.weight(layer.bias, f"{layer.name}/bias")] if layer.use_bias else [])
     y = g.op("Conv", inputs, layer.name, kernel_shape=list(layer.kernel_size), strides=list(layer.strides),
-             pads=pads)
+             pads=pads, dilations=list(layer.dilation_rate), group=layer.groups)
     return [activate(g, layer, _to_channels_last(g, y, rank, layer.name), layer.activation)]
 
 
