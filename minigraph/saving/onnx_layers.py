@@ -3,7 +3,8 @@
 A converter takes the graph being built (`onnx_export.OnnxGraph`), the layer and one of its call nodes,
 and returns the ONNX names of the node's outputs. Keras layouts are channels_last with kernels
 (*window, in, out); ONNX's Conv, pooling and Resize work on NCHW with weights (out, in, *window), so
-those layers transpose around the op (ONNX Runtime folds the transposes between neighbours).
+those layers transpose around the op (ONNX Runtime folds the transposes between neighbours). The
+recurrent layers' converters are in `onnx_recurrent`, what both share in `onnx_common`.
 
 Masks are ONNX values too: a mask source's converter (Embedding(mask_zero=True), Masking) sets its
 output's mask, `pass_masks` carries masks on as the layers' compute_mask rules do, and a layer whose call
@@ -18,24 +19,10 @@ from minigraph.layers.base import KerasTensor, Layer, flatten
 from minigraph.layers.merge import _Merge
 from minigraph.layers.preprocessing import _aspect_crop
 from minigraph.ops.nn import _SELU_ALPHA, _SELU_SCALE
+from minigraph.saving.onnx_common import NO_MASK_FORM, cast, dtype_of, needed_mask, single_input, unsupported
+from minigraph.saving.onnx_recurrent import bidirectional, recurrent
 
-# the recurrent ops name their activations; ONNX Runtime's LSTM/GRU/RNN know these
-_RNN_ACTIVATIONS = {"sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("Relu", {}),
-                    "linear": ("Affine", {"alpha": 1.0, "beta": 0.0})}
 _INT64_MAX = np.iinfo(np.int64).max
-NO_MASK_FORM = object()  # the mask of a tensor whose mask the export does not compute
-
-
-def _who(layer):
-    return f"layer '{layer.name}' ({type(layer).__name__})"
-
-
-def unsupported(layer, why):
-    return ValueError(f"ONNX export: {_who(layer)} {why}")
-
-
-def _dtype(tensor):
-    return np.dtype(tensor.dtype.as_numpy_dtype)
 
 
 # ------------------------------------------------------------------------------------------------ activations
@@ -121,30 +108,26 @@ def _spatial_slice(g, x, margins, hint):
                           g.ints(axes, f"{hint}/axes")], hint)
 
 
-def _single(node):
-    return node.call_args[0]
-
-
 # ------------------------------------------------------------------------------------------------ core
 def dense(g, layer, node):
-    x = g.name_of(_single(node))
+    x = g.name_of(single_input(node))
     y = g.op("MatMul", [x, g.weight(layer.kernel, f"{layer.name}/kernel")], layer.name)
     if layer.use_bias:
         y = g.op("Add", [y, g.weight(layer.bias, f"{layer.name}/bias")], layer.name)
-    return [activate(g, layer, y, layer.activation, _dtype(node.outputs[0]))]
+    return [activate(g, layer, y, layer.activation, dtype_of(node.outputs[0]))]
 
 
 def activation(g, layer, node):
-    return [activate(g, layer, g.name_of(_single(node)), layer.activation, _dtype(node.outputs[0]))]
+    return [activate(g, layer, g.name_of(single_input(node)), layer.activation, dtype_of(node.outputs[0]))]
 
 
 def identity(g, layer, node):
     """Dropout and the noise layers: the identity at inference."""
-    return [g.op("Identity", [g.name_of(_single(node))], layer.name)]
+    return [g.op("Identity", [g.name_of(single_input(node))], layer.name)]
 
 
 def flatten_layer(g, layer, node):
-    t = _single(node)
+    t = single_input(node)
     x = g.name_of(t)
     if layer.data_format == "channels_first" and len(t.shape) >= 3:
         x = g.op("Transpose", [x], layer.name, perm=[0] + list(range(2, len(t.shape))) + [1])
@@ -153,21 +136,21 @@ def flatten_layer(g, layer, node):
 
 def reshape(g, layer, node):
     target = g.ints([0] + list(layer.target_shape), f"{layer.name}/shape")  # 0: the batch size, copied
-    return [g.op("Reshape", [g.name_of(_single(node)), target], layer.name)]
+    return [g.op("Reshape", [g.name_of(single_input(node)), target], layer.name)]
 
 
 def repeat_vector(g, layer, node):
-    x = g.op("Unsqueeze", [g.name_of(_single(node)), g.ints([1], f"{layer.name}/axis")], layer.name)
+    x = g.op("Unsqueeze", [g.name_of(single_input(node)), g.ints([1], f"{layer.name}/axis")], layer.name)
     return [g.op("Tile", [x, g.ints([1, layer.n, 1], f"{layer.name}/repeats")], layer.name)]
 
 
 def permute(g, layer, node):
-    return [g.op("Transpose", [g.name_of(_single(node))], layer.name, perm=[0, *layer.dims])]
+    return [g.op("Transpose", [g.name_of(single_input(node))], layer.name, perm=[0, *layer.dims])]
 
 
 def rescaling(g, layer, node):
-    x, dtype = g.name_of(_single(node)), _dtype(node.outputs[0])
-    if _dtype(_single(node)) != dtype:  # integer images become floats first
+    x, dtype = g.name_of(single_input(node)), dtype_of(node.outputs[0])
+    if dtype_of(single_input(node)) != dtype:  # integer images become floats first
         x = g.op("Cast", [x], layer.name, to=g.helper.np_dtype_to_tensor_dtype(dtype))
     y = g.op("Mul", [x, g.scalar(layer.scale, dtype, f"{layer.name}/scale")], layer.name)
     return [g.op("Add", [y, g.scalar(layer.offset, dtype, f"{layer.name}/offset")], layer.name)]
@@ -177,7 +160,7 @@ def rescaling(g, layer, node):
 def relu_layer(g, layer, node):
     """Keras's relu(x, negative_slope, max_value, threshold): x above threshold, clipped to [0, max_value];
     negative_slope * (x - threshold) at or below it."""
-    x, dtype, name = g.name_of(_single(node)), _dtype(node.outputs[0]), layer.name
+    x, dtype, name = g.name_of(single_input(node)), dtype_of(node.outputs[0]), layer.name
     if layer.threshold:
         above = g.op("Greater", [x, g.scalar(layer.threshold, dtype, f"{name}/threshold")], name)
         y = g.op("Where", [above, x, g.scalar(0, dtype, f"{name}/zero")], name)
@@ -193,24 +176,24 @@ def relu_layer(g, layer, node):
 
 
 def leaky_relu_layer(g, layer, node):
-    return [g.op("LeakyRelu", [g.name_of(_single(node))], layer.name, alpha=layer.alpha)]
+    return [g.op("LeakyRelu", [g.name_of(single_input(node))], layer.name, alpha=layer.alpha)]
 
 
 def elu_layer(g, layer, node):
-    return [g.op("Elu", [g.name_of(_single(node))], layer.name, alpha=layer.alpha)]
+    return [g.op("Elu", [g.name_of(single_input(node))], layer.name, alpha=layer.alpha)]
 
 
 def prelu_layer(g, layer, node):
     # alpha has the input's shape after the batch (ones on the shared axes): it broadcasts as ONNX's slope
-    return [g.op("PRelu", [g.name_of(_single(node)), g.weight(layer.alpha, f"{layer.name}/alpha")], layer.name)]
+    return [g.op("PRelu", [g.name_of(single_input(node)), g.weight(layer.alpha, f"{layer.name}/alpha")], layer.name)]
 
 
 def softmax_layer(g, layer, node):
-    x = g.name_of(_single(node))
+    x = g.name_of(single_input(node))
     axes = layer.axis if isinstance(layer.axis, list) else [layer.axis]
     if len(axes) == 1:
         return [g.op("Softmax", [x], layer.name, axis=axes[0])]
-    rank = len(_single(node).shape)  # several axes: the softmax of the flattened group
+    rank = len(single_input(node).shape)  # several axes: the softmax of the flattened group
     axes = [a % rank for a in axes]
     e = g.op("Exp", [g.op("Sub", [x, g.reduce("ReduceMax", x, axes, True, layer.name)], layer.name)], layer.name)
     return [g.op("Div", [e, g.reduce("ReduceSum", e, axes, True, layer.name)], layer.name)]
@@ -233,14 +216,14 @@ def _bias(g, layer):
 
 
 def conv(g, layer, node):
-    t = _single(node)
+    t = single_input(node)
     rank = layer.rank
     x = _to_channels_first(g, g.name_of(t), rank, layer.name)
     perm = (rank + 1, rank) + tuple(range(rank))  # (*window, in, out) -> (out, in, *window)
     w = g.weight(layer.kernel, f"{layer.name}/kernel", _Transposed(perm))
     y = _conv_nchw(g, layer, x, w, _bias(g, layer), t, _dilated(layer), kernel_shape=list(layer.kernel_size),
                    dilations=list(layer.dilation_rate), group=layer.groups)
-    return [activate(g, layer, _to_channels_last(g, y, rank, layer.name), layer.activation, _dtype(t))]
+    return [activate(g, layer, _to_channels_last(g, y, rank, layer.name), layer.activation, dtype_of(t))]
 
 
 def _depthwise_nchw(g, layer, t, bias):
@@ -254,21 +237,21 @@ def _depthwise_nchw(g, layer, t, bias):
 
 
 def depthwise_conv(g, layer, node):
-    t = _single(node)
+    t = single_input(node)
     y = _depthwise_nchw(g, layer, t, _bias(g, layer))
-    return [activate(g, layer, _to_channels_last(g, y, 2, layer.name), layer.activation, _dtype(t))]
+    return [activate(g, layer, _to_channels_last(g, y, 2, layer.name), layer.activation, dtype_of(t))]
 
 
 def separable_conv(g, layer, node):
-    t = _single(node)
+    t = single_input(node)
     mid = _depthwise_nchw(g, layer, t, None)
     w = g.weight(layer.pointwise_kernel, f"{layer.name}/pointwise_kernel", _Transposed((3, 2, 0, 1)))
     y = g.op("Conv", [mid, w] + ([_bias(g, layer)] if layer.use_bias else []), layer.name, kernel_shape=[1, 1])
-    return [activate(g, layer, _to_channels_last(g, y, 2, layer.name), layer.activation, _dtype(t))]
+    return [activate(g, layer, _to_channels_last(g, y, 2, layer.name), layer.activation, dtype_of(t))]
 
 
 def conv_transpose(g, layer, node):
-    t = _single(node)
+    t = single_input(node)
     in_dims, out_dims = t.shape[1:3], node.outputs[0].shape[1:3]
     if None in in_dims or None in out_dims:
         raise unsupported(layer, f"needs defined spatial sizes, got input {t.shape}")
@@ -286,7 +269,7 @@ def conv_transpose(g, layer, node):
     inputs = [x, w] + ([g.weight(layer.bias, f"{layer.name}/bias")] if layer.use_bias else [])
     y = g.op("ConvTranspose", inputs, layer.name, kernel_shape=list(layer.kernel_size),
              strides=list(layer.strides), pads=begins + ends, output_padding=extra)
-    return [activate(g, layer, _to_channels_last(g, y, 2, layer.name), layer.activation, _dtype(t))]
+    return [activate(g, layer, _to_channels_last(g, y, 2, layer.name), layer.activation, dtype_of(t))]
 
 
 class _Transposed:
@@ -312,7 +295,7 @@ def pool(op_type, **attrs):
     """MaxPool (never takes a padded cell as the max) or AveragePool over the cells inside the input
     (count_include_pad=0), as TensorFlow's pools with padding='same'."""
     def convert(g, layer, node):
-        t = _single(node)
+        t = single_input(node)
         rank = layer.rank
         x = _to_channels_first(g, g.name_of(t), rank, layer.name)
         pads = _window_pads(layer, t.shape[1:1 + rank], layer.pool_size, layer.strides, layer.padding)
@@ -325,18 +308,18 @@ def pool(op_type, **attrs):
 def global_pool(op_type):
     def convert(g, layer, node):
         axes = list(range(1, layer.rank + 1))
-        return [g.reduce(op_type, g.name_of(_single(node)), axes, layer.keepdims, layer.name)]
+        return [g.reduce(op_type, g.name_of(single_input(node)), axes, layer.keepdims, layer.name)]
     return convert
 
 
 def global_average_pool_1d(g, layer, node):
     """The mean over the steps; with a mask, over the kept steps (a row with none kept gives zeros)."""
-    t = _single(node)
-    mask = _needed_mask(g, layer, node)
+    t = single_input(node)
+    mask = needed_mask(g, layer, node)
     if mask is None:
         return global_pool("ReduceMean")(g, layer, node)
-    name, dtype = layer.name, _dtype(t)
-    keep = g.op("Unsqueeze", [_cast(g, mask, dtype, name), g.ints([2], f"{name}/feature_axis")], name)
+    name, dtype = layer.name, dtype_of(t)
+    keep = g.op("Unsqueeze", [cast(g, mask, dtype, name), g.ints([2], f"{name}/feature_axis")], name)
     total = g.reduce("ReduceSum", g.op("Mul", [g.name_of(t), keep], name), [1], layer.keepdims, name)
     count = g.op("Max", [g.reduce("ReduceSum", keep, [1], layer.keepdims, name), g.scalar(1, dtype, f"{name}/one")],
                  name)
@@ -364,7 +347,7 @@ def _image_size(layer, t):
 
 
 def upsampling(g, layer, node):
-    t = _single(node)
+    t = single_input(node)
     if layer.interpolation == "bilinear":
         h, w = _image_size(layer, t)
         return [_resize_nchw(g, layer, g.name_of(t), (h * layer.size[0], w * layer.size[1]), "bilinear")]
@@ -378,7 +361,7 @@ def upsampling(g, layer, node):
 
 def upsampling_1d(g, layer, node):
     """Each step repeated `size` times: (batch, steps, 1, features) tiled along the new axis, then merged."""
-    t, name = _single(node), layer.name
+    t, name = single_input(node), layer.name
     x = g.op("Unsqueeze", [g.name_of(t), g.ints([2], f"{name}/axis")], name)
     x = g.op("Tile", [x, g.ints([1, 1, layer.size, 1], f"{name}/repeats")], name)
     return [g.op("Reshape", [x, g.ints([0, -1, t.shape[2]], f"{name}/shape")], name)]
@@ -387,12 +370,12 @@ def upsampling_1d(g, layer, node):
 def zero_padding(g, layer, node):
     begins = [0] + [b for b, _ in layer.padding] + [0]
     ends = [0] + [a for _, a in layer.padding] + [0]
-    return [g.op("Pad", [g.name_of(_single(node)), g.ints(begins + ends, f"{layer.name}/pads")], layer.name,
+    return [g.op("Pad", [g.name_of(single_input(node)), g.ints(begins + ends, f"{layer.name}/pads")], layer.name,
                  mode="constant")]
 
 
 def cropping(g, layer, node):
-    return [_spatial_slice(g, g.name_of(_single(node)), layer.cropping, layer.name)]
+    return [_spatial_slice(g, g.name_of(single_input(node)), layer.cropping, layer.name)]
 
 
 def _centred_box(g, layer, x, box, in_size):
@@ -410,7 +393,7 @@ def _resized(g, layer, x, in_size, interpolation):
 
 
 def resizing(g, layer, node):
-    t = _single(node)
+    t = single_input(node)
     size, x = _image_size(layer, t), g.name_of(t)
     if layer.crop_to_aspect_ratio:
         box = _aspect_crop(*size, layer.height, layer.width)
@@ -419,7 +402,7 @@ def resizing(g, layer, node):
 
 
 def center_crop(g, layer, node):
-    t = _single(node)
+    t = single_input(node)
     (h, w), x = _image_size(layer, t), g.name_of(t)
     if h >= layer.height and w >= layer.width:
         box = ((h - layer.height) // 2, (w - layer.width) // 2, layer.height, layer.width)
@@ -431,7 +414,7 @@ def center_crop(g, layer, node):
 # ------------------------------------------------------------------------------------------------ merges
 def merge(op_type):
     def convert(g, layer, node):
-        xs = [g.name_of(t) for t in _single(node)]
+        xs = [g.name_of(t) for t in single_input(node)]
         if len(xs) == 1:
             return [g.op("Identity", xs, layer.name)]
         if op_type in ("Sub", "Mul"):  # binary ops, folded left to right as the layer does
@@ -444,19 +427,15 @@ def merge(op_type):
 
 
 def concatenate(g, layer, node):
-    return [g.op("Concat", [g.name_of(t) for t in _single(node)], layer.name, axis=layer.axis)]
+    return [g.op("Concat", [g.name_of(t) for t in single_input(node)], layer.name, axis=layer.axis)]
 
 
 # ------------------------------------------------------------------------------------------------ sequences
-def _cast(g, x, dtype, hint):
-    return g.op("Cast", [x], hint, to=g.helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
-
-
 def embedding(g, layer, node):
-    t = _single(node)
-    ids, ids_dtype = g.name_of(t), _dtype(t)
+    t = single_input(node)
+    ids, ids_dtype = g.name_of(t), dtype_of(t)
     if ids_dtype.kind != "i":
-        ids, ids_dtype = _cast(g, ids, np.int64, layer.name), np.dtype(np.int64)
+        ids, ids_dtype = cast(g, ids, np.int64, layer.name), np.dtype(np.int64)
     if layer.mask_zero:  # the mask: the steps whose id is not 0
         padding = g.scalar(0, ids_dtype, f"{layer.name}/padding_id")
         g.set_mask(node.outputs[0], g.op("Not", [g.op("Equal", [ids, padding], layer.name)], layer.name))
@@ -465,216 +444,14 @@ def embedding(g, layer, node):
 
 def masking(g, layer, node):
     """The steps whose features all equal mask_value are masked, and zeroed."""
-    t, name = _single(node), layer.name
-    x, dtype = g.name_of(t), _dtype(t)
-    differs = _cast(g, g.op("Not", [g.op("Equal", [x, g.scalar(layer.mask_value, dtype, f"{name}/mask_value")], name)],
+    t, name = single_input(node), layer.name
+    x, dtype = g.name_of(t), dtype_of(t)
+    differs = cast(g, g.op("Not", [g.op("Equal", [x, g.scalar(layer.mask_value, dtype, f"{name}/mask_value")], name)],
                             name), dtype, name)
     keep = g.reduce("ReduceMax", differs, [len(t.shape) - 1], True, name)
-    g.set_mask(node.outputs[0], _cast(g, g.op("Squeeze", [keep, g.ints([-1], f"{name}/feature_axis")], name),
+    g.set_mask(node.outputs[0], cast(g, g.op("Squeeze", [keep, g.ints([-1], f"{name}/feature_axis")], name),
                                       np.bool_, name))
     return [g.op("Mul", [x, keep], name)]
-
-
-# Keras's gate blocks in the order of ONNX's: LSTM i,f,c,o -> i,o,f,c; GRU z,r,h and RNN are the same
-_GATE_ORDER = {"LSTM": (0, 3, 1, 2), "GRU": (0, 1, 2), "RNN": (0,)}
-_N_STATES = {"LSTM": 2, "GRU": 1, "RNN": 1}
-
-
-class _Gates:
-    """Weight transform: (rows, gates * units) in Keras's gate order -> (1, gates * units, rows) in ONNX's."""
-
-    def __init__(self, order, units):
-        self.order, self.units = tuple(order), units
-
-    def __call__(self, value):
-        blocks = [value[..., k * self.units:(k + 1) * self.units] for k in self.order]
-        return np.concatenate(blocks, axis=-1).T[None]
-
-    def __eq__(self, other):
-        return isinstance(other, _Gates) and (other.order, other.units) == (self.order, self.units)
-
-    def __hash__(self):
-        return hash((self.order, self.units))
-
-
-def _rnn_kind(layer):
-    cell = layer.cell
-    kind = {L.LSTMCell: "LSTM", L.GRUCell: "GRU", L.SimpleRNNCell: "RNN"}.get(type(cell))  # a subclass may differ
-    if kind is not None:
-        return kind
-    raise unsupported(layer, f"runs the cell {type(cell).__name__}, which has no ONNX recurrent op")
-
-
-def _rnn_activations(layer, kind):
-    cell = layer.cell
-    fns = [cell.activation] if kind == "RNN" else [cell.recurrent_activation, cell.activation]
-    if kind == "LSTM":
-        fns.append(cell.activation)  # ONNX's h: the activation of the cell state
-    names, alphas, betas = [], [], []
-    for fn in fns:
-        key = activations.serialize(fn)
-        if key not in _RNN_ACTIVATIONS:
-            raise unsupported(layer, f"has the recurrent activation {key!r}, which ONNX's {kind} op has no "
-                                     f"form for here (known: {', '.join(_RNN_ACTIVATIONS)})")
-        op_name, params = _RNN_ACTIVATIONS[key]
-        names.append(op_name)
-        if params:  # the parameters are consumed in order by the activations that take them
-            alphas.append(params["alpha"])
-            betas.append(params["beta"])
-    attrs = {"activations": names}
-    if alphas:
-        attrs.update(activation_alpha=alphas, activation_beta=betas)
-    return attrs
-
-
-def _rnn_bias(layer, kind, gates):
-    """ONNX's B: the input biases, then the recurrent ones, in ONNX's gate order, shape (1, 2 * gates * units)."""
-    cell, units = layer.cell, layer.cell.units
-    order = _GATE_ORDER[kind]
-    dtype = cell.kernel.numpy().dtype
-    if not cell.use_bias:
-        return np.zeros((1, 2 * gates * units), dtype)
-    bias = np.asarray(cell.bias.numpy(), dtype)
-    if kind == "GRU" and cell.reset_after:
-        input_bias, recurrent_bias = bias[0], bias[1]
-    else:
-        input_bias, recurrent_bias = bias, np.zeros_like(bias)
-    reorder = lambda b: np.concatenate([b[k * units:(k + 1) * units] for k in order])  # noqa: E731
-    return np.concatenate([reorder(input_bias), reorder(recurrent_bias)])[None]
-
-
-def _reverse_time(g, x, hint):
-    """x[:, ::-1] on (batch, time, ...)."""
-    return g.op("Slice", [x, g.ints([-1], f"{hint}/start"), g.ints([np.iinfo(np.int64).min], f"{hint}/end"),
-                          g.ints([1], f"{hint}/axis"), g.ints([-1], f"{hint}/step")], hint)
-
-
-def _kept_steps_first(g, x, mask, hint):
-    """The masked sequence made right-padded, for ONNX's sequence_lens: each row's kept steps moved to the
-    front in their order (the masked ones after them), and the number of kept steps per row (int32).
-
-    A Keras RNN skips a masked step (its states carry over), so running the kept steps alone, in order,
-    gives the same states at every kept step whatever the mask's pattern; the sort keys are distinct
-    (kept step t -> t, masked step t -> steps + t), so no tie rule is relied on."""
-    steps = g.op("Gather", [g.op("Shape", [x], hint), g.ints(1, f"{hint}/time_axis")], hint, axis=0)
-    positions = g.op("Range", [g.ints(0, f"{hint}/zero"), steps, g.ints(1, f"{hint}/one")], hint)
-    masked = _cast(g, g.op("Not", [mask], hint), np.int64, hint)
-    keys = g.op("Add", [g.op("Mul", [masked, steps], hint), positions], hint)
-    _, order = g.op("TopK", [keys, g.op("Unsqueeze", [steps, g.ints([0], f"{hint}/axis0")], hint)], hint,
-                    outputs=2, axis=1, largest=0, sorted=1)
-    index = g.op("Expand", [g.op("Unsqueeze", [order, g.ints([2], f"{hint}/feature_axis")], hint),
-                            g.op("Shape", [x], hint)], hint)
-    lengths = g.reduce("ReduceSum", _cast(g, mask, np.int32, hint), [1], False, hint)
-    return g.op("GatherElements", [x, index], hint, axis=1), lengths
-
-
-def _steps_in_place(g, y, mask, zero_output_for_mask, dtype, hint):
-    """The outputs of the right-padded run `y` (batch, time, units) at the original steps: step t shows the
-    output of the last kept step up to t (Keras repeats it over masked steps; zeros before the first kept
-    step, and at every masked step with zero_output_for_mask)."""
-    counts = g.op("CumSum", [_cast(g, mask, np.int64, hint), g.ints(1, f"{hint}/time_axis")], hint)
-    source = g.op("Max", [g.op("Sub", [counts, g.ints(1, f"{hint}/one")], hint), g.ints(0, f"{hint}/zero")], hint)
-    index = g.op("Expand", [g.op("Unsqueeze", [source, g.ints([2], f"{hint}/feature_axis")], hint),
-                            g.op("Shape", [y], hint)], hint)
-    shown = mask if zero_output_for_mask else g.op("Greater", [counts, g.ints(0, f"{hint}/zero")], hint)
-    return _rows_where(g, shown, g.op("GatherElements", [y, index], hint, axis=1), None, dtype, hint)
-
-
-def _rows_where(g, condition, a, b, dtype, hint):
-    """Where(condition, a, b) with condition (batch, ...) broadcast over a's last axis; b None: zeros."""
-    condition = g.op("Unsqueeze", [condition, g.ints([-1], f"{hint}/last_axis")], hint)
-    return g.op("Where", [condition, a, g.scalar(0, dtype, f"{hint}/zero") if b is None else b], hint)
-
-
-def _run_rnn(g, layer, x, initial_states, node, mask):  # noqa: C901 - one op's options, in the op's order
-    """One RNN layer (LSTM, GRU, SimpleRNN) on the ONNX name `x` (batch, time, features) with the ONNX
-    name of its mask (or None): its outputs as the layer returns them (the output, then the final states
-    with return_state)."""
-    if layer.stateful:
-        raise unsupported(layer, "is stateful; ONNX's recurrent ops start from given states each call")
-    kind = _rnn_kind(layer)
-    cell, units, gates = layer.cell, layer.cell.units, len(_GATE_ORDER[kind])
-    name = layer.name
-    if layer.go_backwards:  # Keras reads the reversed sequence forwards and returns outputs in that order
-        x = _reverse_time(g, x, name)
-        mask = None if mask is None else _reverse_time(g, mask, name)
-    lengths = ""  # no sequence_lens: every step runs
-    if mask is not None:
-        x, lengths = _kept_steps_first(g, x, mask, name)
-    seq = g.op("Transpose", [x], name, perm=[1, 0, 2])  # ONNX's layout: (time, batch, features)
-    gate_order = _Gates(_GATE_ORDER[kind], units)
-    w = g.weight(cell.kernel, f"{name}/W", gate_order)
-    r = g.weight(cell.recurrent_kernel, f"{name}/R", gate_order)
-    b = g.constant(_rnn_bias(layer, kind, gates), f"{name}/B")
-    states = [g.op("Unsqueeze", [s, g.ints([0], f"{name}/state_axis")], name) for s in initial_states]
-    inputs = [seq, w, r, b, lengths] + states
-    attrs = dict(hidden_size=units, direction="forward", **_rnn_activations(layer, kind))
-    if kind == "GRU":
-        attrs["linear_before_reset"] = int(cell.reset_after)
-    n_states = _N_STATES[kind]
-    outs = g.op(kind, inputs, name, outputs=1 + n_states, **attrs)
-    y, finals = outs[0], outs[1:]
-    finals = [g.op("Squeeze", [s, g.ints([0], f"{name}/dir_axis")], name) for s in finals]
-    last = finals[0]  # the last output is the last hidden state
-    if mask is not None:  # a row with no kept step keeps its initial states and outputs zeros
-        started = g.op("Greater", [lengths, g.constant(np.zeros((), np.int32), f"{name}/zero")], name)
-        shown = started
-        if layer.zero_output_for_mask:
-            shown = g.op("Gather", [mask, g.ints(-1, f"{name}/last_step")], name, axis=1)
-        dtype = cell.kernel.numpy().dtype
-        last = _rows_where(g, shown, last, None, dtype, name)
-        finals = [_rows_where(g, started, f, s, dtype, name)
-                  for f, s in zip(finals, initial_states or [None] * n_states)]
-    if layer.return_sequences:
-        # (time, directions = 1, batch, units) -> (batch, time, units)
-        y = g.op("Squeeze", [y, g.ints([1], f"{name}/dir_axis")], name)
-        out = g.op("Transpose", [y], name, perm=[1, 0, 2])
-        if mask is not None:
-            out = _steps_in_place(g, out, mask, layer.zero_output_for_mask, cell.kernel.numpy().dtype, name)
-    else:
-        out = g.op("Identity", [last], name)
-    return [out] + finals if layer.return_state else [out]
-
-
-def _initial_state_names(g, layer, node, count):
-    states = node.call_kwargs.get("initial_state")
-    if states is None and len(node.call_args) > 1:
-        states = node.call_args[1]
-    if states is None:
-        return None
-    names = [g.name_of(s) for s in (states if isinstance(states, (list, tuple)) else [states])]
-    if len(names) != count:
-        raise unsupported(layer, f"got {len(names)} initial state tensor(s), expected {count}")
-    return names
-
-
-def recurrent(g, layer, node):
-    states = _initial_state_names(g, layer, node, _N_STATES[_rnn_kind(layer)]) or []
-    return _run_rnn(g, layer, g.name_of(_single(node)), states, node, _needed_mask(g, layer, node))
-
-
-def bidirectional(g, layer, node):
-    forward, backward = layer.forward_layer, layer.backward_layer
-    n_states = _N_STATES[_rnn_kind(forward)]
-    states = _initial_state_names(g, layer, node, 2 * n_states) or []
-    x, mask = g.name_of(_single(node)), _needed_mask(g, layer, node)
-    ys = _run_rnn(g, forward, x, states[:n_states], node, mask)
-    ys_rev = _run_rnn(g, backward, x, states[n_states:], node, mask)
-    y, y_rev = ys[0], ys_rev[0]
-    if layer.return_sequences:
-        y_rev = _reverse_time(g, y_rev, backward.name)  # back in the input's order
-    mode, name = layer.merge_mode, layer.name
-    if mode == "concat":
-        merged = [g.op("Concat", [y, y_rev], name, axis=-1)]
-    elif mode == "sum":
-        merged = [g.op("Add", [y, y_rev], name)]
-    elif mode == "mul":
-        merged = [g.op("Mul", [y, y_rev], name)]
-    elif mode == "ave":
-        merged = [g.op("Mean", [y, y_rev], name)]
-    else:
-        merged = [y, y_rev]
-    return merged + (ys[1:] + ys_rev[1:] if layer.return_state else [])
 
 
 class _InnerCall:
@@ -687,7 +464,7 @@ class _InnerCall:
 
 
 def time_distributed(g, layer, node):
-    t = _single(node)
+    t = single_input(node)
     inner_in = (None,) + tuple(t.shape[2:])
     inner_out = layer.layer.compute_output_shape(inner_in)
     if None in inner_in[1:] or None in tuple(inner_out[1:]):
@@ -713,7 +490,7 @@ def batch_normalization(g, layer, node):
     scale = inv * (layer.gamma.numpy() if layer.gamma is not None else 1.0)
     shift = (layer.beta.numpy() if layer.beta is not None else 0.0) - layer.moving_mean.numpy() * scale
     dtype = layer.moving_mean.numpy().dtype
-    x = g.name_of(_single(node))
+    x = g.name_of(single_input(node))
     y = g.op("Mul", [x, g.constant(np.reshape(scale, shape).astype(dtype), f"{layer.name}/scale")], layer.name)
     return [g.op("Add", [y, g.constant(np.reshape(shift, shape).astype(dtype), f"{layer.name}/shift")],
                  layer.name)]
@@ -729,7 +506,7 @@ def layer_normalization(g, layer, node):
     dtype = np.dtype(layer.dtype)
     gamma = (g.weight(layer.gamma, f"{layer.name}/gamma", transform=None) if layer.gamma is not None
              else g.constant(np.ones(sizes, dtype), f"{layer.name}/gamma"))
-    inputs = [g.name_of(_single(node)), gamma]
+    inputs = [g.name_of(single_input(node)), gamma]
     if layer.beta is not None:
         inputs.append(g.weight(layer.beta, f"{layer.name}/beta"))
     if layer.gamma is not None and tuple(layer.gamma.shape) != tuple(sizes):
@@ -741,7 +518,7 @@ def layer_normalization(g, layer, node):
 
 def normalization(g, layer, node):
     """The adapted (or given) statistics: (x - mean) / std, or x * std + mean with invert."""
-    x, dtype = g.name_of(_single(node)), _dtype(node.outputs[0])
+    x, dtype = g.name_of(single_input(node)), dtype_of(node.outputs[0])
     mean, std = (g.constant(np.ascontiguousarray(a), f"{layer.name}/{what}")
                  for a, what in zip(layer._stats(dtype), ("mean", "std")))
     if layer.invert:
@@ -760,8 +537,8 @@ def _scale_and_center(g, layer, y, shape):
 def group_normalization(g, layer, node):
     """Each sample's channel groups normalised over the group and the other feature axes, from primitive
     ops (ONNX's GroupNormalization op needs opset 18 and changed meaning in 21)."""
-    t, name = _single(node), layer.name
-    shape, a, dtype = tuple(t.shape), layer._axes[0], _dtype(t)
+    t, name = single_input(node), layer.name
+    shape, a, dtype = tuple(t.shape), layer._axes[0], dtype_of(t)
     grouped = [0] + [-1 if n is None else n for n in shape[1:a]] + [layer.groups, shape[a] // layer.groups] + \
         [-1 if n is None else n for n in shape[a + 1:]]
     if grouped.count(-1) > 1:
@@ -778,27 +555,14 @@ def group_normalization(g, layer, node):
 
 def unit_normalization(g, layer, node):
     """x / sqrt(max(sum(x^2), 1e-12)) over the layer's axes."""
-    t, name = _single(node), layer.name
+    t, name = single_input(node), layer.name
     x = g.name_of(t)
     squares = g.reduce("ReduceSum", g.op("Mul", [x, x], name), list(layer._axes), True, name)
-    floor = g.scalar(1e-12, _dtype(t), f"{name}/epsilon")
+    floor = g.scalar(1e-12, dtype_of(t), f"{name}/epsilon")
     return [g.op("Div", [x, g.op("Sqrt", [g.op("Max", [squares, floor], name)], name)], name)]
 
 
 # ------------------------------------------------------------------------------------------------ masks
-def _needed_mask(g, layer, node):
-    """The ONNX name of the mask a mask-using layer applies (None without one): the call's mask argument,
-    else the mask its input carries."""
-    given = node.call_kwargs.get("mask")
-    if isinstance(given, KerasTensor):
-        return _cast(g, g.name_of(given), np.bool_, layer.name)
-    mask = g.mask_of(_single(node))
-    if mask is NO_MASK_FORM:
-        raise unsupported(layer, "is called with a mask that the export does not compute (a layer before it "
-                                 "combines or makes masks in a way that has no ONNX form here)")
-    return mask
-
-
 def _passes_mask(layer):
     """Whether a layer's output mask is its input's mask unchanged (the RNNs: on their sequence outputs)."""
     return type(layer).compute_mask is Layer.compute_mask or isinstance(layer, (L.RNN, L.Bidirectional))
