@@ -250,3 +250,17 @@ def test_applications(tmp_path, name):
             layer.moving_variance.assign(np.abs(layer.moving_variance.numpy()) + 0.5)
     proto = export_and_compare(model, floats(32, 32, 3), tmp_path, batches=(2,))
     assert proto.graph.input[0].name == model.input_names[0]
+
+
+def test_masks_at_nested_model_boundaries_as_predict(tmp_path):
+    """At a nested model's boundary a mask goes on as in the model's own run: today minigraph's nested
+    models neither take an outer mask nor give theirs out (Keras passes both), and the export does the same."""
+    steps = keras.Input(shape=(6, 3), name="steps")
+    reader = keras.Model(steps, layers.GRU(2, return_sequences=True)(steps), name="reader")
+    tokens = keras.Input(shape=(6,), dtype="int32", name="tokens")
+    embedder = keras.Model(tokens, layers.Embedding(5, 3, mask_zero=True)(tokens), name="embedder")
+    outer = keras.Input(shape=(6,), dtype="int32", name="ids")
+    x = layers.Embedding(5, 3, mask_zero=True)(outer)
+    model = keras.Model(outer, [reader(x), layers.LSTM(2)(embedder(outer))], name="nested_masks")
+    randomize(model)
+    export_and_compare(model, padded_ids(6, 5), tmp_path, batches=(4,))

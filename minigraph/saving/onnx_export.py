@@ -98,8 +98,9 @@ class OnnxGraph:
         self._masks[id(tensor)] = name
 
     def carry_mask(self, source, target):
-        """A nested model's boundary: `target` is `source` under another name."""
-        if id(source) in self._masks:
+        """A nested model's boundary: `target` is `source` under another name, and has its mask where the
+        model's own run gives it one (`has_mask`)."""
+        if id(source) in self._masks and getattr(target, "has_mask", False):
             self._masks[id(target)] = self._masks[id(source)]
 
     def mask_of(self, tensor):

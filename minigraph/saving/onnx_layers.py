@@ -151,7 +151,7 @@ def permute(g, layer, node):
 def rescaling(g, layer, node):
     x, dtype = g.name_of(single_input(node)), dtype_of(node.outputs[0])
     if dtype_of(single_input(node)) != dtype:  # integer images become floats first
-        x = g.op("Cast", [x], layer.name, to=g.helper.np_dtype_to_tensor_dtype(dtype))
+        x = cast(g, x, dtype, layer.name)
     y = g.op("Mul", [x, g.scalar(layer.scale, dtype, f"{layer.name}/scale")], layer.name)
     return [g.op("Add", [y, g.scalar(layer.offset, dtype, f"{layer.name}/offset")], layer.name)]
 
