@@ -237,7 +237,11 @@ def test_a_mask_with_no_onnx_form_is_refused(tmp_path):
     model = keras.Model(tokens, layers.Softmax(name="scores")(x))
     with pytest.raises(ValueError, match=r"layer 'scores' \(Softmax\) is called with a mask"):
         model.export(tmp_path / "a.onnx")
-    assert not (tmp_path / "a.onnx").exists()
+    scores, keep = keras.Input(shape=(5,), name="scores"), keras.Input(shape=(5,), dtype="bool", name="keep")
+    given = keras.Model([scores, keep], layers.Softmax(name="given")(scores, mask=keep))
+    with pytest.raises(ValueError, match=r"layer 'given' \(Softmax\) is called with a mask"):
+        given.export(tmp_path / "b.onnx")
+    assert list(tmp_path.iterdir()) == []
 
 
 # ------------------------------------------------------------------------------------------------ applications

@@ -663,8 +663,9 @@ def convert(g, layer, node):
     if converter is None:
         raise unsupported(layer, f"has no ONNX form; layers that export: "
                                  f"{', '.join(sorted(cls.__name__ for cls in CONVERTERS))}")
-    if converter not in _MASK_USERS and layer._signature[2] and any(
-            g.mask_of(t) is not None for t in node.inputs):
+    given = isinstance(node.call_kwargs.get("mask"), KerasTensor)
+    if converter not in _MASK_USERS and layer._signature[2] and (
+            given or any(g.mask_of(t) is not None for t in node.inputs)):
         raise unsupported(layer, "is called with a mask (from Embedding(mask_zero=True) or Masking), which its "
                                  "ONNX form does not apply")
     return converter(g, layer, node)
