@@ -550,3 +550,42 @@ def test_sgd_state_is_what_keras3_writes(tmp_path, variant):
     for got, key in zip(fresh.optimizer._own_variables(), saved):
         want = theirs[key]
         np.testing.assert_array_equal(got.value, want, err_msg=key)
+
+
+_KERAS3_SGD_RESUME = """
+import json, os, sys, warnings
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np
+import keras
+if not keras.__version__.startswith("3"):
+    print("NO_KERAS3 " + keras.__version__)
+    sys.exit(0)
+start = np.load(sys.argv[2])
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    model = keras.saving.load_model(sys.argv[1])
+loaded = int(model.optimizer.iterations)
+model.fit(start["x"], start["y"], batch_size=4, epochs=1, shuffle=False, verbose=0)
+print("RESULT " + json.dumps({"warnings": [str(w.message) for w in caught], "loaded": loaded,
+                              "resumed": int(model.optimizer.iterations), "variables": len(model.optimizer.variables)}))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists(ORACLE), reason=f"no oracle interpreter at {ORACLE} (Keras 3 absent)")
+def test_keras3_resumes_plain_sgd_from_minigraph(tmp_path):
+    """Keras 3 restores minigraph's SGD(momentum=0) state without skipping it (before, the extra momentum
+    slots made it warn and start afresh), and training goes on from minigraph's step count."""
+    _sgd_trained("plain").save(tmp_path / "plain.keras")
+    (tmp_path / "resume.py").write_text(_KERAS3_SGD_RESUME)
+    run = subprocess.run([ORACLE, str(tmp_path / "resume.py"), str(tmp_path / "plain.keras"),
+                          keras3_file("sgd_start", "npz")], capture_output=True, text=True, timeout=900)
+    if "NO_KERAS3" in run.stdout:
+        pytest.skip(f"{ORACLE} has Keras {run.stdout.split()[-1]}, not Keras 3")
+    if "No module named 'keras'" in run.stderr:
+        pytest.skip(f"{ORACLE} has no keras")
+    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, run.stderr[-3000:]
+    result = json.loads(lines[0][len("RESULT "):])
+    assert not [w for w in result["warnings"] if "Skipping variable loading" in w], result
+    assert (result["loaded"], result["resumed"], result["variables"]) == (2, 4, 2), result
