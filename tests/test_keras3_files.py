@@ -17,6 +17,7 @@ import minigraph as keras
 from minigraph import layers
 from minigraph.saving import weights
 from test_saving import autoencoder, mlp, nested_autoencoder, shared_layers
+from keras_oracle import KERAS3_PRELUDE, run_keras3
 from test_saving_api import KERAS3, keras3_data, visit
 
 ORACLE = "/work/oracle/bin/python"
@@ -552,15 +553,8 @@ def test_sgd_state_is_what_keras3_writes(tmp_path, variant):
         np.testing.assert_array_equal(got.value, want, err_msg=key)
 
 
-_KERAS3_SGD_RESUME = """
-import json, os, sys, warnings
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-import numpy as np
-import keras
-if not keras.__version__.startswith("3"):
-    print("NO_KERAS3 " + keras.__version__)
-    sys.exit(0)
+_KERAS3_SGD_RESUME = KERAS3_PRELUDE + """
+import json, warnings
 start = np.load(sys.argv[2])
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
@@ -578,12 +572,7 @@ def test_keras3_resumes_plain_sgd_from_minigraph(tmp_path):
     slots made it warn and start afresh), and training goes on from minigraph's step count."""
     _sgd_trained("plain").save(tmp_path / "plain.keras")
     (tmp_path / "resume.py").write_text(_KERAS3_SGD_RESUME)
-    run = subprocess.run([ORACLE, str(tmp_path / "resume.py"), str(tmp_path / "plain.keras"),
-                          keras3_file("sgd_start", "npz")], capture_output=True, text=True, timeout=900)
-    if "NO_KERAS3" in run.stdout:
-        pytest.skip(f"{ORACLE} has Keras {run.stdout.split()[-1]}, not Keras 3")
-    if "No module named 'keras'" in run.stderr:
-        pytest.skip(f"{ORACLE} has no keras")
+    run = run_keras3(tmp_path / "resume.py", [tmp_path / "plain.keras", keras3_file("sgd_start", "npz")])
     lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, run.stderr[-3000:]
     result = json.loads(lines[0][len("RESULT "):])

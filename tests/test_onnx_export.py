@@ -2,7 +2,6 @@
 Runtime's outputs equal `model.predict` on batch sizes other than any traced one."""
 import os
 import re
-import subprocess
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ import pytest
 import minigraph as keras
 from minigraph import layers
 
+from keras_oracle import KERAS3_PRELUDE, ORACLE, run_keras3
 from onnx_check import export_and_compare, floats, onnx, session as _session
 from onnx_check import randomize as _randomize
 
@@ -328,7 +328,6 @@ def test_global_pools_at_opset_18(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ the README
-ORACLE = "/work/oracle/bin/python"
 _README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
 
@@ -368,15 +367,7 @@ def test_readme_onnxruntime_serving(tmp_path, monkeypatch):
                                model.predict(x_test, verbose=0), rtol=0, atol=0)
 
 
-_KERAS3_RUN = """
-import os, sys
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-import numpy as np
-import keras
-if not keras.__version__.startswith("3"):
-    print("NO_KERAS3 " + keras.__version__)
-    sys.exit(0)
+_KERAS3_RUN = KERAS3_PRELUDE + """
 data = np.load("data.npz")
 x_train, y_train = data["x_train"], data["y_train"]
 scope = {"x_train": x_train, "y_train": y_train}
@@ -393,11 +384,7 @@ def test_readme_keras3_round_trip(tmp_path, monkeypatch):
     model = _train_here(tmp_path, monkeypatch)
     (tmp_path / "block.py").write_text(readme_blocks()[1])
     (tmp_path / "run.py").write_text(_KERAS3_RUN)
-    run = subprocess.run([ORACLE, "run.py"], cwd=tmp_path, capture_output=True, text=True, timeout=900)
-    if "NO_KERAS3" in run.stdout:
-        pytest.skip(f"{ORACLE} has Keras {run.stdout.split()[-1]}, not Keras 3")
-    if "No module named 'keras'" in run.stderr:
-        pytest.skip(f"{ORACLE} has no keras")
+    run = run_keras3("run.py", cwd=tmp_path)
     assert "RAN " in run.stdout, run.stderr[-3000:]
     assert int(run.stdout.split("RAN ")[1].split()[0]) == 2 * 2  # 2 steps here, then 2 more in Keras 3
     before = model.predict(np.load(tmp_path / "data.npz")["x_train"], verbose=0)
