@@ -13,10 +13,11 @@ import h5py
 import numpy as np
 import pytest
 
-import minigraph
 import minigraph as keras
 from minigraph import layers, ops
 from minigraph.saving import hdf5_store, weights
+
+from child_env import child_env
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
@@ -448,8 +449,7 @@ def test_killed_save_keeps_previous_file(tmp_path):
     path = tmp_path / "m.h5"
     model.save(path)
     before = model.predict(x)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(os.path.dirname(minigraph.__file__)), os.environ.get("PYTHONPATH", "")]))
+    env = child_env()
     interrupted = []
     for delay in (0.0, 0.02, 0.1):
         # cwd away from the source tree: `python -c` puts the cwd first on sys.path, and the uncompiled
@@ -484,8 +484,7 @@ def test_killed_save_weights_keeps_previous_file(tmp_path):
     path = tmp_path / "w.h5"
     model.save_weights(path)
     before = model.predict(x)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(os.path.dirname(minigraph.__file__)), os.environ.get("PYTHONPATH", "")]))
+    env = child_env()
     interrupted = 0
     for delay in (0.0, 0.05):
         proc = subprocess.Popen([sys.executable, "-c", _SAVER, str(path), "weights"], stdout=subprocess.PIPE,
@@ -733,8 +732,7 @@ def test_random_byte_damage(saved, tmp_path):
     no hang. (Before minigraph checked HDF5 type classes, a damaged attribute type crashed libhdf5 here.) The
     global heap is spared: damaged there, libhdf5 2.0 itself can loop forever - a limit of HDF5, not fixable
     above it, stated in the README."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(os.path.dirname(minigraph.__file__)), os.environ.get("PYTHONPATH", "")]))
+    env = child_env()
     out = subprocess.run([sys.executable, "-c", _DAMAGER, str(saved), str(tmp_path / "damaged.h5"), "1", "150"],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
