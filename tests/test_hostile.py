@@ -277,8 +277,36 @@ b = keras.Input((3,), name="b")
 """
 
 
-def test_input_listed_twice_is_refused(tmp_path):
-    expect_error(GRAPH + "keras.Model([a, a], layers.Dense(2)(a))", tmp_path, "ValueError", "'a'", "listed twice")
+@pytest.mark.parametrize("inputs, positions", [("[a, a]", "0 and 1"), ("[a, b, a]", "0 and 2"),
+                                              ("{'p': a, 'q': a}", "0 and 1")])
+def test_input_listed_twice_is_refused(tmp_path, inputs, positions):
+    expect_error(GRAPH + f"keras.Model({inputs}, layers.Dense(2)(a))", tmp_path, "ValueError",
+                 "the input tensor 'a' is listed twice", f"(positions {positions})")
+
+
+HAND_MADE = GRAPH + "loose = layers.KerasTensor((None, 3), 'float32', name='loose')\n"
+
+
+@pytest.mark.parametrize("outputs, named", [("loose", "'loose'"), ("layers.Dense(2, name='head')(loose)", "'head/0/0'"),
+                                            ("layers.Add(name='joined')([a, loose])", "'joined/0/0'"),
+                                            ("[layers.Dense(2)(a), loose]", "'loose'")])
+def test_output_from_a_tensor_no_layer_made_is_refused(tmp_path, outputs, named):
+    """An output that no keras.Input determines (it comes from a KerasTensor made by hand) is refused, naming
+    the output and the loose tensor, before the graph is walked."""
+    expect_error(HAND_MADE + f"keras.Model(a, {outputs})", tmp_path, "ValueError", f"the output {named}",
+                 "from the tensor(s) ['loose'], which no layer made", "no input of ['a']")
+
+
+def test_output_of_a_node_without_inputs_is_refused(tmp_path):
+    """A node with no input tensors that is not an Input (a constant): its output depends on no input."""
+    code = HAND_MADE + "layers.Node(layers.Dense(2, name='const'), (), {}, [loose])\nkeras.Model(a, loose)"
+    expect_error(code, tmp_path, "ValueError", "the output 'loose' does not depend on any of the model's inputs "
+                                               "['a']")
+
+
+def test_input_that_no_layer_made_is_refused(tmp_path):
+    expect_error(HAND_MADE + "keras.Model(loose, layers.Dense(2)(a))", tmp_path, "ValueError",
+                 "input tensors must come from keras.Input, got the tensor 'loose', made by no layer")
 
 
 @pytest.mark.parametrize("outputs", ["b", "layers.Dense(2, name='head')(b)", "layers.Add(name='joined')([a, b])",
@@ -338,7 +366,16 @@ def test_inbound_node_with_unknown_keyword_is_refused_at_load(saved):
         _layer(config, "dense")["inbound_nodes"][0][0][3] = {"bogus": 1}
     _edit_config(saved / "m.h5", edit)
     expect_error(f"keras.models.load_model({str(saved / 'm.h5')!r})", saved, "ValueError", str(saved / "m.h5"),
-                 "Dense.call()", "'bogus'")
+                 "Layer 'dense' (Dense): call() got unexpected keyword argument(s) ['bogus']; it takes ['inputs']")
+
+
+def test_unknown_call_keyword_names_the_layer():
+    inputs = keras.Input((3,), name="x")
+    with pytest.raises(TypeError, match=r"Layer 'proj' \(Dense\): call\(\) got unexpected keyword argument\(s\) "
+                                        r"\['bogus'\]"):
+        layers.Dense(2, name="proj")(inputs, bogus=1)
+    with pytest.raises(TypeError, match=r"Layer 'drop' \(Dropout\).*\['noise'\]; it takes \['inputs', 'training'\]"):
+        layers.Dropout(0.5, name="drop")(np.ones((2, 3), "float32"), noise=2)
 
 
 # ------------------------------------------------------------------------------------------------ labels
