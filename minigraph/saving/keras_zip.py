@@ -2,8 +2,8 @@
 (Keras 3's weights layout), its entries stored, not compressed, in that order.
 
 Reading never extracts anything to disk: the entries are read into memory after the archive is checked
-(entry names without '..', absolute paths or links; declared sizes in proportion to the file), and the
-weights file is opened from memory. Writing goes to a temporary file that replaces the target when complete.
+(entry names without '..', absolute paths or links, none twice; declared sizes in proportion to the file and
+each entry's compressed size), in bounded pieces, and the weights file is opened from memory. Writing goes to a temporary file that replaces the target when complete.
 """
 import collections
 import datetime
