@@ -235,6 +235,13 @@ def test_model_from_json_refuses_a_huge_layer():
         keras.models.model_from_json(json.dumps(config))
 
 
+def test_layer_too_large_for_memory_in_code_names_itself(tmp_path):
+    """Built in code (no file, so no cap): numpy's MemoryError comes out naming the layer, the weight and the size."""
+    expect_error("layers.Dense(10**12, name='big')(keras.Input((3,)))", tmp_path, "MemoryError",
+                 "Layer 'big' (Dense): its weight 'kernel' of shape (3, 1000000000000)", "12000000000000 bytes",
+                 budget=256 << 20)
+
+
 # ------------------------------------------------------------------------------------------------ JSON
 def test_deeply_nested_json_is_not_valid_json_everywhere(saved, tmp_path):
     deep = "[" * 10_000 + "]" * 10_000

@@ -247,8 +247,13 @@ class Layer:
         init = given["initializer"]
         if init is None:
             init = "glorot_uniform" if dtype.kind == "f" else "zeros"
-        value = initializers.get(init)(shape, dtype=dtype)
         name = given["name"] or self._fresh_weight_name()
+        try:
+            value = initializers.get(init)(shape, dtype=dtype)
+        except MemoryError:
+            raise MemoryError(f"Layer '{self.name}' ({type(self).__name__}): its weight '{name}' of shape {shape} "
+                              f"({int(np.prod(shape, dtype=object)) * dtype.itemsize} bytes of {dtype}) does not "
+                              f"fit in memory") from None
         var = Variable(np.asarray(value, dtype=dtype), name=f"{self.name}/{name}:0",
                        trainable=given["trainable"] is not False, constraint=_get_constraint(given["constraint"]))
         self._own_variables.append(var)
