@@ -107,17 +107,16 @@ def _add_to_weights(path, build):
         build(f)
 
 
-@pytest.mark.parametrize("kind", ["external_link", "external_storage", "virtual"])
-@pytest.mark.parametrize("fmt", ["m.h5", "m.weights.h5"])
-def test_hdf5_reading_other_files_is_refused(saved, kind, fmt):
-    other = saved / "secret.h5"
+def foreign_data_adder(kind, folder):
+    """A function adding to an h5py file the dataset 'stolen' whose bytes live in another file of `folder`: an
+    external link, external raw storage, or a virtual dataset."""
+    other = folder / "secret.h5"
     with h5py.File(other, "w") as g:
         g["d"] = np.arange(6, dtype="float32")
-    raw = saved / "raw.bin"
+    raw = folder / "raw.bin"
     raw.write_bytes(np.arange(6, dtype="float32").tobytes())
-    path = saved / fmt
 
-    def build(f):
+    def add(f):
         if kind == "external_link":
             f["stolen"] = h5py.ExternalLink(str(other), "/d")
         elif kind == "external_storage":
@@ -126,7 +125,14 @@ def test_hdf5_reading_other_files_is_refused(saved, kind, fmt):
             layout = h5py.VirtualLayout(shape=(6,), dtype="float32")
             layout[:] = h5py.VirtualSource(str(other), "d", shape=(6,))
             f.create_virtual_dataset("stolen", layout)
-    _add_to_weights(path, build)
+    return add
+
+
+@pytest.mark.parametrize("kind", ["external_link", "external_storage", "virtual"])
+@pytest.mark.parametrize("fmt", ["m.h5", "m.weights.h5"])
+def test_hdf5_reading_other_files_is_refused(saved, kind, fmt):
+    path = saved / fmt
+    _add_to_weights(path, foreign_data_adder(kind, saved))
     word = {"external_link": "external link", "external_storage": "external file", "virtual": "virtual"}[kind]
     call = "keras.models.load_model(path)" if fmt == "m.h5" else "model.load_weights(path)"
     expect_error(SMALL_MODEL + f"path = {str(path)!r}\n{call}\n", saved, "ValueError", "stolen", word)

@@ -13,6 +13,7 @@ import pytest
 import minigraph as keras
 from minigraph import layers
 from hostile_child import expect_error
+from test_hostile import foreign_data_adder
 
 
 def load(path):
@@ -258,22 +259,7 @@ def with_weights(tmp_path, entries, edit):
 @pytest.mark.parametrize("kind, word", [("external_link", "external link"), ("external_storage", "external file"),
                                         ("virtual", "virtual dataset")])
 def test_weights_reading_other_files_are_refused(tmp_path, entries, kind, word):
-    other = tmp_path / "secret.h5"
-    with h5py.File(other, "w") as g:
-        g["d"] = np.arange(6, dtype="float32")
-    raw = tmp_path / "raw.bin"
-    raw.write_bytes(np.arange(6, dtype="float32").tobytes())
-
-    def edit(f):
-        if kind == "external_link":
-            f["stolen"] = h5py.ExternalLink(str(other), "/d")
-        elif kind == "external_storage":
-            f.create_dataset("stolen", shape=(6,), dtype="float32", external=[(str(raw), 0, 24)])
-        else:
-            layout = h5py.VirtualLayout(shape=(6,), dtype="float32")
-            layout[:] = h5py.VirtualSource(str(other), "d", shape=(6,))
-            f.create_virtual_dataset("stolen", layout)
-    path = write_zip(tmp_path / "bad.keras", with_weights(tmp_path, entries, edit))
+    path = write_zip(tmp_path / "bad.keras", with_weights(tmp_path, entries, foreign_data_adder(kind, tmp_path)))
     expect_error(load(path), tmp_path, "ValueError", f"{path}, entry model.weights.h5", "stolen", word)
 
 
