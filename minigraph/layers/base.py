@@ -258,8 +258,13 @@ class Layer:
         init = given["initializer"]
         if init is None:
             init = "glorot_uniform" if dtype.kind == "f" else "zeros"
-        value = initializers.get(init)(shape, dtype=dtype)
         name = given["name"] or self._fresh_weight_name()
+        try:
+            value = initializers.get(init)(shape, dtype=dtype)
+        except MemoryError:
+            raise MemoryError(f"Layer '{self.name}' ({type(self).__name__}): its weight '{name}' of shape {shape} "
+                              f"({int(np.prod(shape, dtype=object)) * dtype.itemsize} bytes of {dtype}) does not "
+                              f"fit in memory") from None
         var = Variable(np.asarray(value, dtype=dtype), name=f"{self.name}/{name}:0",
                        trainable=given["trainable"] is not False, constraint=_get_constraint(given["constraint"]))
         self._own_variables.append(var)
@@ -436,6 +441,8 @@ class Layer:
             args = (kwargs.pop("inputs"),)
         training = kwargs.pop("training", None)
         mask = kwargs.pop("mask", None)
+        if kwargs:
+            self._check_call_keywords(kwargs)
         flat = flatten((args, kwargs))
         if any(isinstance(t, KerasTensor) for t in flat):
             return self._call_symbolic(args, kwargs, training, mask)
@@ -451,6 +458,17 @@ class Layer:
             training = _call_state.training
         with call_context(training):
             return self._call_eager(args, kwargs, training, mask)
+
+    def _check_call_keywords(self, kwargs):
+        """Refuse, naming the layer, a keyword its call() does not take (a config's inbound node can hold one)."""
+        params = self._signature[0]
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return
+        unknown = [k for k in kwargs if k not in params or params[k].kind is inspect.Parameter.POSITIONAL_ONLY]
+        if unknown:
+            taken = [k for k, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            raise TypeError(f"Layer '{self.name}' ({type(self).__name__}): call() got unexpected keyword "
+                            f"argument(s) {unknown}; it takes {taken}")
 
     def _call_eager(self, args, kwargs, training=None, mask=None):
         """`call` on values, with training and mask passed when its signature takes them."""
