@@ -3,7 +3,8 @@
 
 Reading never extracts anything to disk: the entries are read into memory after the archive is checked
 (entry names without '..', absolute paths or links, none twice; declared sizes in proportion to the file and
-each entry's compressed size), in bounded pieces, and the weights file is opened from memory. Writing goes to a temporary file that replaces the target when complete.
+each entry's compressed size), in bounded pieces, and the weights file is opened from memory. Writing goes to
+a temporary file that replaces the target when complete.
 """
 import collections
 import datetime
@@ -156,8 +157,8 @@ def _read_entry(archive, info, path):
     pieces, size = [], 0
     try:
         with archive.open(info) as stream:
-            while size <= info.file_size:
-                piece = stream.read(min(_READ_BYTES, info.file_size + 1 - size))
+            while size < info.file_size:
+                piece = stream.read(min(_READ_BYTES, info.file_size - size))
                 if not piece:
                     break
                 pieces.append(piece)
