@@ -8,20 +8,24 @@
 - scipy: `scipy.linalg.blas.sgemm` (the OpenBLAS scipy bundles, which the kernels used before) on
   Fortran-ordered operands, so that no copy is timed.
 
-Each line prints GFLOP/s per build and the shares of numpy's, with the builds in interleaved rounds and
-medians, and which core each OpenBLAS chose at run time (threadpoolctl, when it is installed).
+Each line prints GFLOP/s per build and the shares of numpy's, and the header which core each OpenBLAS chose
+at run time (threadpoolctl, when it is installed). The builds take turns in rounds, medians over all rounds;
+each turn starts after a pause, because an OpenBLAS pool keeps its threads spinning for a while after a call
+and would slow the next build's turn (the three builds have three thread pools).
 """
 import argparse
 import os
 import sys
+import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_models import interleaved  # noqa: E402
+from bench_models import median_seconds  # noqa: E402
 from minigraph import kernels  # noqa: E402
 from minigraph.kernels import _blas_library, dense  # noqa: E402
 
+PAUSE = 0.3  # seconds: longer than OpenBLAS's spin before its threads sleep
 SHAPES = [(256, 1024, 2048), (256, 2048, 2048), (2048, 256, 2048), (128, 784, 64), (512, 512, 512),
           (64 * 49, 576, 64), (32 * 1024, 576, 128)]
 
@@ -38,6 +42,19 @@ def builds():
             lines.append(f"{os.path.basename(info['filepath'])}: OpenBLAS {info.get('version')}, "
                          f"core {info.get('architecture')}, {info.get('num_threads')} threads")
     return lines
+
+
+def turns(candidates, rounds, repeats=5):
+    """{name: median seconds}: each round gives every candidate one turn of `repeats` timed calls (after a
+    pause and one untimed call), in an order that flips every round."""
+    times = {name: [] for name in candidates}
+    names = list(candidates)
+    for r in range(rounds):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            time.sleep(PAUSE)
+            candidates[name]()
+            times[name].append(median_seconds(candidates[name], repeats))
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def main():
@@ -58,8 +75,8 @@ def main():
             a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
             c = np.empty((m, n), np.float32)
             a_f, b_f = np.asfortranarray(a), np.asfortranarray(b)
-            medians = interleaved({"mg": lambda: kernels.matmul(a, b), "np": lambda: np.matmul(a, b, out=c),
-                                   "scipy": lambda: blas.sgemm(1.0, a_f, b_f)}, args.rounds, 5, warmup=0.1)
+            medians = turns({"mg": lambda: kernels.matmul(a, b), "np": lambda: np.matmul(a, b, out=c),
+                             "scipy": lambda: blas.sgemm(1.0, a_f, b_f)}, args.rounds)
             rate = {name: 2 * m * k * n / seconds / 1e9 for name, seconds in medians.items()}
             print(f"{f'{m}x{k}x{n}':<18} {rate['mg']:>10.1f} {rate['np']:>8.1f} {rate['scipy']:>8.1f} "
                   f"{rate['mg'] / rate['np']:>7.0%} {rate['scipy'] / rate['np']:>9.0%}", flush=True)
