@@ -112,15 +112,16 @@ def main():
         for label, mg_fn, torch_fn in [("forward", mg_forward, torch_fns[0]),
                                        ("forward + backward", mg_train, torch_fns[1])]:
             if torch_fn is None:
-                mg_ms, blas_ms = interleaved([mg_fn, _with_blas_steps(mg_fn)])
+                mg_ms, blas_ms = interleaved([mg_fn, with_blas_steps(mg_fn)])
                 print(f"{name + ', ' + label:<34}{mg_ms:>14.2f}{'-':>10}{'-':>10}{blas_ms:>12.2f}{'-':>8}")
             else:
-                mg_ms, torch_ms, blas_ms = interleaved([mg_fn, torch_fn, _with_blas_steps(mg_fn)])
+                mg_ms, torch_ms, blas_ms = interleaved([mg_fn, torch_fn, with_blas_steps(mg_fn)])
                 print(f"{name + ', ' + label:<34}{mg_ms:>14.2f}{torch_ms:>10.2f}{mg_ms / torch_ms:>10.2f}"
                       f"{blas_ms:>12.2f}{blas_ms / torch_ms:>8.2f}")
 
 
-def _with_blas_steps(fn):
+def with_blas_steps(fn):
+    """fn run with the recurrent kernels' per-step products on BLAS (the path before the packed steps)."""
     def run():
         old = rnn._set_direct(False)
         try:

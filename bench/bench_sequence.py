@@ -22,7 +22,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_models  # noqa: E402
 from bench_models import interleaved, keras, layers  # noqa: E402
-from minigraph.kernels import get_num_threads, rnn  # noqa: E402
+from bench_rnn import with_blas_steps  # noqa: E402
+from minigraph.kernels import get_num_threads  # noqa: E402
 
 RNG = np.random.default_rng(0)
 TOKENS = RNG.integers(1, 10000, size=(64, 100)).astype("int32")
@@ -113,7 +114,7 @@ def main():
     for (name, unit, mg_fn), torch_fn in zip(rows, torch_fns):
         candidates = {"mg": mg_fn} if torch_fn is None else {"mg": mg_fn, "torch": torch_fn}
         if args.blas_steps:
-            candidates["blas"] = _with_blas_steps(mg_fn)
+            candidates["blas"] = with_blas_steps(mg_fn)
         medians = interleaved(candidates, args.rounds, 5 if "predict" not in name else 50)
         mg = medians["mg"] * 1e3
         line = f"{name:<34} {mg:>8.3f} {unit}"
@@ -123,16 +124,6 @@ def main():
             if args.blas_steps:
                 line += f" {medians['blas'] * 1e3:>8.3f} {unit} {medians['blas'] * 1e3 / t:>6.2f}"
         print(line)
-
-
-def _with_blas_steps(fn):
-    def run():
-        old = rnn._set_direct(False)
-        try:
-            return fn()
-        finally:
-            rnn._set_direct(old)
-    return run
 
 
 if __name__ == "__main__":
