@@ -8,7 +8,9 @@ Rows: LSTM, batch 64, length 100, 64 features -> 128 units; GRU (reset_after, Ke
 length 50, 32 features -> 64 units; each the forward pass alone and forward + backward (every gradient:
 input, initial states, kernels, biases).  Torch runs in the same process with the same thread count, its
 backward through autograd from the same output gradient; the two alternate round by round and the table
-gives medians in ms and the ratio minigraph / torch (under 1: minigraph is faster).
+gives medians in ms and the ratio minigraph / torch (under 1: minigraph is faster).  The last two columns:
+minigraph with its per-step recurrent products on BLAS (rnn._set_direct(False), the path before the packed
+step kernels), timed in the same rounds, and its ratio to torch.
 """
 import os
 import sys
@@ -18,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout's in-place build
 import minigraph.kernels as K  # noqa: E402
+from minigraph.kernels import rnn  # noqa: E402
 
 if os.environ.get("MINIGRAPH_TORCH_SITE"):
     sys.path.append(os.environ["MINIGRAPH_TORCH_SITE"])
@@ -101,7 +104,7 @@ def main():
     print(f"threads {threads}; torch {torch.__version__ if torch else 'not importable'}")
     if torch is not None:
         torch.set_num_threads(threads)
-    print(f"{'case':<34}{'minigraph ms':>14}{'torch ms':>10}{'mg/torch':>10}")
+    print(f"{'case':<34}{'minigraph ms':>14}{'torch ms':>10}{'mg/torch':>10}{'BLAS steps':>12}{'/torch':>8}")
     for name, case in [("LSTM (64, 100, 64) -> 128", lstm_case(64, 100, 64, 128)),
                        ("GRU (64, 50, 32) -> 64", gru_case(64, 50, 32, 64))]:
         mg_forward, mg_train, spec = case
@@ -109,11 +112,23 @@ def main():
         for label, mg_fn, torch_fn in [("forward", mg_forward, torch_fns[0]),
                                        ("forward + backward", mg_train, torch_fns[1])]:
             if torch_fn is None:
-                (mg_ms,) = interleaved([mg_fn])
-                print(f"{name + ', ' + label:<34}{mg_ms:>14.2f}{'-':>10}{'-':>10}")
+                mg_ms, blas_ms = interleaved([mg_fn, with_blas_steps(mg_fn)])
+                print(f"{name + ', ' + label:<34}{mg_ms:>14.2f}{'-':>10}{'-':>10}{blas_ms:>12.2f}{'-':>8}")
             else:
-                mg_ms, torch_ms = interleaved([mg_fn, torch_fn])
-                print(f"{name + ', ' + label:<34}{mg_ms:>14.2f}{torch_ms:>10.2f}{mg_ms / torch_ms:>10.2f}")
+                mg_ms, torch_ms, blas_ms = interleaved([mg_fn, torch_fn, with_blas_steps(mg_fn)])
+                print(f"{name + ', ' + label:<34}{mg_ms:>14.2f}{torch_ms:>10.2f}{mg_ms / torch_ms:>10.2f}"
+                      f"{blas_ms:>12.2f}{blas_ms / torch_ms:>8.2f}")
+
+
+def with_blas_steps(fn):
+    """fn run with the recurrent kernels' per-step products on BLAS (the path before the packed steps)."""
+    def run():
+        old = rnn._set_direct(False)
+        try:
+            return fn()
+        finally:
+            rnn._set_direct(old)
+    return run
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Sequence-model benchmark: whole training steps and latency through the public API, minigraph vs PyTorch.
 
-    python bench/bench_sequence.py [--rounds N]
+    python bench/bench_sequence.py [--rounds N] [--blas-steps]
 
 Workloads (issue 12's, float32):
 - LSTM text classifier: Embedding(10000, 64) -> LSTM(128) -> Dense(4), batch 64, length 100, one Adam step,
@@ -10,6 +10,8 @@ Workloads (issue 12's, float32):
 
 Same method as bench_models.py (whose timing helpers this reuses): the same process and threads, the two
 frameworks alternating round by round, medians, and the ratio minigraph / torch beside each figure.
+--blas-steps adds a third candidate in the same rounds: minigraph with the recurrent kernels' per-step
+products on BLAS (rnn._set_direct(False), the path before the packed step kernels).
 """
 import argparse
 import os
@@ -20,6 +22,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_models  # noqa: E402
 from bench_models import interleaved, keras, layers  # noqa: E402
+from bench_rnn import with_blas_steps  # noqa: E402
 from minigraph.kernels import get_num_threads  # noqa: E402
 
 RNG = np.random.default_rng(0)
@@ -83,6 +86,8 @@ def torch_models():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--blas-steps", action="store_true",
+                        help="also time minigraph with the per-step recurrent products on BLAS")
     args = parser.parse_args()
     bench_models.import_torch()
     torch = bench_models.torch
@@ -102,17 +107,23 @@ def main():
         torch_fns = [lambda: step_c(TOKENS, LABELS), lambda: step_r(SERIES, SERIES_TARGET),
                      lambda: predict_one(one)]
     header = f"{'workload':<34} {'minigraph':>11} {'torch':>11} {'mg/torch':>9}"
+    if args.blas_steps:
+        header += f" {'BLAS steps':>11} {'ratio':>6}"
     print(header)
     print("-" * len(header))
     for (name, unit, mg_fn), torch_fn in zip(rows, torch_fns):
         candidates = {"mg": mg_fn} if torch_fn is None else {"mg": mg_fn, "torch": torch_fn}
+        if args.blas_steps:
+            candidates["blas"] = with_blas_steps(mg_fn)
         medians = interleaved(candidates, args.rounds, 5 if "predict" not in name else 50)
         mg = medians["mg"] * 1e3
-        if torch_fn is None:
-            print(f"{name:<34} {mg:>8.3f} {unit}")
-        else:
+        line = f"{name:<34} {mg:>8.3f} {unit}"
+        if torch_fn is not None:
             t = medians["torch"] * 1e3
-            print(f"{name:<34} {mg:>8.3f} {unit} {t:>8.3f} {unit} {mg / t:>9.2f}")
+            line += f" {t:>8.3f} {unit} {mg / t:>9.2f}"
+            if args.blas_steps:
+                line += f" {medians['blas'] * 1e3:>8.3f} {unit} {medians['blas'] * 1e3 / t:>6.2f}"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -204,7 +204,7 @@ cdef object _step_product(StepProduct* p, const floating[:, ::1] U, Py_ssize_t c
     p.k, p.n = (<int>width, <int>U.shape[0]) if trans else (<int>U.shape[0], <int>width)
     p.packed, p.wide, p.nthreads = NULL, 0, 1
     if floating is float:
-        if _direct:
+        if _direct and batch > 1:  # one row: BLAS's gemv streams the kernel once, as fast as any packing
             if _wide < 0:
                 _wide = mg_rg_wide()
             # the 16-lane tiles are 8 rows high: a smaller batch would waste most of each tile

@@ -8,8 +8,12 @@
  * scalar broadcast against the panel's vectors; 6 rows x 16 columns with 8-lane vectors (x86-64-v3 clone and
  * the baseline), 8 rows x 32 columns with 16-lane ones where the CPU reports x86-64-v4 (mg_rg_wide): a batch
  * of 64 rows is 8 whole tiles.
- * Threads: one OpenMP loop over the panels per call (at most one thread per panel); each output element is
- * summed by one thread over k in order, so the result is the same for any thread count.  No BLAS here.
+ * Threads: an OpenMP loop over the panels (at most one thread per panel) for products of at least
+ * MG_RG_PARALLEL_WORK multiply-adds; smaller ones (a step of LSTM(128) over a batch of 64 is 2^22) run on the
+ * calling thread: a step takes tens of microseconds, and on a shared machine the join of a parallel region
+ * per step waits for whichever thread the scheduler parked, which costs more than the second core gains.
+ * Each output element is summed by one thread over k in order, so the result is the same for any thread
+ * count.  No BLAS here.
  */
 #ifndef MINIGRAPH_RNN_GEMM_H
 #define MINIGRAPH_RNN_GEMM_H
@@ -20,6 +24,8 @@
 #endif
 
 #include "mg_simd.h"
+
+#define MG_RG_PARALLEL_WORK (1 << 23)
 
 /* c rows [0, m), the columns of one panel (ncols <= 2 * L of them) += a @ panel */
 #define MG_RG_TILES(VT, L, MR, SFX, ATTR)                                                                    \
@@ -103,6 +109,8 @@ static void mg_rg_gemm(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float* a, pt
         return;
     if (nthreads > npan)
         nthreads = (int)npan;
+    if ((double)m * (double)n * (double)k < MG_RG_PARALLEL_WORK)
+        nthreads = 1;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nthreads) schedule(static) if (nthreads > 1)
 #endif

@@ -2,6 +2,23 @@
 import numpy as np
 
 
+def numeric_grads_in_place(loss, arrays, eps=1e-6):
+    """Central-difference gradients of the scalar loss() with respect to each array, perturbing the arrays
+    themselves one element at a time (for arrays a layer reads, such as its weights)."""
+    grads = []
+    for value in arrays:
+        numeric = np.zeros_like(value)
+        for idx in np.ndindex(value.shape):
+            old = value[idx]
+            value[idx] = old + eps
+            up = loss()
+            value[idx] = old - eps
+            numeric[idx] = (up - loss()) / (2 * eps)
+            value[idx] = old
+        grads.append(numeric)
+    return grads
+
+
 def numeric_grad(f, x, cotangent, eps=1e-6):
     """Central-difference gradient of sum(f(x) * cotangent) with respect to x, one element at a time."""
     x = np.array(x, dtype=np.float64)
