@@ -13,6 +13,7 @@ import sys
 import tempfile
 
 import numpy as np
+import scipy_openblas32
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
@@ -57,16 +58,33 @@ directives = {
     "embedsignature": True,
 }
 
-extensions = [
-    Extension(
+
+
+def uses_blas(path):
+    """Whether a kernel cimports the BLAS wrapper, and so links scipy-openblas32's library."""
+    with open(path) as f:
+        return "from _blas cimport" in f.read()
+
+
+def extension(path):
+    # the library is linked by name only: minigraph.kernels loads it from the installed scipy-openblas32
+    # package before any kernel, since the build environment that held it at link time may be gone
+    blas = uses_blas(path)
+    return Extension(
         "minigraph.kernels." + os.path.splitext(os.path.basename(path))[0],
         [path],
-        include_dirs=[np.get_include(), "csrc"],
+        include_dirs=[np.get_include(), "csrc"] + ([scipy_openblas32.get_include_dir()] if blas else []),
+        library_dirs=[scipy_openblas32.get_lib_dir()] if blas else [],
+        libraries=[scipy_openblas32.get_library()] if blas else [],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
         depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/*.pxd")),  # C helpers and cimports
     )
+
+
+extensions = [
+    extension(path)
     for path in sorted(glob.glob("csrc/*.pyx"))
     if not ONLY or os.path.splitext(os.path.basename(path))[0] in ONLY
 ]

@@ -1,22 +1,41 @@
-# The one BLAS wrapper every kernel uses: scipy's cython_blas gives sgemm/dgemm callable without the GIL,
-# at the speed of the OpenBLAS scipy ships.  BLAS is column-major; minigraph's arrays are row-major
-# (C order), so a row-major C = op(A) @ op(B) is computed as the column-major C^T = op(B)^T @ op(A)^T.
+# The one BLAS wrapper every kernel uses: the CBLAS interface of the OpenBLAS in the scipy-openblas32
+# package (the build numpy and scipy ship, published with its headers for linking; see README
+# "Dependencies" for why it replaced scipy's cython_blas), callable without the GIL.  The kernels' arrays
+# are row-major (C order), and so are these calls.
 from cython cimport floating
-from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
+
+
+cdef extern from "cblas.h" nogil:
+    enum CBLAS_ORDER:
+        CblasRowMajor
+    enum CBLAS_TRANSPOSE:
+        CblasNoTrans
+        CblasTrans
+    void scipy_cblas_sgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k,
+                           float alpha, const float* a, int lda, const float* b, int ldb,
+                           float beta, float* c, int ldc)
+    void scipy_cblas_dgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k,
+                           double alpha, const double* a, int lda, const double* b, int ldb,
+                           double beta, double* c, int ldc)
+    void scipy_cblas_sgemv(CBLAS_ORDER order, CBLAS_TRANSPOSE t, int m, int n, float alpha,
+                           const float* a, int lda, const float* x, int incx, float beta, float* y, int incy)
+    void scipy_cblas_dgemv(CBLAS_ORDER order, CBLAS_TRANSPOSE t, int m, int n, double alpha,
+                           const double* a, int lda, const double* x, int incx, double beta, double* y,
+                           int incy)
 
 
 cdef inline void gemv(bint trans, int rows, int cols, floating alpha, const floating* a, int lda,
                       const floating* x, int incx, floating beta, floating* y, int incy) noexcept nogil:
-    """Column-major y = alpha * op(A) @ x + beta * y, A (rows, cols) with leading dimension lda."""
-    cdef char t = b'T' if trans else b'N'
+    """Row-major y = alpha * op(A) @ x + beta * y, A (rows, cols) stored with row stride lda."""
+    cdef CBLAS_TRANSPOSE t = CblasTrans if trans else CblasNoTrans
     cdef int i, n_out = cols if trans else rows
     if beta == 0:  # BLAS may compute 0 * y: clear y so that garbage (NaN) in a fresh buffer never leaks
         for i in range(n_out):
             y[i * incy] = 0
     if floating is float:
-        sgemv(&t, &rows, &cols, &alpha, <float*>a, &lda, <float*>x, &incx, &beta, y, &incy)
+        scipy_cblas_sgemv(CblasRowMajor, t, rows, cols, alpha, a, lda, x, incx, beta, y, incy)
     else:
-        dgemv(&t, &rows, &cols, &alpha, <double*>a, &lda, <double*>x, &incx, &beta, y, &incy)
+        scipy_cblas_dgemv(CblasRowMajor, t, rows, cols, alpha, a, lda, x, incx, beta, y, incy)
 
 
 cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
@@ -26,11 +45,10 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     """Row-major C[m, n] = alpha * op(A)[m, k] @ op(B)[k, n] + beta * C[m, n].
 
     lda, ldb, ldc are the row strides (in elements) of A, B and C as stored.  A product with one row
-    or one column goes to gemv: OpenBLAS' gemm pays ~50 us of setup for a 1x784x64 product that its
-    gemv does in ~5 (single-sample inference).
+    or one column goes to gemv, which skips gemm's packing set-up (single-sample inference).
     """
-    cdef char ta = b'T' if trans_a else b'N'
-    cdef char tb = b'T' if trans_b else b'N'
+    cdef CBLAS_TRANSPOSE ta = CblasTrans if trans_a else CblasNoTrans
+    cdef CBLAS_TRANSPOSE tb = CblasTrans if trans_b else CblasNoTrans
     cdef int i, j
     if m <= 0 or n <= 0:
         return
@@ -40,20 +58,18 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
                 c[i * ldc + j] = beta * c[i * ldc + j] if beta != 0 else 0
         return
     if m == 1:
-        # the row c[0, :] = op(B)^T @ a-vector; as stored, B reads column-major as op(B)^T untransposed
-        # (n x k, ld ldb) or, transposed, as the (k x n) matrix whose transpose is wanted
+        # the row c[0, :] = op(B)^T @ a-vector; B is stored (n, k) when transposed, else (k, n)
         if trans_b:
-            gemv(True, k, n, alpha, b, ldb, a, lda if trans_a else 1, beta, c, 1)
-        else:
             gemv(False, n, k, alpha, b, ldb, a, lda if trans_a else 1, beta, c, 1)
-    elif n == 1:
-        # the column c[:, 0] = op(A) @ b-vector; A as stored reads column-major as op(A)^T (k x m)
-        # or, transposed, as op(A) itself (m x k)
-        if trans_a:
-            gemv(False, m, k, alpha, a, lda, b, 1 if trans_b else ldb, beta, c, ldc)
         else:
+            gemv(True, k, n, alpha, b, ldb, a, lda if trans_a else 1, beta, c, 1)
+    elif n == 1:
+        # the column c[:, 0] = op(A) @ b-vector; A is stored (k, m) when transposed, else (m, k)
+        if trans_a:
             gemv(True, k, m, alpha, a, lda, b, 1 if trans_b else ldb, beta, c, ldc)
+        else:
+            gemv(False, m, k, alpha, a, lda, b, 1 if trans_b else ldb, beta, c, ldc)
     elif floating is float:
-        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>b, &ldb, <float*>a, &lda, &beta, c, &ldc)
+        scipy_cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     else:
-        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda, &beta, c, &ldc)
+        scipy_cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

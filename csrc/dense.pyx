@@ -5,17 +5,22 @@ run on the conv kernels' direct tiles (csrc/conv_direct.h: AVX-512 or AVX2 at ru
 y = x @ kernel (+ bias, ReLU) is their forward pass, dkernel = x.T @ dy their kernel gradient, and
 dx = dy @ kernel.T the forward pass with the transposed kernel.  The shared BLAS gemm takes the rest
 (_direct_covers): float64, products under 2**16 multiply-adds (a single-sample predict is a gemv), output
-widths the tiles do not cover, and forward-form products with fewer than 24 rows or a kernel over 1 MiB.
+widths the tiles do not cover, kernels over 1 MiB, and forward-form products with fewer than 24 rows.
 """
 from cython cimport floating
+from libc.stdlib cimport free, malloc
 
 import numpy as np
+cimport numpy as cnp
+
+cnp.import_array()
 
 from _blas cimport gemm
 from _kernel_common cimport float_array, threads_for
-from conv_direct cimport MG_CONV_OK, MG_CONV_NOMEM, mg_geom, mg_conv_fwd, mg_conv_dw
+from softmax_rows cimport mg_softmax_rows_f32, mg_softmax_rows_f64
+from conv_direct cimport MG_CONV_OK, MG_CONV_NOMEM, MG_CONV_UNSUPPORTED, mg_geom, mg_conv_fwd, mg_conv_dw
 
-__all__ = ["matmul", "dense_forward", "dense_backward"]
+__all__ = ["matmul", "dense_forward", "dense_backward", "dense_chain_forward"]
 
 cdef object _F32 = np.dtype(np.float32)
 cdef object _F64 = np.dtype(np.float64)
@@ -32,16 +37,27 @@ def _set_direct(bint enabled):
     return old
 
 
-cdef bint _direct_covers(int op, Py_ssize_t rows, Py_ssize_t cin, Py_ssize_t cout) noexcept:
+cdef bint _direct_covers(int op, Py_ssize_t rows, Py_ssize_t cin, Py_ssize_t cout) noexcept nogil:
     """Whether the direct kernels take product `op` (see _direct_product) of these sizes, and beat BLAS on
     it: at least 2**16 multiply-adds (below, a gemv or a mostly empty tile), output columns the tiles cover,
-    and for the forward form at least two tiles of rows and a kernel that stays in L2 (every tile of rows
-    streams all of it; BLAS blocks for cache, the tiles do not)."""
+    a kernel (or kernel gradient) that stays in L2 (every tile of rows streams all of it; BLAS blocks for
+    cache, the tiles do not), and for the forward form at least two tiles of rows."""
     if not _direct_enabled or rows * cin * cout < (1 << 16):
         return False
     if not (cout % 8 == 0 or (cout < 8 and cin % 8 == 0)):
         return False
-    return op == 1 or (rows >= 24 and cin * cout * 4 <= (1 << 20))
+    return cin * cout * 4 <= (1 << 20) and (op == 1 or rows >= 24)
+
+
+cdef int _direct_forward(const float* a, Py_ssize_t rows, Py_ssize_t cin, const float* w, Py_ssize_t cout,
+                         const float* bias, bint relu, float* out) noexcept nogil:
+    """out (rows, cout) = act(a (rows, cin) @ w (cin, cout) + bias) on the direct conv kernels (sizes
+    accepted by _direct_covers(0, ...)); returns their MG_CONV_* status (UNSUPPORTED: they declined)."""
+    cdef mg_geom g
+    # one image of `rows` pixels, each a 1 x 1 window of `cin` channels
+    g.n, g.h, g.w, g.c, g.oh, g.ow, g.co = 1, rows, 1, cin, rows, 1, cout
+    g.kh, g.kw, g.sh, g.sw, g.ph, g.pw = 1, 1, 1, 1, 0, 0
+    return mg_conv_fwd(a, g, w, bias, relu, out, threads_for(rows, rows * cin * cout // 8), 1)
 
 
 cdef object _direct_product(int op, object a, object b, object bias, bint relu):
@@ -49,52 +65,84 @@ cdef object _direct_product(int op, object a, object b, object bias, bint relu):
     they decline it: op 0: a (rows, in) @ b (in, out) (+ bias, ReLU); op 1: a.T @ b for a (rows, in),
     b (rows, out).  a and b are C-contiguous float32 matrices whose shapes the caller checked."""
     cdef mg_geom g
-    cdef int status, nthreads
+    cdef int status
     cdef Py_ssize_t rows = a.shape[0], cin = a.shape[1], cout = b.shape[1]
     cdef const float[:, ::1] av = a
     cdef const float[:, ::1] bv = b
     cdef const float[::1] biasv
     cdef const float* bias_ptr = NULL
     cdef float[:, ::1] outv
-    # one image of `rows` pixels, each a 1 x 1 window of `cin` channels
-    g.n, g.h, g.w, g.c, g.oh, g.ow, g.co = 1, rows, 1, cin, rows, 1, cout
-    g.kh, g.kw, g.sh, g.sw, g.ph, g.pw = 1, 1, 1, 1, 0, 0
     out = np.empty((rows, cout) if op == 0 else (cin, cout), np.float32)
     outv = out
     if bias is not None:
         biasv = bias
         bias_ptr = &biasv[0]
-    nthreads = threads_for(rows, rows * cin * cout // 8)
     with nogil:
         if op == 0:
-            status = mg_conv_fwd(&av[0, 0], g, &bv[0, 0], bias_ptr, relu, &outv[0, 0], nthreads, 1)
+            status = _direct_forward(&av[0, 0], rows, cin, &bv[0, 0], cout, bias_ptr, relu, &outv[0, 0])
         else:
-            status = mg_conv_dw(&av[0, 0], g, &bv[0, 0], &outv[0, 0], nthreads, 1)
+            g.n, g.h, g.w, g.c, g.oh, g.ow, g.co = 1, rows, 1, cin, rows, 1, cout
+            g.kh, g.kw, g.sh, g.sw, g.ph, g.pw = 1, 1, 1, 1, 0, 0
+            status = mg_conv_dw(&av[0, 0], g, &bv[0, 0], &outv[0, 0], threads_for(rows, rows * cin * cout // 8), 1)
     if status == MG_CONV_NOMEM:
         raise MemoryError("dense: out of memory for the direct kernels' scratch")
     return out if status == MG_CONV_OK else None
 
 
+cdef void _relu_in_place(floating* c, Py_ssize_t size) noexcept nogil:
+    """max(c, 0) in place; NaN stays NaN (as np.maximum)."""
+    cdef Py_ssize_t i
+    for i in range(size):
+        if c[i] < 0:
+            c[i] = 0
+
+
+cdef void _gemm_bias_relu(bint trans_a, bint trans_b, int m, int n, int k, const floating* pa, int lda,
+                          const floating* pb, int ldb, floating* c, const floating* bias, bint relu) noexcept nogil:
+    """c (m, n, C-contiguous) = act(op(a) @ op(b) + bias), the bias (None: NULL) on every row as beta = 1
+    over a bias-filled c.  BLAS threads itself: no prange."""
+    cdef int i, j
+    if m == 0 or n == 0:
+        return
+    if bias != NULL:
+        for i in range(m):
+            for j in range(n):
+                c[i * n + j] = bias[j]
+    gemm(trans_a, trans_b, m, n, k, 1, pa, lda, pb, ldb, <floating>(0 if bias == NULL else 1), c, n)
+    if relu:
+        _relu_in_place(c, <Py_ssize_t>m * n)
+
+
 cdef void _gemm_typed(bint trans_a, bint trans_b, const floating[:, ::1] a, const floating[:, ::1] b,
-                      floating[:, ::1] c, const floating[::1] bias) noexcept:
-    # c = op(a) @ op(b) (+ bias on every row, as beta = 1 over a bias-filled c), shapes checked by the
-    # caller.  BLAS threads itself: no prange.
+                      floating[:, ::1] c, const floating[::1] bias, bint relu) noexcept:
+    # c = act(op(a) @ op(b) + bias) on typed views, shapes checked by the caller
     cdef int m = c.shape[0], n = c.shape[1], k = a.shape[0] if trans_a else a.shape[1]
     cdef const floating* pa = NULL
     cdef const floating* pb = NULL
-    cdef int i, j
+    cdef const floating* pbias = NULL
     if m == 0 or n == 0:
         return
     if k > 0:  # else gemm never reads a and b (and a zero-length operand has no element 0)
         pa = &a[0, 0]
         pb = &b[0, 0]
+    if bias is not None:
+        pbias = &bias[0]
     with nogil:
-        if bias is not None:
-            for i in range(m):
-                for j in range(n):
-                    c[i, j] = bias[j]
-        gemm(trans_a, trans_b, m, n, k, 1, pa, <int>a.shape[1], pb, <int>b.shape[1],
-             <floating>(0 if bias is None else 1), &c[0, 0], n)
+        _gemm_bias_relu(trans_a, trans_b, m, n, k, pa, <int>a.shape[1], pb, <int>b.shape[1], &c[0, 0], pbias, relu)
+
+
+cdef int _forward_rows(const floating* a, Py_ssize_t m, Py_ssize_t k, const floating* w, Py_ssize_t n,
+                       const floating* bias, bint relu, floating* c) noexcept nogil:
+    """c (m, n) = act(a (m, k) @ w (k, n) + bias) by the path dense_forward takes for these sizes (the same
+    bits); returns MG_CONV_OK or MG_CONV_NOMEM."""
+    cdef int status
+    if floating is float:
+        if m and n and k and _direct_covers(0, m, k, n):
+            status = _direct_forward(a, m, k, w, n, bias, relu, c)
+            if status != MG_CONV_UNSUPPORTED:
+                return status
+    _gemm_bias_relu(False, False, <int>m, <int>n, <int>k, a, <int>k, w, <int>n, c, bias, relu)
+    return MG_CONV_OK
 
 
 cdef inline bint _ready(object x, object dtype):
@@ -149,11 +197,9 @@ cdef object _product(str fn, object a, object b, bint trans_a, bint trans_b, tup
             return c
     c = np.empty((m, n), dtype)
     if dtype is _F32:
-        _gemm_typed[float](ta, tb, a, b, c, bias)
+        _gemm_typed[float](ta, tb, a, b, c, bias, relu)
     else:
-        _gemm_typed[double](ta, tb, a, b, c, bias)
-    if relu:
-        np.maximum(c, 0, out=c)
+        _gemm_typed[double](ta, tb, a, b, c, bias, relu)
     return c
 
 
@@ -182,3 +228,98 @@ def dense_backward(x, kernel, dy, need_dx=True, need_dbias=True):
                          f"got x {x.shape}, kernel {kernel.shape}, dy {dy.shape}")
     dx = _product(fn, dy, kernel, False, True, ("dy", "kernel"), None) if need_dx else None
     return dx, _product(fn, x, dy, True, False, ("x", "dy"), None), dy.sum(axis=0) if need_dbias else None
+
+
+def dense_chain_forward(x, layers, bint softmax=False):
+    """Dense layers in turn, in one call: `layers` is a sequence of (kernel, bias or None, relu) triples and
+    each step is y = act(y @ kernel + bias) computed exactly as dense_forward computes it (the same
+    conversions, paths and bits), with the intermediates in scratch memory and the GIL released throughout.
+    x (n, in); kernel i (in_i, out_i) with in_1 = in and in_{i+1} = out_i.  softmax: then softmax over
+    the last layer's outputs in place, the same bits as softmax.softmax_forward."""
+    fn = "dense_chain_forward"
+    cdef object dtype = x.dtype if type(x) is np.ndarray else None
+    if not ((dtype is _F32 or dtype is _F64) and _ready(x, dtype)):
+        x = float_array(x, fn, "x", 2)
+        dtype = x.dtype
+    cdef Py_ssize_t count = len(layers), m = x.shape[0], width = x.shape[1], widest = 0, i
+    if count == 0:
+        raise ValueError(f"{fn}: layers is empty")
+    if m >= 2**31 or width >= 2**31:
+        raise ValueError(f"{fn}: x {x.shape} exceeds BLAS's int32 sizes")
+    kept = []  # the operands as converted: alive until the products are done
+    cdef Py_ssize_t* dims = <Py_ssize_t*>malloc((count + 1) * sizeof(Py_ssize_t))
+    cdef void** kernels = <void**>malloc(count * sizeof(void*))
+    cdef void** biases = <void**>malloc(count * sizeof(void*))
+    cdef bint* relus = <bint*>malloc(count * sizeof(bint))
+    cdef void* scratch = NULL
+    cdef void* src
+    cdef void* dst
+    cdef void* dst_last
+    cdef Py_ssize_t n, itemsize = dtype.itemsize
+    cdef int status = MG_CONV_OK
+    cdef bint double_precision = dtype is _F64
+    try:
+        if dims == NULL or kernels == NULL or biases == NULL or relus == NULL:
+            raise MemoryError(f"{fn}: out of memory")
+        dims[0] = width
+        for i, layer in enumerate(layers):
+            try:
+                kernel, bias, relu = layer
+            except (TypeError, ValueError):
+                raise ValueError(f"{fn}: layer {i} must be a (kernel, bias, relu) triple, got {layer!r}") from None
+            if not _ready(kernel, dtype):
+                kernel = float_array(kernel, fn, "kernel", 2, dtype)
+            if kernel.shape[0] != width:
+                raise ValueError(f"{fn}: inner dimensions differ at layer {i}: its input ({m}, {width}) @ "
+                                 f"kernel {kernel.shape}")
+            n = kernel.shape[1]
+            if n >= 2**31:
+                raise ValueError(f"{fn}: kernel {kernel.shape} of layer {i} exceeds BLAS's int32 sizes")
+            if bias is not None:
+                if not (type(bias) is np.ndarray and bias.dtype is dtype and bias.ndim == 1
+                        and bias.flags.c_contiguous):
+                    bias = float_array(bias, fn, "bias", 1, dtype)
+                if bias.shape[0] != n:
+                    raise ValueError(f"{fn}: bias shape {bias.shape} of layer {i} does not match kernel shape "
+                                     f"{kernel.shape}")
+            kept.append((kernel, bias))
+            kernels[i] = cnp.PyArray_DATA(<cnp.ndarray>kernel)
+            biases[i] = NULL if bias is None else cnp.PyArray_DATA(<cnp.ndarray>bias)
+            relus[i] = bool(relu)
+            width = n
+            dims[i + 1] = n
+            if i < count - 1 and n > widest:
+                widest = n
+        out = np.empty((m, width), dtype)
+        if count > 1 and m * widest > 0:
+            scratch = malloc(2 * m * widest * itemsize)  # two buffers: each step reads one, writes the other
+            if scratch == NULL:
+                raise MemoryError(f"{fn}: out of memory for {2 * m * widest} intermediate values")
+        src = cnp.PyArray_DATA(<cnp.ndarray>x)
+        dst_last = cnp.PyArray_DATA(<cnp.ndarray>out)
+        with nogil:
+            for i in range(count):
+                dst = dst_last if i == count - 1 else <char*>scratch + (i % 2) * m * widest * itemsize
+                if double_precision:
+                    status = _forward_rows[double](<const double*>src, m, dims[i], <const double*>kernels[i],
+                                                   dims[i + 1], <const double*>biases[i], relus[i], <double*>dst)
+                else:
+                    status = _forward_rows[float](<const float*>src, m, dims[i], <const float*>kernels[i],
+                                                  dims[i + 1], <const float*>biases[i], relus[i], <float*>dst)
+                if status != MG_CONV_OK:
+                    break
+                src = dst
+            if softmax and status == MG_CONV_OK and width > 0:
+                if double_precision:
+                    mg_softmax_rows_f64(<const double*>dst_last, <double*>dst_last, m, width)
+                else:
+                    mg_softmax_rows_f32(<const float*>dst_last, <float*>dst_last, m, width)
+        if status == MG_CONV_NOMEM:
+            raise MemoryError("dense: out of memory for the direct kernels' scratch")
+        return out
+    finally:
+        free(dims)
+        free(kernels)
+        free(biases)
+        free(relus)
+        free(scratch)

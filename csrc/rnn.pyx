@@ -12,8 +12,11 @@ d kernel = X^T @ dGates.
 Masking follows Keras's backend.rnn: a masked step carries every state over unchanged; its output is the
 previous step's output (zero before the first unmasked step), or zero under zero_output_for_mask.
 
-The epilogues are serial and between BLAS calls (BLAS threads each product; no BLAS inside an OpenMP
-region), so the results do not depend on the OpenMP thread count.
+The per-step products are the same recurrent kernel at every step: in float32 it is packed once per sequence
+and multiplied on the register tiles of rnn_gemm.h (BLAS would pack it again at every step); float64 and the
+whole-sequence products use BLAS.  The epilogues are serial, between the products (no BLAS inside an OpenMP
+region), and each product's outputs are summed in a fixed order, so the results do not depend on the OpenMP
+thread count.
 """
 from cython cimport floating
 
@@ -21,6 +24,7 @@ import numpy as np
 
 from _blas cimport gemm
 from _kernel_common cimport float_array
+from _openmp_helpers cimport mg_omp_max_threads
 
 from minigraph.kernels.bias import bias_relu_backward
 
@@ -67,6 +71,13 @@ cdef extern from "rnn_cells.h" nogil:
                                    float* dh, float* dg)
     void mg_gru_reset_grad_row_f64(Py_ssize_t u, int rec_act, const double* g, const double* hin,
                                    const double* drh, double* dh, double* dg)
+
+cdef extern from "rnn_gemm.h" nogil:
+    int mg_rg_wide()
+    Py_ssize_t mg_rg_packed_size(Py_ssize_t k, Py_ssize_t n, int wide)
+    void mg_rg_pack(const float* b, Py_ssize_t ldb, int trans, Py_ssize_t k, Py_ssize_t n, int wide, float* p)
+    void mg_rg_gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a, Py_ssize_t lda, const float* packed,
+                    int wide, float* c, Py_ssize_t ldc, int nthreads)
 
 # The activation names the kernels take, and their C enum; 'hard_sigmoid' is Keras 2's (tf_keras) formula.
 ACTIVATIONS = {
@@ -158,6 +169,82 @@ cdef object _matmul(object a, object b, bint trans_a=False, bint trans_b=False):
     return c
 
 
+
+# ---- the per-step products with the recurrent kernel ----------------------------------------------------------
+
+cdef bint _direct = True  # float32 step products on the packed panels of csrc/rnn_gemm.h (else BLAS)
+cdef int _wide = -1  # the 16-lane panels (x86-64-v4); -1 until asked
+
+
+def _set_direct(bint flag):
+    """Run the float32 per-step products through BLAS (False) or the packed kernels (True, the default):
+    for tests and benchmarks.  Returns the previous setting."""
+    global _direct
+    old, _direct = _direct, flag
+    return old
+
+
+cdef struct StepProduct:
+    # c += a @ op(b) at every step: b the recurrent kernel's columns [col0, col0 + width) as stored (BLAS
+    # path), op(b) (k, n); packed: their panels (float32 direct path) or NULL
+    const void* b
+    int ldb, k, n, wide, nthreads
+    bint trans
+    const float* packed
+
+
+cdef object _step_product(StepProduct* p, const floating[:, ::1] U, Py_ssize_t col0, Py_ssize_t width,
+                          bint trans, Py_ssize_t batch):
+    """Fill p for the steps' products with U[:, col0:col0 + width] (trans: its transpose).  Returns the array
+    p.packed points into (the caller keeps it alive over the steps), or None on the BLAS path (float64, or
+    _set_direct(False))."""
+    global _wide
+    cdef float[::1] panels
+    p.b, p.ldb, p.trans = &U[0, col0], <int>U.shape[1], trans
+    p.k, p.n = (<int>width, <int>U.shape[0]) if trans else (<int>U.shape[0], <int>width)
+    p.packed, p.wide, p.nthreads = NULL, 0, 1
+    if floating is float:
+        if _direct:
+            if _wide < 0:
+                _wide = mg_rg_wide()
+            # the 16-lane tiles are 8 rows high: a smaller batch would waste most of each tile
+            p.wide = _wide and batch >= 8
+            buf = np.empty(mg_rg_packed_size(p.k, p.n, p.wide), np.float32)
+            panels = buf
+            mg_rg_pack(&U[0, col0], p.ldb, trans, p.k, p.n, p.wide, &panels[0])
+            p.packed, p.nthreads = &panels[0], mg_omp_max_threads()
+            return buf
+    return None
+
+
+cdef inline void _step(const StepProduct* p, Py_ssize_t m, const floating* a, Py_ssize_t lda, bint accumulate,
+                       floating* c, Py_ssize_t ldc) noexcept nogil:
+    """c (m, n) = a (m, k) @ op(b), added to c when accumulate."""
+    cdef Py_ssize_t i, j
+    if floating is float:
+        if p.packed != NULL:
+            if not accumulate:
+                for i in range(m):
+                    for j in range(p.n):
+                        c[i * ldc + j] = 0
+            mg_rg_gemm(m, p.n, p.k, a, lda, p.packed, p.wide, c, ldc, p.nthreads)
+            return
+    gemm(False, p.trans, <int>m, p.n, p.k, 1, a, <int>lda, <const floating*>p.b, p.ldb, 1 if accumulate else 0,
+         c, <int>ldc)
+
+
+cdef struct StepMask:
+    const unsigned char* mask  # (batch, time), NULL: no mask
+    const Py_ssize_t* first  # each row's first unmasked step
+
+
+cdef StepMask _step_mask(const unsigned char[:, ::1] mask_view, const Py_ssize_t[::1] first_view):
+    cdef StepMask m
+    m.mask = &mask_view[0, 0] if mask_view is not None else NULL
+    m.first = &first_view[0] if mask_view is not None else NULL
+    return m
+
+
 # ---- forward steps (the sequence's input projection already in `gates`) -------------------------------------
 
 def _lstm_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, floating[:, :, ::1] h_prev,
@@ -166,7 +253,7 @@ def _lstm_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, flo
                         const Py_ssize_t[::1] first_view, floating[::1] scratch, int act_, int rec_act_,
                         bint zero_out):
     cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0], G = 4 * u
-    cdef Py_ssize_t t, b, j
+    cdef Py_ssize_t t, b
     cdef mg_rnn_act act = <mg_rnn_act>act_, rec_act = <mg_rnn_act>rec_act_
     cdef floating *g
     cdef floating *hin
@@ -175,22 +262,22 @@ def _lstm_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, flo
     cdef floating *cout
     cdef floating *yr
     cdef floating* tmp = &scratch[0]
-    cdef const unsigned char* mask = &mask_view[0, 0] if mask_view is not None else NULL
-    cdef const Py_ssize_t* first = &first_view[0] if mask_view is not None else NULL
+    cdef StepMask m = _step_mask(mask_view, first_view)
+    cdef StepProduct rec
+    panels = _step_product(&rec, U, 0, G, False, B)
     with nogil:
         for t in range(T):
-            gemm(False, False, <int>B, <int>G, <int>u, 1, &h_prev[t, 0, 0], <int>u, &U[0, 0], <int>G,
-                 1, &gates[t, 0, 0], <int>G)
+            _step(&rec, B, &h_prev[t, 0, 0], u, True, &gates[t, 0, 0], G)
             for b in range(B):
                 g = &gates[t, b, 0]
                 hin, cin = &h_prev[t, b, 0], &c_prev[t, b, 0]
                 hout = _state_out(&h_prev[0, 0, 0], &h_last[0, 0], b, t, T, B, u)
                 cout = _state_out(&c_prev[0, 0, 0], &c_last[0, 0], b, t, T, B, u)
                 yr = &y[b, t, 0]
-                if not _active(mask, b, t, T):
+                if not _active(m.mask, b, t, T):
                     _carry(hin, hout, u)
                     _carry(cin, cout, u)
-                    _masked_output(hin, yr, u, _output_carried(mask, first, b, t, zero_out))
+                    _masked_output(hin, yr, u, _output_carried(m.mask, m.first, b, t, zero_out))
                     continue
                 if floating is float:
                     mg_lstm_forward_row_f32(u, act, rec_act, g, cin, hout, cout, yr, tmp)
@@ -206,23 +293,23 @@ def _gru_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, cons
     """reset_after: rec_h caches h_{t-1} @ U_h + b_h (scaled by r inside the candidate); else r * h_{t-1}
     (the operand of the candidate's own product)."""
     cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0], G = 3 * u
-    cdef Py_ssize_t t, b, j
+    cdef Py_ssize_t t, b
     cdef mg_rnn_act act = <mg_rnn_act>act_, rec_act = <mg_rnn_act>rec_act_
     cdef floating *g
     cdef floating *hin
     cdef floating *hout
     cdef floating *rh
     cdef floating *r
-    cdef const unsigned char* mask = &mask_view[0, 0] if mask_view is not None else NULL
-    cdef const Py_ssize_t* first = &first_view[0] if mask_view is not None else NULL
+    cdef StepMask m = _step_mask(mask_view, first_view)
+    cdef StepProduct gates_rec, cand_rec  # reset_after: all of U; else U_z|U_r, then U_h
+    panels = _step_product(&gates_rec, U, 0, G if reset_after else 2 * u, False, B)
+    cand_panels = _step_product(&cand_rec, U, 2 * u, u, False, B)
     with nogil:
         for t in range(T):
             if reset_after:
-                gemm(False, False, <int>B, <int>G, <int>u, 1, &h_prev[t, 0, 0], <int>u, &U[0, 0], <int>G,
-                     0, &rec[0, 0], <int>G)
+                _step(&gates_rec, B, &h_prev[t, 0, 0], u, False, &rec[0, 0], G)
             else:  # z and r: their recurrent part straight into the projection
-                gemm(False, False, <int>B, <int>(2 * u), <int>u, 1, &h_prev[t, 0, 0], <int>u, &U[0, 0],
-                     <int>G, 1, &gates[t, 0, 0], <int>G)
+                _step(&gates_rec, B, &h_prev[t, 0, 0], u, True, &gates[t, 0, 0], G)
             for b in range(B):
                 g, hin, rh, r = &gates[t, b, 0], &h_prev[t, b, 0], &rec_h[t, b, 0], &rec[b, 0]
                 if floating is float:
@@ -230,14 +317,13 @@ def _gru_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, cons
                 else:
                     mg_gru_gates_row_f64(u, rec_act, g, r, &rbias[0], hin, rh, reset_after)
             if not reset_after:  # the candidate's recurrent part: (r * h_{t-1}) @ U_h
-                gemm(False, False, <int>B, <int>u, <int>u, 1, &rec_h[t, 0, 0], <int>u, &U[0, 2 * u],
-                     <int>G, 1, &gates[t, 0, 2 * u], <int>G)
+                _step(&cand_rec, B, &rec_h[t, 0, 0], u, True, &gates[t, 0, 2 * u], G)
             for b in range(B):
                 g, hin = &gates[t, b, 0], &h_prev[t, b, 0]
                 hout = _state_out(&h_prev[0, 0, 0], &h_last[0, 0], b, t, T, B, u)
-                if not _active(mask, b, t, T):
+                if not _active(m.mask, b, t, T):
                     _carry(hin, hout, u)
-                    _masked_output(hin, &y[b, t, 0], u, _output_carried(mask, first, b, t, zero_out))
+                    _masked_output(hin, &y[b, t, 0], u, _output_carried(m.mask, m.first, b, t, zero_out))
                     continue
                 if floating is float:
                     mg_gru_update_row_f32(u, act, g, hin, hout, &y[b, t, 0])
@@ -254,18 +340,18 @@ def _simple_rnn_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] 
     cdef floating *g
     cdef floating *hin
     cdef floating *hout
-    cdef const unsigned char* mask = &mask_view[0, 0] if mask_view is not None else NULL
-    cdef const Py_ssize_t* first = &first_view[0] if mask_view is not None else NULL
+    cdef StepMask m = _step_mask(mask_view, first_view)
+    cdef StepProduct rec
+    panels = _step_product(&rec, U, 0, u, False, B)
     with nogil:
         for t in range(T):
-            gemm(False, False, <int>B, <int>u, <int>u, 1, &h_prev[t, 0, 0], <int>u, &U[0, 0], <int>u,
-                 1, &gates[t, 0, 0], <int>u)
+            _step(&rec, B, &h_prev[t, 0, 0], u, True, &gates[t, 0, 0], u)
             for b in range(B):
                 g, hin = &gates[t, b, 0], &h_prev[t, b, 0]
                 hout = _state_out(&h_prev[0, 0, 0], &h_last[0, 0], b, t, T, B, u)
-                if not _active(mask, b, t, T):
+                if not _active(m.mask, b, t, T):
                     _carry(hin, hout, u)
-                    _masked_output(hin, &y[b, t, 0], u, _output_carried(mask, first, b, t, zero_out))
+                    _masked_output(hin, &y[b, t, 0], u, _output_carried(m.mask, m.first, b, t, zero_out))
                     continue
                 _act(act, g, u)
                 for j in range(u):
@@ -282,7 +368,7 @@ def _lstm_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1]
                          const Py_ssize_t[::1] first_view, floating[:, ::1] scratch, int act_, int rec_act_,
                          bint zero_out):
     cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0], G = 4 * u
-    cdef Py_ssize_t t, b, j
+    cdef Py_ssize_t t, b
     cdef mg_rnn_act act = <mg_rnn_act>act_, rec_act = <mg_rnn_act>rec_act_
     cdef const floating *g
     cdef const floating *cin
@@ -293,14 +379,15 @@ def _lstm_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1]
     cdef floating *dcb
     cdef floating* a = &scratch[0, 0]  # act(c_t)
     cdef floating* da = &scratch[1, 0]  # d act(c_t), then d c_t through h
-    cdef const unsigned char* mask = &mask_view[0, 0] if mask_view is not None else NULL
-    cdef const Py_ssize_t* first = &first_view[0] if mask_view is not None else NULL
+    cdef StepMask m = _step_mask(mask_view, first_view)
+    cdef StepProduct rec_t  # dgates @ U^T
+    panels = _step_product(&rec_t, U, 0, G, True, B)
     with nogil:
         for t in range(T - 1, -1, -1):
             for b in range(B):
                 g, dg, dyr, dhb, dcb = &gates[t, b, 0], &dgates[t, b, 0], &dy[b, t, 0], &dh[b, 0], &dc[b, 0]
-                if not _active(mask, b, t, T):
-                    _masked_grad(dg, G, dhb, dyr, u, _output_carried(mask, first, b, t, zero_out))
+                if not _active(m.mask, b, t, T):
+                    _masked_grad(dg, G, dhb, dyr, u, _output_carried(m.mask, m.first, b, t, zero_out))
                     continue
                 cin = &c_prev[t, b, 0]
                 cout = &c_prev[t + 1, b, 0] if t + 1 < T else &c_last[b, 0]
@@ -308,8 +395,7 @@ def _lstm_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1]
                     mg_lstm_backward_row_f32(u, act, rec_act, g, cin, cout, dyr, dhb, dcb, dg, a, da)
                 else:
                     mg_lstm_backward_row_f64(u, act, rec_act, g, cin, cout, dyr, dhb, dcb, dg, a, da)
-            gemm(False, True, <int>B, <int>u, <int>G, 1, &dgates[t, 0, 0], <int>G, &U[0, 0], <int>G,
-                 1, &dh[0, 0], <int>u)
+            _step(&rec_t, B, &dgates[t, 0, 0], G, True, &dh[0, 0], u)
 
 
 def _gru_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] U,
@@ -322,7 +408,7 @@ def _gru_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] 
     those of h_{t-1} @ U + b_rec (the candidate's scaled by r); else drh (batch, units) holds, per step,
     the gradient of r * h_{t-1}."""
     cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0], G = 3 * u
-    cdef Py_ssize_t t, b, j
+    cdef Py_ssize_t t, b
     cdef mg_rnn_act act = <mg_rnn_act>act_, rec_act = <mg_rnn_act>rec_act_
     cdef const floating *g
     cdef const floating *hin
@@ -331,14 +417,16 @@ def _gru_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] 
     cdef floating *dg
     cdef floating *dr
     cdef floating *dhb
-    cdef const unsigned char* mask = &mask_view[0, 0] if mask_view is not None else NULL
-    cdef const Py_ssize_t* first = &first_view[0] if mask_view is not None else NULL
+    cdef StepMask m = _step_mask(mask_view, first_view)
+    cdef StepProduct gates_t, cand_t  # reset_after: U^T; else (U_z|U_r)^T, then U_h^T
+    panels = _step_product(&gates_t, U, 0, G if reset_after else 2 * u, True, B)
+    cand_panels = _step_product(&cand_t, U, 2 * u, u, True, B)
     with nogil:
         for t in range(T - 1, -1, -1):
             for b in range(B):
                 g, hin, dg, dyr, dhb = &gates[t, b, 0], &h_prev[t, b, 0], &dgates[t, b, 0], &dy[b, t, 0], &dh[b, 0]
-                if not _active(mask, b, t, T):
-                    _masked_grad(dg, G, dhb, dyr, u, _output_carried(mask, first, b, t, zero_out))
+                if not _active(m.mask, b, t, T):
+                    _masked_grad(dg, G, dhb, dyr, u, _output_carried(m.mask, m.first, b, t, zero_out))
                     if reset_after:
                         _masked_grad(&drec[t, b, 0], G, dhb, dyr, u, False)
                     continue
@@ -348,22 +436,19 @@ def _gru_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] 
                 else:
                     mg_gru_backward_row_f64(u, act, rec_act, g, hin, rh, dyr, dhb, dg, dr, reset_after)
             if reset_after:
-                gemm(False, True, <int>B, <int>u, <int>G, 1, &drec[t, 0, 0], <int>G, &U[0, 0], <int>G,
-                     1, &dh[0, 0], <int>u)
+                _step(&gates_t, B, &drec[t, 0, 0], G, True, &dh[0, 0], u)
                 continue
             # d(r * h_{t-1}) = d candidate @ U_h^T, then r's gradient and h_{t-1}'s share through it
-            gemm(False, True, <int>B, <int>u, <int>u, 1, &dgates[t, 0, 2 * u], <int>G, &U[0, 2 * u],
-                 <int>G, 0, &drh[0, 0], <int>u)
+            _step(&cand_t, B, &dgates[t, 0, 2 * u], G, False, &drh[0, 0], u)
             for b in range(B):
-                if not _active(mask, b, t, T):
+                if not _active(m.mask, b, t, T):
                     continue
                 g, hin, dg, dhb = &gates[t, b, 0], &h_prev[t, b, 0], &dgates[t, b, 0], &dh[b, 0]
                 if floating is float:
                     mg_gru_reset_grad_row_f32(u, rec_act, g, hin, &drh[b, 0], dhb, dg)
                 else:
                     mg_gru_reset_grad_row_f64(u, rec_act, g, hin, &drh[b, 0], dhb, dg)
-            gemm(False, True, <int>B, <int>u, <int>(2 * u), 1, &dgates[t, 0, 0], <int>G, &U[0, 0], <int>G,
-                 1, &dh[0, 0], <int>u)
+            _step(&gates_t, B, &dgates[t, 0, 0], G, True, &dh[0, 0], u)
 
 
 def _simple_rnn_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] U,
@@ -376,21 +461,21 @@ def _simple_rnn_backward_steps(const floating[:, :, ::1] gates, const floating[:
     cdef floating *dg
     cdef floating *dhb
     cdef const floating *dyr
-    cdef const unsigned char* mask = &mask_view[0, 0] if mask_view is not None else NULL
-    cdef const Py_ssize_t* first = &first_view[0] if mask_view is not None else NULL
+    cdef StepMask m = _step_mask(mask_view, first_view)
+    cdef StepProduct rec_t
+    panels = _step_product(&rec_t, U, 0, u, True, B)
     with nogil:
         for t in range(T - 1, -1, -1):
             for b in range(B):
                 dg, dyr, dhb = &dgates[t, b, 0], &dy[b, t, 0], &dh[b, 0]
-                if not _active(mask, b, t, T):
-                    _masked_grad(dg, u, dhb, dyr, u, _output_carried(mask, first, b, t, zero_out))
+                if not _active(m.mask, b, t, T):
+                    _masked_grad(dg, u, dhb, dyr, u, _output_carried(m.mask, m.first, b, t, zero_out))
                     continue
                 for j in range(u):
                     dg[j] = dhb[j] + dyr[j]
                     dhb[j] = 0
                 _act_grad(act, &gates[t, b, 0], dg, u)
-            gemm(False, True, <int>B, <int>u, <int>u, 1, &dgates[t, 0, 0], <int>u, &U[0, 0], <int>u,
-                 1, &dh[0, 0], <int>u)
+            _step(&rec_t, B, &dgates[t, 0, 0], u, True, &dh[0, 0], u)
 
 
 # ---- Python API --------------------------------------------------------------------------------------------
@@ -533,15 +618,32 @@ cdef object _column_sums(object a):
     return bias_relu_backward(a)[1]
 
 
+cdef tuple _forward_args(str fn, object x, object kernel, object recurrent_kernel, int n_gates, object mask,
+                         object activation, object recurrent_activation):
+    """What every forward function checks first: (act, rec_act) enums, then _sequence_args's tuple."""
+    acts = (_activation(fn, "activation", activation),
+            _activation(fn, "recurrent_activation", recurrent_activation))
+    return acts + _sequence_args(fn, x, kernel, recurrent_kernel, n_gates, mask)
+
+
+cdef tuple _backward_args(str fn, object cache, str cell, object d_outputs, object d_h):
+    """What every backward function starts from: (cache, dy (batch, time, u), dh (batch, u) fresh, dgates
+    shaped like the cached gates)."""
+    cdef RecurrentCache c = _cache_of(fn, cache, cell)
+    T, B, u = c.h_prev.shape
+    dtype = c.x.dtype
+    return (c, _output_grad(fn, d_outputs, (B, T, u), dtype), _state(fn, "d_h", d_h, B, u, dtype),
+            np.empty_like(c.gates))
+
+
 def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=None, activation="tanh",
                  recurrent_activation="sigmoid", zero_output_for_mask=False):
     """Keras's LSTM over x (batch, time, in): kernel (in, 4u), recurrent_kernel (u, 4u), bias (4u,) or None,
     gate order i, f, c, o; h0, c0 (batch, u) or None (zeros); mask (batch, time) bool or None.
     -> (outputs (batch, time, u), h, c, cache) with h, c the final states."""
     fn = "lstm_forward"
-    act, rec_act = _activation(fn, "activation", activation), _activation(fn, "recurrent_activation",
-                                                                          recurrent_activation)
-    x, kernel, recurrent_kernel, u, step_mask, first = _sequence_args(fn, x, kernel, recurrent_kernel, 4, mask)
+    act, rec_act, x, kernel, recurrent_kernel, u, step_mask, first = _forward_args(
+        fn, x, kernel, recurrent_kernel, 4, mask, activation, recurrent_activation)
     B, T = x.shape[0], x.shape[1]
     b = _bias_vector(fn, bias, (4 * u,), x.dtype)
     h0, c0 = _state(fn, "h0", h0, B, u, x.dtype), _state(fn, "c0", c0, B, u, x.dtype)
@@ -563,15 +665,13 @@ def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None):
     """Gradients of lstm_forward from d(outputs) and d(final h, c) (None: zeros)
     -> (dx, dh0, dc0, dkernel, drecurrent_kernel, dbias or None)."""
     fn = "lstm_backward"
-    cdef RecurrentCache c = _cache_of(fn, cache, "lstm")
+    cdef RecurrentCache c
+    c, dy, dh, dgates = _backward_args(fn, cache, "lstm", d_outputs, d_h)
     T, B, u = c.h_prev.shape
-    dtype = c.x.dtype
-    dy = _output_grad(fn, d_outputs, (B, T, u), dtype)
-    dh, dc = _state(fn, "d_h", d_h, B, u, dtype), _state(fn, "d_c", d_c, B, u, dtype)
-    dgates = np.empty_like(c.gates)
+    dc = _state(fn, "d_c", d_c, B, u, c.x.dtype)
     if T and B:
         _lstm_backward_steps(c.gates, c.recurrent_kernel, c.c_prev, c.c_last, dy, dgates, dh, dc, c.step_mask,
-                             c.first_step, np.empty((2, u), dtype), ACTIVATIONS[c.activation],
+                             c.first_step, np.empty((2, u), c.x.dtype), ACTIVATIONS[c.activation],
                              ACTIVATIONS[c.recurrent_activation], c.zero_output_for_mask)
     dx, dkernel, drk, dbias = _weight_grads(c, dgates, None, None)
     return dx, dh, dc, dkernel, drk, dbias
@@ -583,9 +683,8 @@ def gru_forward(x, kernel, recurrent_kernel, bias=None, h0=None, mask=None, acti
     bias (2, 3u) [input; recurrent] under reset_after (the TF2 default), else (3u,); or None.
     -> (outputs (batch, time, u), h, cache)."""
     fn = "gru_forward"
-    act, rec_act = _activation(fn, "activation", activation), _activation(fn, "recurrent_activation",
-                                                                          recurrent_activation)
-    x, kernel, recurrent_kernel, u, step_mask, first = _sequence_args(fn, x, kernel, recurrent_kernel, 3, mask)
+    act, rec_act, x, kernel, recurrent_kernel, u, step_mask, first = _forward_args(
+        fn, x, kernel, recurrent_kernel, 3, mask, activation, recurrent_activation)
     B, T = x.shape[0], x.shape[1]
     reset_after = bool(reset_after)
     b = _bias_vector(fn, bias, (2, 3 * u) if reset_after else (3 * u,), x.dtype, f" (reset_after={reset_after})")
@@ -608,18 +707,15 @@ def gru_backward(cache, d_outputs=None, d_h=None):
     """Gradients of gru_forward -> (dx, dh0, dkernel, drecurrent_kernel, dbias or None); dbias has the bias's
     shape ((2, 3u) under reset_after)."""
     fn = "gru_backward"
-    cdef RecurrentCache c = _cache_of(fn, cache, "gru")
+    cdef RecurrentCache c
+    c, dy, dh, dgates = _backward_args(fn, cache, "gru", d_outputs, d_h)
     T, B, u = c.h_prev.shape
-    dtype = c.x.dtype
-    dy = _output_grad(fn, d_outputs, (B, T, u), dtype)
-    dh = _state(fn, "d_h", d_h, B, u, dtype)
-    dgates = np.empty_like(c.gates)
     drec = np.empty_like(c.gates) if c.reset_after else None
     if T and B:
         _gru_backward_steps(c.gates, c.recurrent_kernel, c.h_prev, c.rec_h, dy, dgates,
                             drec if c.reset_after else dgates, dh, c.step_mask, c.first_step,
-                            np.empty((B, u), dtype), ACTIVATIONS[c.activation], ACTIVATIONS[c.recurrent_activation],
-                            c.zero_output_for_mask, c.reset_after)
+                            np.empty((B, u), c.x.dtype), ACTIVATIONS[c.activation],
+                            ACTIVATIONS[c.recurrent_activation], c.zero_output_for_mask, c.reset_after)
     dU = None
     if not c.reset_after:  # U_z, U_r act on h_{t-1}, U_h on r * h_{t-1}
         h2, rh2, dg2 = c.h_prev.reshape(T * B, u), c.rec_h.reshape(T * B, u), dgates.reshape(T * B, 3 * u)
@@ -634,8 +730,8 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias=None, h0=None, mask=Non
     """Keras's SimpleRNN over x (batch, time, in): kernel (in, u), recurrent_kernel (u, u), bias (u,) or None.
     -> (outputs (batch, time, u), h, cache)."""
     fn = "simple_rnn_forward"
-    act = _activation(fn, "activation", activation)
-    x, kernel, recurrent_kernel, u, step_mask, first = _sequence_args(fn, x, kernel, recurrent_kernel, 1, mask)
+    act, _, x, kernel, recurrent_kernel, u, step_mask, first = _forward_args(
+        fn, x, kernel, recurrent_kernel, 1, mask, activation, activation)
     B, T = x.shape[0], x.shape[1]
     b = _bias_vector(fn, bias, (u,), x.dtype)
     h0 = _state(fn, "h0", h0, B, u, x.dtype)
@@ -653,12 +749,9 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias=None, h0=None, mask=Non
 def simple_rnn_backward(cache, d_outputs=None, d_h=None):
     """Gradients of simple_rnn_forward -> (dx, dh0, dkernel, drecurrent_kernel, dbias or None)."""
     fn = "simple_rnn_backward"
-    cdef RecurrentCache c = _cache_of(fn, cache, "simple_rnn")
+    cdef RecurrentCache c
+    c, dy, dh, dgates = _backward_args(fn, cache, "simple_rnn", d_outputs, d_h)
     T, B, u = c.h_prev.shape
-    dtype = c.x.dtype
-    dy = _output_grad(fn, d_outputs, (B, T, u), dtype)
-    dh = _state(fn, "d_h", d_h, B, u, dtype)
-    dgates = np.empty_like(c.gates)
     if T and B:
         _simple_rnn_backward_steps(c.gates, c.recurrent_kernel, dy, dgates, dh, c.step_mask, c.first_step,
                                    ACTIVATIONS[c.activation], c.zero_output_for_mask)

@@ -86,15 +86,13 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
     else:
         download_target = os.path.join(datadir, fname)
 
-    downloaded = False
-    if force_download or not os.path.exists(download_target):
-        _download(origin, download_target, file_hash, hash_algorithm)
-        downloaded = True
-    elif file_hash is not None and not validate_file(download_target, file_hash, hash_algorithm):
+    downloaded = force_download or not os.path.exists(download_target)
+    if not downloaded and file_hash is not None and not validate_file(download_target, file_hash, hash_algorithm):
         print(f"A local file was found at {download_target}, but its {_algorithm_name(hash_algorithm, file_hash)} "
               f"hash does not match {file_hash}: downloading it again.")
-        _download(origin, download_target, file_hash, hash_algorithm)
         downloaded = True
+    if downloaded:
+        _download(origin, download_target, file_hash, hash_algorithm)
 
     if extraction_dir is None:
         return download_target
@@ -260,38 +258,35 @@ def _checked_member_path(name, archive_path, dest):
 
 
 def _extract_tar(archive, archive_path, dest):
-    members = archive.getmembers()
-    for member in members:
-        _checked_member_path(member.name, archive_path, dest)
-        if member.issym() or member.islnk():
-            raise ValueError(f"extract_archive: refusing entry {member.name!r} of {archive_path}: links are "
-                             f"not unpacked")
-        if not (member.isfile() or member.isdir()):
-            raise ValueError(f"extract_archive: refusing entry {member.name!r} of {archive_path}: not a regular "
-                             f"file or folder")
-    for member in members:
-        target = _checked_member_path(member.name, archive_path, dest)
-        if member.isdir():
-            os.makedirs(target, exist_ok=True)
-            continue
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        with archive.extractfile(member) as src, open(target, "wb") as out:
-            shutil.copyfileobj(src, out, _CHUNK_BYTES)
+    def kind(member):
+        return ("link" if member.issym() or member.islnk() else "dir" if member.isdir()
+                else "file" if member.isfile() else "other")
+    _extract_members([(m.name, kind(m), lambda m=m: archive.extractfile(m)) for m in archive.getmembers()],
+                     archive_path, dest)
 
 
 def _extract_zip(archive, archive_path, dest):
-    infos = archive.infolist()
-    for info in infos:
-        _checked_member_path(info.filename, archive_path, dest)
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
-            raise ValueError(f"extract_archive: refusing entry {info.filename!r} of {archive_path}: links are "
-                             f"not unpacked")
-    for info in infos:
-        target = _checked_member_path(info.filename, archive_path, dest)
-        if info.is_dir():
+    def kind(info):
+        return "link" if stat.S_ISLNK(info.external_attr >> 16) else "dir" if info.is_dir() else "file"
+    _extract_members([(i.filename, kind(i), lambda i=i: archive.open(i)) for i in archive.infolist()],
+                     archive_path, dest)
+
+
+def _extract_members(members, archive_path, dest):
+    """Write (name, kind, open) members into dest, kind being 'file', 'dir', 'link' or 'other'; every member
+    is checked before the first is written, so a refused archive writes nothing."""
+    for name, kind, _ in members:
+        _checked_member_path(name, archive_path, dest)
+        if kind == "link":
+            raise ValueError(f"extract_archive: refusing entry {name!r} of {archive_path}: links are not unpacked")
+        if kind == "other":
+            raise ValueError(f"extract_archive: refusing entry {name!r} of {archive_path}: not a regular file or "
+                             f"folder")
+    for name, kind, open_member in members:
+        target = _checked_member_path(name, archive_path, dest)
+        if kind == "dir":
             os.makedirs(target, exist_ok=True)
             continue
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        with archive.open(info) as src, open(target, "wb") as out:
+        with open_member() as src, open(target, "wb") as out:
             shutil.copyfileobj(src, out, _CHUNK_BYTES)

@@ -5,16 +5,13 @@ The child imports minigraph, then caps its address space at what it already uses
 (resource.setrlimit(RLIMIT_AS)), runs the code and reports the exception it raised (or none) as JSON.
 """
 import json
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-import minigraph
-
-MINIGRAPH_HOME = os.path.dirname(os.path.dirname(os.path.abspath(minigraph.__file__)))
+from child_env import child_env
 
 _PREAMBLE = """
 import json, os, resource, sys, traceback
@@ -45,10 +42,7 @@ def run_child(code, workdir, timeout=90, budget=768 << 20):
     """{'type': exception class name or None, 'message': str} of `code` run in a limited child."""
     script = _PREAMBLE.format(budget=budget, workdir=str(workdir),
                               body=textwrap.indent(textwrap.dedent(code), "    "))
-    # the child imports the minigraph this process imported (an installed one, or the in-place build), and
-    # runs in workdir: a source checkout's unbuilt package must not shadow it
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONPATH": MINIGRAPH_HOME + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = child_env(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     try:
         proc = subprocess.run([sys.executable, "-c", script], cwd=str(workdir), env=env, capture_output=True,
                               text=True, timeout=timeout)

@@ -23,6 +23,34 @@ print(json.dumps([type(l).__name__ for l in model.layers]))
 """
 
 
+# the start of a script for Keras 3 in the oracle: it prints NO_KERAS3 and stops when the oracle's keras is 2
+KERAS3_PRELUDE = """
+import os, sys
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np
+import keras
+if not keras.__version__.startswith("3"):
+    print("NO_KERAS3 " + keras.__version__)
+    sys.exit(0)
+"""
+
+
+def run_keras3(script, args=(), cwd=None):
+    """Run the file `script` (it starts with KERAS3_PRELUDE) in the oracle; the calling test skips, naming
+    the reason, when the oracle or its Keras 3 is absent."""
+    import pytest
+    if not os.path.exists(ORACLE):
+        pytest.skip(f"no Keras 3 interpreter at {ORACLE}")
+    run = subprocess.run([ORACLE, str(script), *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                         timeout=900)
+    if "NO_KERAS3" in run.stdout:
+        pytest.skip(f"{ORACLE} has Keras {run.stdout.split()[-1]}, not Keras 3")
+    if "No module named 'keras'" in run.stderr:
+        pytest.skip(f"{ORACLE} has no keras")
+    return run
+
+
 def skip_reason():
     if not os.path.exists(ORACLE):
         return f"no oracle interpreter at {ORACLE} (set MINIGRAPH_ORACLE_PYTHON)"

@@ -18,6 +18,8 @@ import pytest
 import minigraph as keras
 from minigraph.callbacks import Progbar
 
+from child_env import child_env
+
 HERE = os.path.dirname(__file__)
 REFERENCE = json.load(open(os.path.join(HERE, "data", "callback_hooks.json")))
 
@@ -218,8 +220,7 @@ def run_child(tmp_path, backup_dir, kill_at, name):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     out = tmp_path / f"{name}.json"
-    home = os.path.dirname(os.path.dirname(os.path.abspath(keras.__file__)))  # the minigraph this test imported
-    env = dict(os.environ, PYTHONPATH=home + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = child_env()
     proc = subprocess.run([sys.executable, str(script), str(backup_dir), str(kill_at), str(out)], env=env,
                           capture_output=True, text=True, timeout=300)
     return proc, (json.loads(out.read_text()) if out.exists() else None)

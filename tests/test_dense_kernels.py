@@ -193,3 +193,64 @@ def test_fused_relu_keeps_nan_and_bad_activation_raises():
     np.testing.assert_array_equal(y[np.arange(64) != 3], 0)
     with pytest.raises(ValueError, match=r"dense_forward: activation must be None, 'linear' or 'relu', got 'tanh'"):
         dense.dense_forward(x, np.ones((64, 32)), activation="tanh")
+
+
+def _layer_by_layer(x, layers):
+    for kernel, bias, relu in layers:
+        x = dense.dense_forward(x, kernel, bias, "relu" if relu else None)
+    return x
+
+
+@pytest.mark.parametrize("rows", [0, 1, 7, 24, 100])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_chain_is_dense_forward_layer_by_layer_bit_for_bit(rows, dtype):
+    # 784-64-64-10 (the seed's MLP): rows >= 24 take the direct tiles for the first products, fewer BLAS
+    rng = np.random.default_rng(rows)
+    x = rng.standard_normal((rows, 784)).astype(dtype)
+    layers = [(rng.standard_normal((784, 64)).astype(dtype), rng.standard_normal(64).astype(dtype), True),
+              (rng.standard_normal((64, 64)).astype(dtype), None, True),
+              (rng.standard_normal((64, 10)).astype(dtype), rng.standard_normal(10).astype(dtype), False)]
+    got = dense.dense_chain_forward(x, layers)
+    assert got.dtype == dtype and got.shape == (rows, 10)
+    np.testing.assert_array_equal(got, _layer_by_layer(x, layers))
+    h = np.maximum(x @ layers[0][0] + layers[0][1], 0)
+    h = np.maximum(h @ layers[1][0], 0)
+    np.testing.assert_allclose(got, h @ layers[2][0] + layers[2][1], rtol=1e-4 if dtype == np.float32 else 1e-10,
+                               atol=1e-3 if dtype == np.float32 else 1e-9)
+
+
+def test_dense_chain_converts_as_dense_forward_does():
+    # integer input becomes float32, a float64 kernel follows the input's float32, a strided view is copied
+    rng = np.random.default_rng(1)
+    x = rng.integers(-3, 4, (3, 16)).astype(np.int32)
+    wide = rng.standard_normal((16, 24))
+    layers = [(wide[:, ::2], rng.standard_normal(12), True),
+              (rng.standard_normal((12, 5)).astype(np.float32), None, False)]
+    got = dense.dense_chain_forward(x, layers)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, _layer_by_layer(x, layers))
+
+
+def test_dense_chain_relu_keeps_nan():
+    bias = np.array([np.nan, 1.0, -1.0], np.float32)
+    out = dense.dense_chain_forward(np.zeros((1, 2), np.float32), [(np.ones((2, 3), np.float32), bias, True)])
+    assert np.isnan(out[0, 0]) and out[0, 1] == 1.0 and out[0, 2] == 0.0
+    np.testing.assert_array_equal(dense.dense_chain_forward(-np.ones((1, 2), np.float32),
+                                                            [(np.eye(2, dtype=np.float32), None, True)]), [[0, 0]])
+
+
+@pytest.mark.parametrize("layers, message", [
+    ([], "layers is empty"),
+    ([(np.ones((3, 4), np.float32), None, True)],
+     r"inner dimensions differ at layer 0: its input \(2, 5\) @ kernel \(3, 4\)"),
+    ([(np.ones((5, 4), np.float32), None, True), (np.ones((3, 2), np.float32), None, False)],
+     r"inner dimensions differ at layer 1: its input \(2, 4\) @ kernel \(3, 2\)"),
+    ([(np.ones((5, 4), np.float32), np.ones(3, np.float32), True)], r"bias shape \(3,\) of layer 0 does not match"),
+    ([(np.ones((5, 4), np.float32), None)], r"layer 0 must be a \(kernel, bias, relu\) triple"),
+    ([(np.ones(5, np.float32), None, True)], "kernel must be 2-D"),
+])
+def test_dense_chain_bad_arguments_raise_value_error(layers, message):
+    with pytest.raises(ValueError, match=r"dense_chain_forward: " + message):
+        dense.dense_chain_forward(np.ones((2, 5), np.float32), layers)
+    with pytest.raises(ValueError, match="dense_chain_forward: x must be 2-D"):
+        dense.dense_chain_forward(np.ones(5, np.float32), [(np.ones((5, 4), np.float32), None, True)])

@@ -1,5 +1,6 @@
 """Keras 3's files both ways: `.keras` zips and Keras 3's `.h5` dialect, against files Keras 3.15.1 wrote
-(tests/data/keras3/, described in its README), hostile archives, and an optional oracle run of Keras 3."""
+(tests/data/keras3/, described in its README), code in configs, and an optional oracle run of Keras 3.
+(Hostile archives are in test_hostile_keras.py.)"""
 import base64
 import io
 import json
@@ -17,6 +18,7 @@ import minigraph as keras
 from minigraph import layers
 from minigraph.saving import weights
 from test_saving import autoencoder, mlp, nested_autoencoder, shared_layers
+from keras_oracle import KERAS3_PRELUDE, run_keras3
 from test_saving_api import KERAS3, keras3_data, visit
 
 ORACLE = "/work/oracle/bin/python"
@@ -206,7 +208,7 @@ def test_h5_written_for_keras3_too(tmp_path):
     assert loaded.loss == "mean_squared_error"
 
 
-# ------------------------------------------------------------------------------------------------ hostile files
+# ------------------------------------------------------------------------------------------------ edited files
 def _zip(path, entries, **infos):
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in entries.items():
@@ -221,85 +223,6 @@ def _good_entries(tmp_path):
     mlp().save(tmp_path / "good.keras")
     with zipfile.ZipFile(tmp_path / "good.keras") as archive:
         return {name: archive.read(name) for name in archive.namelist()}
-
-
-def _snapshot(folder):
-    return sorted(os.path.relpath(os.path.join(root, name), folder)
-                  for root, dirs, files in os.walk(folder) for name in dirs + files)
-
-
-@pytest.mark.parametrize("bad_name", ["../evil.txt", "/tmp/evil.txt", "assets/../../evil.txt", "C:/evil.txt"])
-def test_zip_entries_pointing_outside_are_refused(tmp_path, bad_name):
-    work = tmp_path / "work"
-    work.mkdir()
-    path = _zip(work / "m.keras", {**_good_entries(tmp_path), bad_name: b"owned"})
-    before = _snapshot(tmp_path)
-    with pytest.raises(ValueError, match=f"entry {bad_name!r} points outside the archive"):
-        keras.models.load_model(path)
-    assert _snapshot(tmp_path) == before and not os.path.exists("/tmp/evil.txt")
-
-
-def test_zip_links_are_refused(tmp_path):
-    path = _zip(tmp_path / "m.keras", {**_good_entries(tmp_path), "assets/link": b"/etc/passwd"},
-                **{"assets/link": {"external_attr": (0o120777 << 16)}})
-    with pytest.raises(ValueError, match="'assets/link' is a symbolic link"):
-        keras.models.load_model(path)
-
-
-def test_zip_member_far_larger_than_the_file_is_refused(tmp_path):
-    entries = _good_entries(tmp_path)
-    path = tmp_path / "bomb.keras"
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-        archive.writestr("assets/zeros", b"\0" * (300 << 20))  # 300 MB of zeros, ~300 kB compressed
-    assert os.path.getsize(path) < 2 << 20
-    with pytest.raises(ValueError, match=r"declare \d+ bytes uncompressed in a file of \d+ bytes"):
-        keras.models.load_model(path)
-
-
-def test_zip_header_lying_about_a_size_is_refused(tmp_path):
-    path = _zip(tmp_path / "m.keras", _good_entries(tmp_path))
-    data = bytearray(path.read_bytes())
-    directory = data.rfind(b"PK\x01\x02", 0, data.rfind(b"PK\x05\x06"))
-    header = data.find(b"config.json", data.find(b"PK\x01\x02")) - 46  # config.json's central directory entry
-    assert data[header:header + 4] == b"PK\x01\x02" and directory > 0
-    size = int.from_bytes(data[header + 24:header + 28], "little")
-    data[header + 24:header + 28] = (size * 1000).to_bytes(4, "little")  # its uncompressed size, 1000x
-    path.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="config.json"):
-        keras.models.load_model(path)
-
-
-def test_truncated_central_directory(tmp_path):
-    good = tmp_path / "good.keras"
-    mlp().save(good)
-    data = good.read_bytes()
-    for cut in (len(data) - 10, data.rfind(b"PK\x01\x02") + 20):
-        (tmp_path / "cut.keras").write_bytes(data[:cut])
-        with pytest.raises(ValueError, match="cut.keras is not a valid .keras file: its zip directory is missing, "
-                                             "truncated or damaged"):
-            keras.models.load_model(tmp_path / "cut.keras")
-
-
-def test_missing_config_json(tmp_path):
-    entries = _good_entries(tmp_path)
-    del entries["config.json"]
-    with pytest.raises(ValueError, match="it has no config.json"):
-        keras.models.load_model(_zip(tmp_path / "m.keras", entries))
-
-
-@pytest.mark.parametrize("config,found", [
-    ({}, "None"), ([1, 2], "list"), ({"class_name": "Dense", "config": {"units": 3}}, "Dense"),
-    ({"class_name": "__keras_tensor__", "config": {}}, "__keras_tensor__"), ("model", "str")])
-def test_config_json_that_is_not_a_model(tmp_path, config, found):
-    entries = _good_entries(tmp_path)
-    entries["config.json"] = json.dumps(config).encode()
-    with pytest.raises(ValueError, match=f"config.json does not describe a model \\(found '?{found}'?\\)"):
-        keras.models.load_model(_zip(tmp_path / "m.keras", entries))
-    entries["config.json"] = b"{not json"
-    with pytest.raises(ValueError, match="config.json is not valid JSON"):
-        keras.models.load_model(_zip(tmp_path / "m.keras", entries))
 
 
 # ------------------------------------------------------------------------------------------------ code in files
@@ -498,3 +421,82 @@ def test_code_deep_in_a_config_is_refused(tmp_path):
     with pytest.raises(ValueError, match="layer 'inner' \\(a function\\) holds a Python function"):
         keras.models.load_model(_zip(tmp_path / "wrapped.keras", entries))
     assert not flag.exists()
+
+
+# ------------------------------------------------------------------------------------------------ SGD's state
+def _sgd_script():
+    """tests/data/keras3/make_sgd_files.py, the script that made the reference files: its training, here."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_sgd_files", keras3_file("make_sgd_files", "py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SGD_SCRIPT = _sgd_script()
+
+
+def _sgd_trained(variant):
+    return SGD_SCRIPT.train(keras, variant, np.load(keras3_file("sgd_start", "npz")))
+
+
+def _keras_zip_weights(path, folder):
+    with zipfile.ZipFile(path) as archive:
+        archive.extract("model.weights.h5", folder)
+    return os.path.join(folder, "model.weights.h5")
+
+
+@pytest.mark.parametrize("variant", sorted(SGD_SCRIPT.variants(keras)))
+def test_sgd_state_is_what_keras3_writes(tmp_path, variant):
+    """The optimizer variables written (.weights.h5 and the .keras zip's model.weights.h5) are Keras 3's: no
+    momentum slots without momentum, none for the learning rate under a schedule, the same values after the
+    same steps (under use_ema the layout only: minigraph's moving average follows tf_keras 2, which starts it
+    at the weights, where Keras 3 starts it at the first step's weights); and Keras 3's file loads back."""
+    model = _sgd_trained(variant)
+    model.save_weights(tmp_path / "ours.weights.h5")
+    model.save(tmp_path / "ours.keras")
+    theirs, their_groups = visit(keras3_file(f"sgd_{variant}", "weights.h5"))
+    for path in (tmp_path / "ours.weights.h5", _keras_zip_weights(tmp_path / "ours.keras", tmp_path / "zip")):
+        ours, _ = visit(path)
+        assert sorted(ours) == sorted(theirs)
+        for key, value in theirs.items():
+            assert (ours[key].dtype, ours[key].shape) == (value.dtype, value.shape), key
+            if "ema" not in variant or key in ("optimizer/vars/0", "optimizer/vars/1"):
+                np.testing.assert_allclose(ours[key], value, rtol=1e-6, atol=1e-7, err_msg=key)
+    fresh = _sgd_trained(variant)
+    fresh.optimizer.iterations = 0
+    for var in fresh.optimizer.variables[1:]:
+        var.assign(np.zeros(var.shape, var.dtype))
+    fresh.load_weights(keras3_file(f"sgd_{variant}", "weights.h5"))
+    assert fresh.optimizer.iterations == 2
+    saved = sorted((k for k in theirs if k.startswith("optimizer/")), key=lambda k: int(k.rsplit("/", 1)[1]))
+    for got, key in zip(fresh.optimizer._own_variables(), saved):
+        want = theirs[key]
+        np.testing.assert_array_equal(got.value, want, err_msg=key)
+
+
+_KERAS3_SGD_RESUME = KERAS3_PRELUDE + """
+import json, warnings
+start = np.load(sys.argv[2])
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    model = keras.saving.load_model(sys.argv[1])
+loaded = int(model.optimizer.iterations)
+model.fit(start["x"], start["y"], batch_size=4, epochs=1, shuffle=False, verbose=0)
+print("RESULT " + json.dumps({"warnings": [str(w.message) for w in caught], "loaded": loaded,
+                              "resumed": int(model.optimizer.iterations), "variables": len(model.optimizer.variables)}))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists(ORACLE), reason=f"no oracle interpreter at {ORACLE} (Keras 3 absent)")
+def test_keras3_resumes_plain_sgd_from_minigraph(tmp_path):
+    """Keras 3 restores minigraph's SGD(momentum=0) state without skipping it (before, the extra momentum
+    slots made it warn and start afresh), and training goes on from minigraph's step count."""
+    _sgd_trained("plain").save(tmp_path / "plain.keras")
+    (tmp_path / "resume.py").write_text(_KERAS3_SGD_RESUME)
+    run = run_keras3(tmp_path / "resume.py", [tmp_path / "plain.keras", keras3_file("sgd_start", "npz")])
+    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, run.stderr[-3000:]
+    result = json.loads(lines[0][len("RESULT "):])
+    assert not [w for w in result["warnings"] if "Skipping variable loading" in w], result
+    assert (result["loaded"], result["resumed"], result["variables"]) == (2, 4, 2), result

@@ -16,10 +16,11 @@ import time
 import numpy as np
 import pytest
 
-import minigraph
 import minigraph as keras
 from minigraph import layers
 from minigraph.kernels import conv, dense, pool
+
+from child_env import child_env
 # the seed's models, as the saving tests build them
 from test_saving import autoencoder, mlp
 
@@ -252,8 +253,7 @@ def test_no_growth_over_a_thousand_training_steps(tmp_path):
     fresh process: between step 200 and step 1000 neither peak RSS nor the number of gc-tracked objects grows,
     and no Python/numpy allocation made over 200 traced steps stays alive. A control run that leaks 64 KB per
     step on purpose is caught by the same measures."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(os.path.dirname(minigraph.__file__)), os.environ.get("PYTHONPATH", "")]))
+    env = child_env()
     out = subprocess.run([sys.executable, "-c", _LONG_RUN], capture_output=True, text=True, env=env, cwd=tmp_path,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]

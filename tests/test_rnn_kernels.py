@@ -265,11 +265,12 @@ def test_float32_activations_match_numpy():
     assert np.isnan(nan[0, 0, 0]) and nan[0, 0, 1] == np.float32(np.tanh(1.0))
 
 
+@pytest.mark.parametrize("batch, units", [(5, 16), (14, 20)])  # 14 rows: the 16-lane tiles, where the CPU has them
 @pytest.mark.parametrize("cell", CELLS)
-def test_deterministic_on_any_thread_count(cell):
-    args = cast(make_args(cell, 9, 7, 5, 16, seed=3), np.float32)
-    mask = make_mask(9, 7)
-    dy = np.random.default_rng(2).standard_normal((9, 7, 16)).astype(np.float32)
+def test_deterministic_on_any_thread_count(cell, batch, units):
+    args = cast(make_args(cell, batch, 7, 5, units, seed=3), np.float32)
+    mask = make_mask(batch, 7)
+    dy = np.random.default_rng(2).standard_normal((batch, 7, units)).astype(np.float32)
     old = kernels.get_num_threads()
     results = []
     try:
@@ -283,6 +284,38 @@ def test_deterministic_on_any_thread_count(cell):
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("batch, units", [(1, 3), (7, 16), (13, 5), (25, 33)])
+@pytest.mark.parametrize("cell", CELLS)
+def test_packed_step_products_match_blas_and_the_float64_reference(cell, batch, units):
+    """The float32 per-step products on the packed panels (tails of rows and columns, both tile widths)
+    against the same kernels on BLAS and against float64."""
+    args = make_args(cell, batch, 6, 4, units, seed=4)
+    args32 = cast(args, np.float32)
+    args = cast(args32, np.float64)
+    mask = make_mask(batch, 6)
+    rng = np.random.default_rng(6)
+    dy = rng.standard_normal((batch, 6, units))
+    runs = {}
+    old = rnn._set_direct(True)
+    try:
+        for direct in (True, False):
+            rnn._set_direct(direct)
+            y, states, cache = forward(cell, args32, mask)
+            d_states = [np.ones_like(s) for s in states]
+            runs[direct] = [y] + states, backward(cell, cache, dy.astype(np.float32), d_states)
+    finally:
+        rnn._set_direct(old)
+    y64, states64, cache64 = forward(cell, args, mask)
+    grads64 = backward(cell, cache64, dy, [np.ones_like(s) for s in states64])
+    for direct, (outs, grads) in runs.items():
+        for got, want in zip(outs, [y64] + states64):
+            np.testing.assert_allclose(got, want, rtol=0, atol=2e-5, err_msg=f"direct={direct}")
+        for name, g64 in grads64.items():
+            scale = 1 + np.abs(g64).max(initial=0)
+            np.testing.assert_allclose(grads[name], g64, rtol=0, atol=2e-5 * scale, err_msg=f"{name} {direct}")
+    np.testing.assert_allclose(runs[True][0][0], runs[False][0][0], rtol=0, atol=2e-6)
 
 
 def call_with(cell, **changes):

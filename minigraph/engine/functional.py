@@ -10,7 +10,7 @@ import numpy as np
 
 from minigraph import registry
 from minigraph.layers.base import (KerasTensor, Layer, Node, _call_state, call_context, flatten, map_structure,
-                                   shape_str, to_snake_case, unique_name)
+                                   pack_as, shape_str, to_snake_case, unique_name)
 from minigraph.layers.input_layer import InputLayer
 
 
@@ -35,23 +35,29 @@ def _nodes_from_inputs_to_outputs(outputs):
 
 
 def _sources(tensors):
-    """The nodes without symbolic inputs that `tensors` are computed from (Inputs, and any constants)."""
-    found, seen, stack = [], set(), [t.node for t in tensors]
+    """The nodes without symbolic inputs that `tensors` are computed from (Inputs, and any constants), and
+    the tensors among them that no layer made (a KerasTensor built by hand)."""
+    found, orphans, seen, stack = [], [], set(), list(tensors)
     while stack:
-        node = stack.pop()
+        t = stack.pop()
+        node = t.node
+        if node is None:
+            if all(t is not o for o in orphans):
+                orphans.append(t)
+            continue
         if node in seen:
             continue
         seen.add(node)
         if not node.inputs:
             found.append(node)
-        stack.extend(t.node for t in node.inputs)
-    return found
+        stack.extend(node.inputs)
+    return found, orphans
 
 
 def _missing_inputs(tensors, inputs):
     """Names of the keras.Input tensors `tensors` come from that are not among `inputs`."""
     given = {id(t) for t in inputs}
-    return [t.name for node in _sources(tensors) if isinstance(node.layer, InputLayer)
+    return [t.name for node in _sources(tensors)[0] if isinstance(node.layer, InputLayer)
             for t in node.outputs if id(t) not in given]
 
 
@@ -70,7 +76,12 @@ def check_endpoints(name, inputs, outputs):
             raise ValueError(f"Graph disconnected in model '{name}': the output '{t.name}' (of layer "
                              f"'{t.node.layer.name}') is computed from the Input(s) {missing}, "
                              f"which are not among the model's inputs {[i.name for i in inputs]}")
-        sources = _sources([t])
+        sources, orphans = _sources([t])
+        if orphans:
+            raise ValueError(f"Model '{name}': the output '{t.name}' is computed from the tensor(s) "
+                             f"{[o.name for o in orphans]}, which no layer made (a KerasTensor built by hand "
+                             f"rather than by keras.Input or a layer), so no input of {[i.name for i in inputs]} "
+                             f"determines it")
         if not any(id(out) in positions for node in sources for out in node.outputs):
             raise ValueError(f"Model '{name}': the output '{t.name}' does not depend on any of the model's "
                              f"inputs {[i.name for i in inputs]}")
@@ -197,9 +208,10 @@ class Network(Layer):
                 raise ValueError(f"Model '{self.name}': inputs and outputs must be symbolic tensors from "
                                  f"keras.Input and layers, got {type(t).__name__}")
         for t in self.inputs:
-            if not isinstance(t.node.layer, InputLayer):
-                raise ValueError(f"Model '{self.name}': input tensors must come from keras.Input, got the output "
-                                 f"of layer '{t.node.layer.name}'")
+            if t.node is None or not isinstance(t.node.layer, InputLayer):
+                what = ("the tensor '{}', made by no layer".format(t.name) if t.node is None
+                        else f"the output of layer '{t.node.layer.name}'")
+                raise ValueError(f"Model '{self.name}': input tensors must come from keras.Input, got {what}")
         check_endpoints(self.name, self.inputs, self.outputs)
         self._network_nodes, self._nodes_by_depth, self._layers = map_graph(self.inputs, self.outputs)
         self._input_layers = [t.node.layer for t in self.inputs]
@@ -320,8 +332,14 @@ class Network(Layer):
             return self._shapes_by_running(input_shape)
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
         self._check_input_shapes(shapes)
-        out = [t.shape for t in self.outputs]
-        return out if isinstance(self._nested_outputs, (list, tuple)) else out[0]
+        return self._nest_outputs([t.shape for t in self.outputs])
+
+    def _nest_outputs(self, flat):
+        """The flat outputs in the structure the model was built with: a list, a dict (keyed as the outputs
+        were), or the single output."""
+        if isinstance(self._nested_outputs, dict):
+            return pack_as(self._nested_outputs, flat)
+        return flat if isinstance(self._nested_outputs, (list, tuple)) else flat[0]
 
     def _check_input_shapes(self, shapes):
         if len(shapes) != len(self.inputs):
@@ -391,7 +409,7 @@ class Network(Layer):
         results = [values[s] for s in self._output_slots]
         if masks is not None:
             self._last_output_masks = [masks[s] for s in self._output_slots]
-        return results if isinstance(self._nested_outputs, (list, tuple)) else results[0]
+        return self._nest_outputs(results)
 
     # ------------------------------------------------------------------ serialization
     def _node_index_map(self):

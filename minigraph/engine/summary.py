@@ -15,6 +15,26 @@ def _row(fields, positions):
     return line
 
 
+def _wrapped(text, width):
+    """A field too long for its column as the lines tf_keras prints it on: cut after the last ")," (the end of
+    one of several shapes) that fits, else at the column's edge."""
+    pieces = []
+    while len(text) > width:
+        cut = text.rfind("),", 0, width) + 2
+        cut = cut if cut > 1 else width
+        pieces.append(text[:cut])
+        text = text[cut:]
+    return pieces + [text]
+
+
+def _shape_rows(fields, positions, extra_columns):
+    """The rows of one layer: the output shape (fields[1]) continued on further rows rather than cut off."""
+    shapes = _wrapped(str(fields[1]), positions[1] - positions[0] - 1)
+    rows = [_row([fields[0], shapes[0]] + list(fields[2:]), positions)]
+    rows += [_row(["", rest] + [""] * extra_columns, positions) for rest in shapes[1:]]
+    return rows
+
+
 def _is_sequential_like(model):
     if type(model).__name__ == "Sequential" or not model._is_graph_network:
         return True  # a subclassed model's table lists its layers, as tf.keras 2 does
@@ -59,13 +79,18 @@ def summary_lines(model, line_length=None, positions=None):
     for i, layer in enumerate(layers):
         fields = [f"{layer.name} ({registry_name(layer)})", _output_shape(layer, model), layer.count_params()]
         if sequential_like:
-            lines.append(_row(fields, positions))
+            lines.extend(_shape_rows(fields, positions, 1))
         else:
             connections = [f"{inbound.name}[{node_index}][{tensor_index}]"
                            for node in layer._inbound_nodes if node in relevant
                            for inbound, node_index, tensor_index in node.iterate_inbound()]
-            lines.append(_row(fields + [connections[0] if connections else ""], positions))
-            lines.extend(_row(["", "", "", c], positions) for c in connections[1:])
+            rows = _shape_rows(fields + [connections[0] if connections else ""], positions, 2)
+            for i_row, c in enumerate(connections[1:], 1):  # further connections share the shape's rows
+                if i_row < len(rows):
+                    rows[i_row] = rows[i_row][:positions[2]] + c
+                else:
+                    rows.append(_row(["", "", "", c], positions))
+            lines.extend(rows)
         lines.append(("=" if i == len(layers) - 1 else "_") * line_length)
     trainable = sum(int(w.value.size) for w in model.trainable_weights)
     non_trainable = sum(int(w.value.size) for w in model.non_trainable_weights)

@@ -10,6 +10,7 @@ from minigraph import metrics as metrics_module
 from minigraph import data_adapters, ops, optimizers, registry
 from minigraph.autodiff import Tape, Traced, keeping_logits
 from minigraph.engine.functional import Network, _numeric_array, as_numpy_inputs
+from minigraph.engine.inference_plan import plan_for
 from minigraph.engine.summary import print_summary
 from minigraph.kernels import workspace  # batch arrays come from its caching pool (csrc/workspace.pyx)
 from minigraph.layers.base import KerasTensor, Layer, _call_state, call_context, flatten, map_structure, pack_as
@@ -52,6 +53,13 @@ class Model(Network):
         print_summary(self, line_length, positions, print_fn)
 
     def __call__(self, *args, **kwargs):
+        if (len(args) == 1 and type(args[0]) is np.ndarray and _call_state.depth == 0 and not _call_state.training
+                and (not kwargs or len(kwargs) == 1 and kwargs.get("training", True) in (None, False))):
+            plan = plan_for(self)  # one array called at the top, for inference: the compiled plan if any
+            x = None if plan is None else _planned_input(self, plan, args[0])
+            if x is not None:
+                plan.clear_losses()
+                return plan.run(x)
         if (not self._is_graph_network or len(args) != 1 or set(kwargs) - {"training", "mask"}
                 or any(isinstance(t, (KerasTensor, Traced)) for t in flatten(args))):
             return super().__call__(*args, **kwargs)
@@ -76,7 +84,7 @@ class Model(Network):
         """The model's outputs, as a list, on prepared inputs."""
         if self._is_graph_network:  # its call sets the training flag for the layers inside
             out = self.call(xs if len(xs) > 1 else xs[0], training=training)
-            return out if isinstance(out, list) else [out]
+            return flatten(out) if isinstance(out, (list, dict)) else [out]
         out = Layer.__call__(self, pack_as(self._input_structure, xs), training=training)
         flat = flatten(out)
         self._n_subclass_outputs = len(flat)
@@ -560,6 +568,14 @@ class Model(Network):
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, max_queue_size=10,
                 workers=1, use_multiprocessing=False):
+        if type(x) is np.ndarray and verbose != "auto" and not verbose and not callbacks and workers == 1 \
+                and max_queue_size == 10:
+            # the one-batch fast path through the compiled plan: the general path's checks in its order
+            limit = _check_batch_size(batch_size)
+            plan = plan_for(self) if x.nbytes < _TINY_BATCH else None
+            planned = None if plan is None else _planned_input(self, plan, x)
+            if planned is not None and len(planned) <= limit and planned.nbytes < _TINY_BATCH:
+                return plan.run(planned)
         if workers != 1 or max_queue_size != 10:  # checked only when given: a one-sample predict is a hot path
             _check_positive("predict", workers=workers, max_queue_size=max_queue_size)
         verbose = 1 if verbose == "auto" else verbose
@@ -581,7 +597,7 @@ class Model(Network):
             tiny = n <= batch_size and xs[0].nbytes < _TINY_BATCH
             if n == 0 or (tiny and not verbose and not callbacks):
                 out = self._run(xs, training=False)  # no batch or no hook to call: the one-batch fast path
-                return out if len(out) > 1 else out[0]
+                return self._predicted(out)
             pool = not tiny
             n_steps = math.ceil(n / batch_size)
             inputs = ([a[i:i + batch_size] for a in xs] for i in range(0, n, batch_size))
@@ -595,6 +611,13 @@ class Model(Network):
         if not parts:
             raise ValueError("predict: the generator or PyDataset produced no batch")
         out = parts[0] if len(parts) == 1 else [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
+        return self._predicted(out)
+
+    def _predicted(self, out):
+        """predict's result from the flat outputs: a dict for a model built with a dict of outputs (as Keras),
+        else the list, or the one array."""
+        if self._is_graph_network and isinstance(self._nested_outputs, dict):
+            return pack_as(self._nested_outputs, out)
         return out if len(out) > 1 else out[0]
 
     def _predict_loop(self, inputs, callbacks, pool):
@@ -612,7 +635,7 @@ class Model(Network):
             with pooled():
                 out = self._run(xs, training=False)
             parts.append(out)
-            callbacks.on_predict_batch_end(step, {"outputs": out if len(out) > 1 else out[0]})
+            callbacks.on_predict_batch_end(step, {"outputs": self._predicted(out)})
             step += 1
         callbacks.on_predict_end()
         return parts
@@ -686,6 +709,19 @@ _TINY_BATCH = workspace.THRESHOLD // 4
 @registry.register
 class Functional(Model):
     """The concrete class of `keras.Model(inputs, outputs)` (its config class name in files)."""
+
+
+def _planned_input(model, plan, x):
+    """x prepared as as_numpy_inputs prepares one array for `model` (cast to the input's dtype, shape
+    checked: the same errors), or None for data whose error the general path gives."""
+    if x.dtype is not plan.input_dtype:
+        if x.dtype.kind not in "fiub":
+            return None
+        if x.dtype != plan.input_dtype:
+            x = x.astype(plan.input_dtype)
+    if not plan.accepts_shape(x.shape):
+        model._check_input_shapes([x.shape])  # raises, naming the input and both shapes
+    return x
 
 
 def _rows(arrays, idx):

@@ -76,6 +76,15 @@ class call_context:
         return False
 
 
+_structure_changes = [0]  # layers or variables assigned to layers' attributes, ever (see structure_version)
+
+
+def structure_version():
+    """A number that moves whenever a layer or variable is assigned to an attribute of any layer: what
+    caches of a model's structure (the inference plan) compare to know they are still valid."""
+    return _structure_changes[0]
+
+
 def _is_tracked_value(value):
     """Layers and Variables, and containers of them (an empty one too: its items may come later)."""
     if isinstance(value, (Layer, Variable)):
@@ -169,6 +178,7 @@ class Layer:
         object.__setattr__(self, name, value)
         if name in self._UNTRACKED or name.startswith("__") or not _is_tracked_value(value):
             return
+        _structure_changes[0] += 1
         state = self.__dict__
         if name not in state["_tracked_attributes"]:
             state["_tracked_attributes"].append(name)
@@ -180,6 +190,7 @@ class Layer:
         object.__delattr__(self, name)
         if name in self._tracked_attributes:
             self._tracked_attributes.remove(name)
+            _structure_changes[0] += 1
 
     def _sublayers(self):
         """The layers this one holds directly (attributes, and lists/dicts of them), first assigned first."""
@@ -247,8 +258,13 @@ class Layer:
         init = given["initializer"]
         if init is None:
             init = "glorot_uniform" if dtype.kind == "f" else "zeros"
-        value = initializers.get(init)(shape, dtype=dtype)
         name = given["name"] or self._fresh_weight_name()
+        try:
+            value = initializers.get(init)(shape, dtype=dtype)
+        except MemoryError:
+            raise MemoryError(f"Layer '{self.name}' ({type(self).__name__}): its weight '{name}' of shape {shape} "
+                              f"({int(np.prod(shape, dtype=object)) * dtype.itemsize} bytes of {dtype}) does not "
+                              f"fit in memory") from None
         var = Variable(np.asarray(value, dtype=dtype), name=f"{self.name}/{name}:0",
                        trainable=given["trainable"] is not False, constraint=_get_constraint(given["constraint"]))
         self._own_variables.append(var)
@@ -425,6 +441,8 @@ class Layer:
             args = (kwargs.pop("inputs"),)
         training = kwargs.pop("training", None)
         mask = kwargs.pop("mask", None)
+        if kwargs:
+            self._check_call_keywords(kwargs)
         flat = flatten((args, kwargs))
         if any(isinstance(t, KerasTensor) for t in flat):
             return self._call_symbolic(args, kwargs, training, mask)
@@ -440,6 +458,17 @@ class Layer:
             training = _call_state.training
         with call_context(training):
             return self._call_eager(args, kwargs, training, mask)
+
+    def _check_call_keywords(self, kwargs):
+        """Refuse, naming the layer, a keyword its call() does not take (a config's inbound node can hold one)."""
+        params = self._signature[0]
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return
+        unknown = [k for k in kwargs if k not in params or params[k].kind is inspect.Parameter.POSITIONAL_ONLY]
+        if unknown:
+            taken = [k for k, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            raise TypeError(f"Layer '{self.name}' ({type(self).__name__}): call() got unexpected keyword "
+                            f"argument(s) {unknown}; it takes {taken}")
 
     def _call_eager(self, args, kwargs, training=None, mask=None):
         """`call` on values, with training and mask passed when its signature takes them."""

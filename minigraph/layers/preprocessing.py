@@ -63,6 +63,8 @@ class Rescaling(BuiltinLayer):
         return self._input_shape(input_shape)
 
     def call(self, inputs):
+        if np.dtype(inputs.dtype).kind != "f":  # integer images: in the layer's float dtype, as Keras
+            inputs = ops.cast(inputs, self.dtype)
         dtype = np.dtype(inputs.dtype).type
         return ops.add(ops.multiply(inputs, dtype(self.scale)), dtype(self.offset))
 

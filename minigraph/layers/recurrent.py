@@ -353,6 +353,9 @@ class RNN(BuiltinLayer):
 
     def call(self, inputs, mask=None, training=None, initial_state=None):
         batch, steps, features = inputs.shape
+        if steps == 0:  # Keras (both versions) fails here too: its loop reads the first step
+            raise self._error(f"cannot run over a sequence of 0 timesteps (input shape "
+                              f"{shape_str(inputs.shape)}); give it at least one step")
         if mask is not None:
             mask = np.asarray(getattr(mask, "data", mask))
             if mask.shape != (batch, steps):

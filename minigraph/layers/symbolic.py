@@ -9,23 +9,33 @@ import numpy as np
 from minigraph.autodiff import Symbolic
 
 
+def _keys(mapping):
+    """A dict's keys in the order Keras flattens them (tf.nest and Keras 3's tree: sorted), or in insertion
+    order when they do not sort."""
+    try:
+        return sorted(mapping)
+    except TypeError:
+        return list(mapping)
+
+
 def flatten(structure):
-    """The leaves of nested lists, tuples and dicts (dicts in key order), left to right."""
+    """The leaves of nested lists, tuples and dicts (dicts by sorted key, as Keras), left to right."""
     if isinstance(structure, (list, tuple)):
         return [x for item in structure for x in flatten(item)]
     if isinstance(structure, dict):
-        return [x for key in structure for x in flatten(structure[key])]
+        return [x for key in _keys(structure) for x in flatten(structure[key])]
     return [structure]
 
 
 def map_structure(fn, structure):
-    """The same nesting with fn applied to every leaf."""
+    """The same nesting with fn applied to every leaf, in flatten's order (a dict keeps its own key order)."""
     if isinstance(structure, list):
         return [map_structure(fn, x) for x in structure]
     if isinstance(structure, tuple):
         return tuple(map_structure(fn, x) for x in structure)
     if isinstance(structure, dict):
-        return {k: map_structure(fn, v) for k, v in structure.items()}
+        mapped = {k: map_structure(fn, structure[k]) for k in _keys(structure)}
+        return {k: mapped[k] for k in structure}
     return fn(structure)
 
 

@@ -15,6 +15,7 @@ from minigraph.kernels import conv as _conv
 from minigraph.kernels import dense as _dense
 from minigraph.kernels import pool as _pool
 from minigraph.kernels import shapes as _shapes
+from minigraph.kernels import softmax as _softmax_kernel
 from minigraph.ops._gradients import as_float
 from minigraph.ops.core import standardize_dtype
 
@@ -73,13 +74,22 @@ def _sigmoid(x):
     return out, lambda g, needs: (g * out * (1 - out),)
 
 
-@differentiable
-def _softmax(x, axis=-1):
-    # in place, and the ufuncs' own reductions (ndarray.max/sum add a Python wrapper): a few microseconds
-    # of a single-sample predict
+def softmax_values(x, axis=-1):
+    """softmax of an array, the forward of ops.softmax: over the last axis of float32 or float64 data the
+    kernel (whose rows the inference plan's fused Dense epilogue shares), else numpy."""
+    if (type(x) is np.ndarray and (axis == -1 or axis == x.ndim - 1) and x.ndim and x.shape[-1]
+            and (x.dtype == np.float32 or x.dtype == np.float64)):
+        return _softmax_kernel.softmax_forward(x)
+    # in place, and the ufuncs' own reductions (ndarray.max/sum add a Python wrapper)
     out = x - np.maximum.reduce(x, axis=axis, keepdims=True)
     np.exp(out, out=out)
     out /= np.add.reduce(out, axis=axis, keepdims=True)
+    return out
+
+
+@differentiable
+def _softmax(x, axis=-1):
+    out = softmax_values(x, axis)
 
     def backward(g, needs):
         return ((g - (g * out).sum(axis=axis, keepdims=True)) * out,)

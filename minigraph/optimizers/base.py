@@ -190,7 +190,7 @@ class Optimizer:
     # ------------------------------------------------------------------ state (format-blind, as Keras 3)
     def _own_variables(self):
         """Keras 3's optimizer variables: iteration, learning_rate (none with a schedule), then the slots in
-        `variables` order."""
+        `variables` order (a subclass leaves out slots Keras 3 does not make)."""
         if isinstance(self._learning_rate, schedules.LearningRateSchedule):
             return list(self._variables)
         learning_rate = Variable(np.asarray(self._learning_rate, dtype=np.float32),
@@ -219,12 +219,11 @@ class Optimizer:
                 raise ValueError(f"Optimizer variable {var.name} has shape {var.shape} not compatible with "
                                  f"provided weight shape {value.shape}.")
         self._iterations.assign(values[0])
-        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
-            slot_values = values[1:]
-        else:
+        first_slot = 1
+        if not isinstance(self._learning_rate, schedules.LearningRateSchedule):
             self.learning_rate = values[1]
-            slot_values = values[2:]
-        for var, value in zip(self._variables[1:], slot_values):
+            first_slot = 2
+        for var, value in zip(variables[first_slot:], values[first_slot:]):
             var.assign(value)
 
     # ------------------------------------------------------------------ applying

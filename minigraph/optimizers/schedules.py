@@ -37,8 +37,9 @@ class LearningRateSchedule:
         return cls(**config)
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """initial_learning_rate * decay_rate ** (step / decay_steps), the exponent floored when staircase."""
+class _RatioDecay(LearningRateSchedule):
+    """What ExponentialDecay and InverseTimeDecay share: their arguments, their config, and the ratio
+    step / decay_steps they decay by, floored when staircase."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
         _check_positive(self, decay_steps=decay_steps)
@@ -48,15 +49,20 @@ class ExponentialDecay(LearningRateSchedule):
         self.staircase = staircase
         self.name = name
 
-    def __call__(self, step):
+    def _ratio(self, step):
         p = float(step) / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return np.float32(self.initial_learning_rate * self.decay_rate ** p)
+        return math.floor(p) if self.staircase else p
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
                 "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_RatioDecay):
+    """initial_learning_rate * decay_rate ** (step / decay_steps), the exponent floored when staircase."""
+
+    def __call__(self, step):
+        return np.float32(self.initial_learning_rate * self.decay_rate ** self._ratio(step))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -112,26 +118,11 @@ class PolynomialDecay(LearningRateSchedule):
                 "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_RatioDecay):
     """initial_learning_rate / (1 + decay_rate * step / decay_steps), the ratio floored when staircase."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
-        _check_positive(self, decay_steps=decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
-
     def __call__(self, step):
-        p = float(step) / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return np.float32(self.initial_learning_rate / (1 + self.decay_rate * p))
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+        return np.float32(self.initial_learning_rate / (1 + self.decay_rate * self._ratio(step)))
 
 
 def _cosine(fraction, alpha):

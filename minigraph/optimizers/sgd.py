@@ -1,7 +1,8 @@
-"""SGD, with momentum and Nesterov momentum (Keras's rule and its always-present 'm' slot)."""
+"""SGD, with momentum and Nesterov momentum (Keras's rule). Keras 2 always makes the 'm' slots, so they are
+always in `variables` (and in .h5 files); Keras 3 makes none without momentum, so its state (the .keras
+and .weights.h5 layout) leaves them out then."""
 import numpy as np
 
-from minigraph.optimizers import schedules
 from minigraph.optimizers.base import Optimizer
 
 
@@ -18,15 +19,12 @@ class SGD(Optimizer):
     def _slot_groups(self):
         return [("m",)]
 
-    def load_own_variables(self, store):
-        scheduled = isinstance(self._learning_rate, schedules.LearningRateSchedule)
-        if self.momentum == 0 and not self.use_ema and len(store.keys()) == (1 if scheduled else 2):
-            # Keras 3 makes no momentum slots without momentum: iteration (and learning_rate) only
-            self._iterations.assign(np.asarray(store["0"]))
-            if not scheduled:
-                self.learning_rate = np.asarray(store["1"])
-            return
-        super().load_own_variables(store)
+    def _own_variables(self):
+        own = super()._own_variables()
+        if self.momentum:
+            return own
+        momentums = {id(slots["m"]) for slots in getattr(self, "_slots", ())}
+        return [v for v in own if id(v) not in momentums]
 
     def update_step(self, g, w, slots):
         t = w.dtype.type

@@ -22,7 +22,6 @@ errors (truncated or corrupt files) surface in one place, with the path.
 """
 import collections
 import contextlib
-import json
 import os
 import re
 import stat
@@ -31,6 +30,8 @@ import zipfile
 
 import h5py
 import numpy as np
+
+from minigraph.saving import config_json
 
 KERAS_VERSION = "2.15.0"  # the Keras 2 dialect written (optimizer configs and names of tf.keras >= 2.11)
 BACKEND = "tensorflow"
@@ -93,10 +94,11 @@ def weight_value(group, name):
 _MAX_COMPRESSION = 100  # how much larger than its file a compressed dataset may be
 
 
-def check_self_contained(f):
+def check_self_contained(f, where=None):
     """Refuse an HDF5 file that reads bytes from elsewhere: external links, datasets in external raw files,
-    virtual datasets. Any of these lets a model file pull in another local file (or block on a FIFO)."""
-    where = f.file.filename
+    virtual datasets. Any of these lets a model file pull in another local file (or block on a FIFO).
+    `where` names the file in errors (by default its file name)."""
+    where = where or f.file.filename
 
     def check_links(group):
         for name in group:
@@ -241,11 +243,7 @@ def check_regular(path):
 def json_attr(f, name):
     if name not in f.attrs:
         return None
-    raw = attribute(f, name)
-    try:
-        return json.loads(raw.decode("utf8") if isinstance(raw, bytes) else raw)
-    except (ValueError, TypeError, RecursionError) as err:  # TypeError: not a string (an array, a number)
-        raise ValueError(f"The {name} attribute of {f.file.filename} is not valid JSON ({err})") from None
+    return config_json.loads(attribute(f, name), f"The {name} attribute of {f.file.filename}")
 
 
 def from_file_config(what, filepath, build, *args):

@@ -63,18 +63,23 @@ def make(h5file, path, name=None):
     return VarsWriter(vars_group)
 
 
-def read_all(h5file):
-    """{path: VarsReader} for every `vars` group in the file ('' for the root's), values copied out."""
+def read_all(h5file, where=None):
+    """{path: VarsReader} for every `vars` group in the file ('' for the root's), values copied out. Errors
+    name `where` (by default the file's name)."""
+    where = where or h5file.file.filename
     stores = {}
 
     def visit(name, obj):
         if name.split("/")[-1] != "vars":
             return
         if not isinstance(obj, h5py.Group):
-            raise ValueError(f"{h5file.file.filename}: /{name} is a {type(obj).__name__}, not a group of variables")
+            raise ValueError(f"/{name} is a {type(obj).__name__}, not a group of variables")
         path = name[:-len("vars")].rstrip("/")
         stores[path] = VarsReader(obj, path + "/" if path else "")
-    h5file.visititems(visit)
+    try:
+        h5file.visititems(visit)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
     return stores
 
 

@@ -2,9 +2,10 @@
 (Keras 3's weights layout), its entries stored, not compressed, in that order.
 
 Reading never extracts anything to disk: the entries are read into memory after the archive is checked
-(entry names without '..', absolute paths or links; declared sizes in proportion to the file), and the
-weights file is opened from memory. Writing goes to a temporary file that replaces the target when complete.
+(entry names without '..', absolute paths or links, none twice; declared sizes in proportion to the file and
+each entry's compressed size), in bounded pieces, and the weights file is opened from memory. Writing goes to a temporary file that replaces the target when complete.
 """
+import collections
 import datetime
 import io
 import json
@@ -16,12 +17,13 @@ import zlib
 import h5py
 
 from minigraph import registry
-from minigraph.saving import hdf5_store, keras3_config, keras3_store, serialization, weights
+from minigraph.saving import config_json, hdf5_store, keras3_config, keras3_store, serialization, weights
 
 CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
 # A stored .keras file is its entries' size; allow compression on top of that, but not a zip bomb
 _MAX_EXPANSION = 100
 _SIZE_SLACK = 1 << 20
+_READ_BYTES = 1 << 20
 
 
 # ------------------------------------------------------------------------------------------------ writing
@@ -30,7 +32,7 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
     config = _model_config(model)
     if getattr(model, "optimizer", None) is not None and getattr(model, "compiled", False):
         config["compile_config"] = keras3_config.compile_config(model, _serialize_object)
-    config_json = json.dumps(config, default=serialization.json_default)
+    config_text = json.dumps(config, default=serialization.json_default)
     metadata = json.dumps({"keras_version": keras3_config.KERAS3_VERSION,
                            "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")})
     buffer = io.BytesIO()
@@ -39,7 +41,7 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
     with hdf5_store.atomic_path(filepath, overwrite) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
             archive.writestr(METADATA, metadata)
-            archive.writestr(CONFIG, config_json)
+            archive.writestr(CONFIG, config_text)
             archive.writestr(WEIGHTS, buffer.getvalue())
 
 
@@ -66,10 +68,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
     the optimizer's state."""
     path = os.fspath(filepath)
     entries = _read_entries(path)
-    try:
-        config = json.loads(entries[CONFIG].decode("utf8"))
-    except (ValueError, UnicodeError, RecursionError) as err:
-        raise ValueError(f"{path}: {CONFIG} is not valid JSON ({err})") from None
+    config = config_json.loads(entries[CONFIG], f"{path}: {CONFIG}")
     if not (isinstance(config, dict) and isinstance(config.get("config"), (dict, list))
             and _is_model_config(config)):
         what = config.get("class_name") if isinstance(config, dict) else type(config).__name__
@@ -83,13 +82,17 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
                                                config["compile_config"])
         hdf5_store.from_file_config("compile_config", path, lambda: model.compile(**serialization.compile_args(
             training, custom_objects, len(model.outputs))))
+    where = f"{path}, entry {WEIGHTS}"
     try:
         with h5py.File(io.BytesIO(entries[WEIGHTS]), "r") as f:
-            hdf5_store.check_self_contained(f)
-            stores = keras3_store.read_all(f)
+            hdf5_store.check_self_contained(f, where)
+            stores = keras3_store.read_all(f, where)
     except (OSError, KeyError, RuntimeError, TypeError, UnicodeError) as err:
         raise OSError(f"Cannot read {WEIGHTS} in {path}: it is truncated or corrupt ({err})") from err
-    weights.load_keras3(stores, model)
+    try:
+        weights.load_keras3(stores, model)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
     return model
 
 
@@ -125,8 +128,10 @@ def _read_entries(path):
         names = [info.filename for info in infos]
         for info in infos:
             _check_entry(path, info)
-        if len(set(names)) != len(names):
-            raise ValueError(f"{path}: the archive lists an entry twice ({sorted(n for n in names if names.count(n) > 1)})")
+        repeated = sorted(name for name, count in collections.Counter(names).items() if count > 1)
+        if repeated:
+            raise ValueError(f"{path}: the archive lists an entry twice ({repeated[:10]}); which of the two a "
+                             f"reader takes differs between tools, so neither is used")
         declared = sum(info.file_size for info in infos)
         if declared > _MAX_EXPANSION * size + _SIZE_SLACK:
             raise ValueError(f"{path}: its entries declare {declared} bytes uncompressed in a file of {size} bytes; "
@@ -134,19 +139,34 @@ def _read_entries(path):
         for needed in (CONFIG, WEIGHTS):
             if needed not in names:
                 raise ValueError(f"{path} is not a Keras 3 model file: it has no {needed} (entries: {names[:10]})")
-        entries = {}
-        for name in (CONFIG, WEIGHTS):
-            info = archive.getinfo(name)
-            try:
-                data = archive.read(info)
-            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
-                    RuntimeError) as err:
-                raise ValueError(f"{path}: the entry {name} is truncated or damaged ({err})") from None
-            if len(data) != info.file_size:
-                raise ValueError(f"{path}: the entry {name} holds {len(data)} bytes, its header says "
-                                 f"{info.file_size}")
-            entries[name] = data
-    return entries
+        return {name: _read_entry(archive, archive.getinfo(name), path) for name in (CONFIG, WEIGHTS)}
+
+
+def _read_entry(archive, info, path):
+    """An entry's bytes, read in bounded pieces: never more than its header declares (zipfile itself inflates
+    all of an entry at once, so a header declaring a few bytes in front of gigabytes would be believed only
+    after they were in memory)."""
+    name = info.filename
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ValueError(f"{path}: the entry {name} is compressed with zip method {info.compress_type}; a .keras "
+                         f"entry is stored or deflated")
+    if info.file_size > _MAX_EXPANSION * info.compress_size + _SIZE_SLACK:
+        raise ValueError(f"{path}: the entry {name} declares {info.file_size} bytes uncompressed from "
+                         f"{info.compress_size} compressed; refusing to expand it (a damaged or hostile archive)")
+    pieces, size = [], 0
+    try:
+        with archive.open(info) as stream:
+            while size <= info.file_size:
+                piece = stream.read(min(_READ_BYTES, info.file_size + 1 - size))
+                if not piece:
+                    break
+                pieces.append(piece)
+                size += len(piece)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as err:
+        raise ValueError(f"{path}: the entry {name} is truncated or damaged ({err})") from None
+    if size != info.file_size:
+        raise ValueError(f"{path}: the entry {name} holds {size} bytes, its header says {info.file_size}")
+    return b"".join(pieces)
 
 
 def _check_entry(path, info):

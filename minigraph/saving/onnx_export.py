@@ -14,6 +14,7 @@ from minigraph.layers.base import flatten
 from minigraph.layers.input_layer import InputLayer
 from minigraph.saving import hdf5_store
 
+NO_MASK_FORM = object()  # a tensor's mask that the export does not compute
 DEFAULT_OPSET = 17  # the lowest opset exported: ReduceMax/ReduceMean take axes as attributes up to 17
 
 
@@ -39,7 +40,7 @@ class OnnxGraph:
         self._names = {}  # id(KerasTensor) -> ONNX value name
         self._weights = {}  # id(Variable) -> initializer name, so a shared layer's weights are stored once
         self._used = set()
-        self._masked = set()  # id(KerasTensor) of the tensors that carry a mask beside their values
+        self._masks = {}  # id(KerasTensor) -> the ONNX name of its mask (bool), or NO_MASK_FORM
 
     def fresh(self, hint):
         """A value name not used yet, made from `hint`."""
@@ -61,11 +62,15 @@ class OnnxGraph:
     def constant(self, array, hint):
         """An initializer holding `array` (its dtype kept)."""
         name = self.fresh(hint)
-        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(array, order="C"), name))
         return name
 
     def ints(self, values, hint):
         return self.constant(np.asarray(values, dtype=np.int64), hint)
+
+    def scalar(self, value, dtype, hint):
+        """A 0-d initializer of `value` in `dtype` (the dtype of the tensor it meets)."""
+        return self.constant(np.asarray(value, dtype=dtype), hint)
 
     def weight(self, variable, hint, transform=None):
         """The initializer of a layer's weight (in its dtype), stored once per variable and transform."""
@@ -78,30 +83,29 @@ class OnnxGraph:
         return self._weights[key]
 
     def reduce(self, op_type, x, axes, keepdims, hint):
-        """ReduceMax/ReduceMean over `axes`: an attribute up to opset 17, an input from opset 18."""
-        if self.opset >= 18:
+        """A Reduce* op over `axes`: ReduceSum takes them as an input (from opset 13), the others as an
+        attribute up to opset 17 and as an input from opset 18."""
+        if op_type == "ReduceSum" or self.opset >= 18:
             return self.op(op_type, [x, self.ints(axes, f"{hint}/axes")], hint, keepdims=int(keepdims))
         return self.op(op_type, [x], hint, axes=list(axes), keepdims=int(keepdims))
 
     def bind(self, tensor, name):
         self._names[id(tensor)] = name
 
-    def note_masks(self, node):
-        """Track which tensors carry a real mask: one starts at a layer that makes masks from its data
-        (Embedding(mask_zero=True)) and passes on through the layers that pass masks (`has_mask`)."""
-        starts = getattr(node.layer, "mask_zero", False)
-        passed = any(id(t) in self._masked for t in node.inputs)
-        for t in node.outputs:
-            if starts or (passed and t.has_mask):
-                self._masked.add(id(t))
+    def set_mask(self, tensor, name):
+        """`tensor` carries a mask: `name` is its ONNX value (bool, batch x steps), or NO_MASK_FORM where the
+        export does not compute it (a layer that needs it then refuses)."""
+        self._masks[id(tensor)] = name
 
     def carry_mask(self, source, target):
-        """A nested model's boundary: `target` is `source` under another name."""
-        if id(source) in self._masked:
-            self._masked.add(id(target))
+        """A nested model's boundary: `target` is `source` under another name, and has its mask where the
+        model's own run gives it one (`has_mask`)."""
+        if id(source) in self._masks and getattr(target, "has_mask", False):
+            self._masks[id(target)] = self._masks[id(source)]
 
-    def is_masked(self, tensor):
-        return id(tensor) in self._masked
+    def mask_of(self, tensor):
+        """The ONNX name of `tensor`'s mask, None when it has none, NO_MASK_FORM when it is not computed."""
+        return self._masks.get(id(tensor))
 
     def name_of(self, tensor):
         try:
@@ -140,9 +144,9 @@ def _walk(graph, model):
             if isinstance(layer, InputLayer):
                 continue
             names = onnx_layers.convert(graph, layer, node)
-            graph.note_masks(node)
             for t, name in zip(node.outputs, names):
                 graph.bind(t, name)
+            onnx_layers.pass_masks(graph, layer, node)
 
 
 def _output_names(model):

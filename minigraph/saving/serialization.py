@@ -13,7 +13,7 @@ from minigraph import losses, metrics, optimizers, registry
 from minigraph.engine.functional import registry_name
 from minigraph.engine.training import Functional
 from minigraph.layers.base import Layer
-from minigraph.saving import hdf5_store
+from minigraph.saving import config_json, hdf5_store
 
 # Keras 2.0-2.3 name a functional model "Model" in configs (nested models included)
 registry.register(Functional, name="Model")
@@ -101,11 +101,7 @@ def model_from_config(config, custom_objects=None):
 
 
 def model_from_json(json_string, custom_objects=None):
-    try:
-        config = json.loads(json_string)
-    except (ValueError, TypeError, RecursionError) as err:  # RecursionError: nested thousands deep
-        raise ValueError(f"model_from_json: the string is not valid JSON ({type(err).__name__}: "
-                         f"{str(err)[:200]})") from None
+    config = config_json.loads(json_string, "model_from_json: the string")
     check_weight_sizes(config, "model_from_json")
     return model_from_config(config, custom_objects)
 
