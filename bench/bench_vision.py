@@ -4,7 +4,8 @@
 
 Rows, float32, NHWC:
   depthwise 3x3 'same', 32 channels, 56x56, batch 32: forward, and forward + input and kernel gradients
-      (torch: conv2d with groups=32, channels_last, and aten.convolution_backward)
+      (minigraph: depthwise_conv2d_backward, as the op calls it; torch: conv2d with groups=32, channels_last,
+      and aten.convolution_backward)
   batch norm training, (64, 32, 32, 32): forward, and forward + backward (dx, dgamma, dbeta)
       (torch: BatchNorm2d's aten.native_batch_norm / native_batch_norm_backward, channels_last)
   a BatchNorm CNN's training step: Conv2D(32, same, no bias) -> BN -> ReLU -> MaxPool, the same with 64,
@@ -52,8 +53,7 @@ def nchw_channels_last(a):
 def depthwise_case(n=32, h=56, w=56, c=32):
     x, k, dy = rand(n, h, w, c), rand(3, 3, c, 1) * 0.3, rand(n, h, w, c)
     fwd = lambda: K.depthwise_conv2d_forward(x, k, padding="same")
-    impls = {"minigraph": (fwd, lambda: (fwd(), K.depthwise_conv2d_backward_input(dy, k, (h, w), padding="same"),
-                                         K.depthwise_conv2d_backward_kernel(x, dy, (3, 3), padding="same")))}
+    impls = {"minigraph": (fwd, lambda: (fwd(), K.depthwise_conv2d_backward(x, dy, k, padding="same")))}
     if torch is not None:
         xt, dyt = nchw_channels_last(x), nchw_channels_last(dy)
         kt = torch.from_numpy(np.ascontiguousarray(k.transpose(2, 3, 0, 1)))  # (c, 1, 3, 3)
