@@ -181,10 +181,8 @@ static ptrdiff_t* mg_offsets(const mg_geom* g, int narrow) {
 /* 1: run the 16-lane tiles (allowed by the caller, co % 16 == 0 and the CPU has x86-64-v4). */
 static int mg_wide_tiles(const mg_geom* g, int allow_wide) {
 #ifdef MG_TARGET_V4
-    if (allow_wide && g->co % 16 == 0) {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("x86-64-v4");
-    }
+    if (allow_wide && g->co % 16 == 0)
+        return mg_cpu_has_v4();
 #endif
     (void)g;
     (void)allow_wide;

@@ -2,7 +2,7 @@
  * input channels for a larger multiplier): one instance of depthwise_impl.h per element type, each
  * compiled for x86-64-v3 and the baseline (MG_CLONES), and for float a 16-lane one for x86-64-v4
  * (AVX-512), run when the geometry says `wide` (the CPU has it and c % 16 == 0, set by the caller from
- * mg_dw_cpu_wide).  Each output sums the same products in the same order in every instance.  One call
+ * mg_cpu_has_v4).  Each output sums the same products in the same order in every instance.  One call
  * computes one row (forward, input gradient) or one run of rows (kernel gradient); the caller spreads the
  * calls over threads.  No state is kept between calls and nothing is allocated. */
 #ifndef MINIGRAPH_DEPTHWISE_H
@@ -43,16 +43,6 @@ typedef double mg_v4d __attribute__((vector_size(32)));
 #define MG_DW_ATTR MG_TARGET_V4
 #include "depthwise_impl.h"
 #endif
-
-/* 1 when this CPU can run the 16-lane instance (x86-64-v4). */
-static int mg_dw_cpu_wide(void) {
-#ifdef MG_TARGET_V4
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("x86-64-v4");
-#else
-    return 0;
-#endif
-}
 
 #ifdef MG_TARGET_V4
 #define MG_DW_F32(name, g) ((g)->wide ? mg_dw_##name##_f32v16 : mg_dw_##name##_f32v8)

@@ -30,7 +30,7 @@ cdef extern from "depthwise.h" nogil:
     ctypedef struct mg_dw_geom:
         Py_ssize_t n, h, w, c, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow
         int wide
-    int mg_dw_cpu_wide()
+    int mg_cpu_has_v4()
     void mg_dw_fwd_row_f32(const float* x, const mg_dw_geom* g, const float* w, const float* bias, int relu,
                            float* y, Py_ssize_t r)
     void mg_dw_fwd_row_f64(const double* x, const mg_dw_geom* g, const double* w, const double* bias, int relu,
@@ -50,7 +50,7 @@ cdef Py_ssize_t DW_SLOT_PIXELS = 256
 
 
 # The CPU runs the 16-lane float loops (AVX-512), asked once.
-cdef int CPU_WIDE = mg_dw_cpu_wide()
+cdef int CPU_WIDE = mg_cpu_has_v4()
 
 
 cdef mg_dw_geom _geom(tuple geom):

@@ -15,6 +15,16 @@
 #define MG_CLONES
 #endif
 
+/* 1 when this CPU runs the 16-lane (x86-64-v4, AVX-512) instances; 0 where the compiler has no such target. */
+static inline int mg_cpu_has_v4(void) {
+#ifdef MG_TARGET_V4
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("x86-64-v4");
+#else
+    return 0;
+#endif
+}
+
 typedef float mg_v8 __attribute__((vector_size(32)));
 typedef float mg_v16 __attribute__((vector_size(64)));
 typedef float mg_v8u __attribute__((vector_size(32), aligned(4), may_alias));

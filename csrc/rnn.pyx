@@ -73,7 +73,7 @@ cdef extern from "rnn_cells.h" nogil:
                                    const double* drh, double* dh, double* dg)
 
 cdef extern from "rnn_gemm.h" nogil:
-    int mg_rg_wide()
+    int mg_cpu_has_v4()
     Py_ssize_t mg_rg_packed_size(Py_ssize_t k, Py_ssize_t n, int wide)
     void mg_rg_pack(const float* b, Py_ssize_t ldb, int trans, Py_ssize_t k, Py_ssize_t n, int wide, float* p)
     void mg_rg_gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a, Py_ssize_t lda, const float* packed,
@@ -206,7 +206,7 @@ cdef object _step_product(StepProduct* p, const floating[:, ::1] U, Py_ssize_t c
     if floating is float:
         if _direct and batch > 1:  # one row: BLAS's gemv streams the kernel once, as fast as any packing
             if _wide < 0:
-                _wide = mg_rg_wide()
+                _wide = mg_cpu_has_v4()
             # the 16-lane tiles are 8 rows high: a smaller batch would waste most of each tile
             p.wide = _wide and batch >= 8
             buf = np.empty(mg_rg_packed_size(p.k, p.n, p.wide), np.float32)

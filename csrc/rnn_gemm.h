@@ -6,8 +6,8 @@
  *
  * Register tiles as the direct convolution's (csrc/conv_tiles.h): rows x 2 vectors of columns, the row's
  * scalar broadcast against the panel's vectors; 6 rows x 16 columns with 8-lane vectors (x86-64-v3 clone and
- * the baseline), 8 rows x 32 columns with 16-lane ones where the CPU reports x86-64-v4 (mg_rg_wide): a batch
- * of 64 rows is 8 whole tiles.
+ * the baseline), 8 rows x 32 columns with 16-lane ones where the CPU reports x86-64-v4
+ * (mg_cpu_has_v4): a batch of 64 rows is 8 whole tiles.
  * Threads: an OpenMP loop over the panels (at most one thread per panel) for products of at least
  * MG_RG_PARALLEL_WORK multiply-adds; smaller ones (a step of LSTM(128) over a batch of 64 is 2^22) run on the
  * calling thread: a step takes tens of microseconds, and on a shared machine the join of a parallel region
@@ -69,16 +69,6 @@ MG_RG_TILES(mg_v8, 8, 6, v8, MG_CLONES)
 #ifdef MG_TARGET_V4
 MG_RG_TILES(mg_v16, 16, 8, v16, MG_TARGET_V4)
 #endif
-
-/* 1: the CPU runs the 16-lane tiles (x86-64-v4). */
-static int mg_rg_wide(void) {
-#ifdef MG_TARGET_V4
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("x86-64-v4");
-#else
-    return 0;
-#endif
-}
 
 static ptrdiff_t mg_rg_panel_width(int wide) { return wide ? 32 : 16; }
 

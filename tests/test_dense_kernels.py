@@ -185,6 +185,23 @@ def test_direct_products_are_bit_identical_for_any_thread_count():
         np.testing.assert_array_equal(a, b)
 
 
+def test_set_num_threads_bounds_the_openmp_team_and_the_blas_pool():
+    from minigraph import kernels
+    from minigraph.kernels import _blas_library
+    threads, blas_threads = kernels.get_num_threads(), _blas_library.get_num_threads()
+    try:
+        kernels.set_num_threads(1)
+        assert (kernels.get_num_threads(), _blas_library.get_num_threads()) == (1, 1)
+        x, kernel = rand(300, 300, dtype=np.float32), rand(300, 300, dtype=np.float32)
+        np.testing.assert_allclose(dense.matmul(x, kernel), x @ kernel, rtol=1e-5)  # BLAS runs on one thread
+        with pytest.raises(ValueError, match="n must be >= 1"):
+            kernels.set_num_threads(0)
+        assert _blas_library.get_num_threads() == 1  # a refused count changes neither pool
+    finally:
+        kernels.set_num_threads(threads)
+        _blas_library.set_num_threads(blas_threads)
+
+
 def test_fused_relu_keeps_nan_and_bad_activation_raises():
     x = np.ones((64, 64), np.float32)
     x[3, 5] = np.nan

@@ -16,3 +16,12 @@ library.scipy_openblas_get_config.restype = ctypes.c_char_p
 def config():
     """The OpenBLAS build and the core it chose at run time, e.g. 'OpenBLAS 0.3.34 DYNAMIC_ARCH ... SkylakeX'."""
     return library.scipy_openblas_get_config().decode()
+
+
+def set_num_threads(n):
+    """OpenBLAS's own thread pool size (process-wide for the kernels' BLAS calls)."""
+    library.scipy_openblas_set_num_threads(int(n))
+
+
+def get_num_threads():
+    return int(library.scipy_openblas_get_num_threads())
