@@ -2,7 +2,15 @@
 # package (the build numpy and scipy ship, published with its headers for linking; see README
 # "Dependencies" for why it replaced scipy's cython_blas), callable without the GIL.  The kernels' arrays
 # are row-major (C order), and so are these calls.
+#
+# Threads: OpenBLAS runs single-threaded (minigraph.kernels._blas_library sets it) and gemm splits a large
+# product into slabs over the kernels' own OpenMP team, so that one team does all the work.  Two pools on
+# the same cores spin against each other: the idle OpenMP workers busy-wait after every parallel region
+# while the BLAS threads want the cores (bench/RESULTS.md, "One team").
 from cython cimport floating
+from cython.parallel cimport prange
+
+from _openmp_helpers cimport parallel_threads
 
 
 cdef extern from "cblas.h" nogil:
@@ -47,8 +55,6 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     lda, ldb, ldc are the row strides (in elements) of A, B and C as stored.  A product with one row
     or one column goes to gemv, which skips gemm's packing set-up (single-sample inference).
     """
-    cdef CBLAS_TRANSPOSE ta = CblasTrans if trans_a else CblasNoTrans
-    cdef CBLAS_TRANSPOSE tb = CblasTrans if trans_b else CblasNoTrans
     cdef int i, j
     if m <= 0 or n <= 0:
         return
@@ -69,7 +75,44 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
             gemv(True, k, m, alpha, a, lda, b, 1 if trans_b else ldb, beta, c, ldc)
         else:
             gemv(False, m, k, alpha, a, lda, b, 1 if trans_b else ldb, beta, c, ldc)
-    elif floating is float:
+    else:
+        _split_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+
+cdef inline void _one_gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha, const floating* a,
+                           int lda, const floating* b, int ldb, floating beta, floating* c,
+                           int ldc) noexcept nogil:
+    cdef CBLAS_TRANSPOSE ta = CblasTrans if trans_a else CblasNoTrans
+    cdef CBLAS_TRANSPOSE tb = CblasTrans if trans_b else CblasNoTrans
+    if floating is float:
         scipy_cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     else:
         scipy_cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+
+cdef inline void _split_gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
+                             const floating* a, int lda, const floating* b, int ldb, floating beta,
+                             floating* c, int ldc) noexcept nogil:
+    """gemm on the OpenMP team: the longer of C's two sides cut into one slab per thread (slabs a multiple
+    of 16 long, each a single-threaded gemm on its rows of op(A) or columns of op(B)); a product under
+    2**20 multiply-adds stays on the calling thread, where a parallel region would cost more than it saves."""
+    cdef long work = <long>m * n * k
+    cdef int by_rows = m >= n
+    cdef int side = m if by_rows else n
+    cdef int parts = parallel_threads((side + 15) // 16) if work >= (1 << 20) else 1
+    cdef int chunk, p, start, length
+    if parts <= 1:
+        _one_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        return
+    chunk = ((side + parts - 1) // parts + 15) // 16 * 16
+    for p in prange(parts, num_threads=parts, schedule="static"):
+        start = p * chunk
+        length = min(chunk, side - start)
+        if length <= 0:
+            continue
+        if by_rows:  # rows of op(A): A stored (k, m) when transposed, else (m, k)
+            _one_gemm(trans_a, trans_b, length, n, k, alpha, a + (start if trans_a else <long>start * lda), lda,
+                      b, ldb, beta, c + <long>start * ldc, ldc)
+        else:  # columns of op(B): B stored (n, k) when transposed, else (k, n)
+            _one_gemm(trans_a, trans_b, m, length, k, alpha, a, lda,
+                      b + (<long>start * ldb if trans_b else start), ldb, beta, c + start, ldc)

@@ -185,21 +185,27 @@ def test_direct_products_are_bit_identical_for_any_thread_count():
         np.testing.assert_array_equal(a, b)
 
 
-def test_set_num_threads_bounds_the_openmp_team_and_the_blas_pool():
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("m,k,n", [(300, 200, 40), (40, 200, 300), (257, 129, 65)])
+def test_blas_products_split_over_the_team_equal_one_threads(trans_a, trans_b, m, k, n):
+    """Large products run as one single-threaded BLAS call per thread on slabs of C's rows or columns (the
+    longer side), with OpenBLAS's own pool at one thread: the same result on any thread count."""
     from minigraph import kernels
     from minigraph.kernels import _blas_library
-    threads, blas_threads = kernels.get_num_threads(), _blas_library.get_num_threads()
+    assert _blas_library.get_num_threads() == 1
+    a = rand(*((k, m) if trans_a else (m, k)), dtype=np.float64)
+    b = rand(*((n, k) if trans_b else (k, n)), dtype=np.float64)
+    threads = kernels.get_num_threads()
     try:
         kernels.set_num_threads(1)
-        assert (kernels.get_num_threads(), _blas_library.get_num_threads()) == (1, 1)
-        x, kernel = rand(300, 300, dtype=np.float32), rand(300, 300, dtype=np.float32)
-        np.testing.assert_allclose(dense.matmul(x, kernel), x @ kernel, rtol=1e-5)  # BLAS runs on one thread
-        with pytest.raises(ValueError, match="n must be >= 1"):
-            kernels.set_num_threads(0)
-        assert _blas_library.get_num_threads() == 1  # a refused count changes neither pool
+        one = dense.matmul(a, b, trans_a, trans_b)
+        kernels.set_num_threads(3)  # more threads than cores, an odd count: slabs of unequal length
+        three = dense.matmul(a, b, trans_a, trans_b)
     finally:
         kernels.set_num_threads(threads)
-        _blas_library.set_num_threads(blas_threads)
+    want = (a.T if trans_a else a) @ (b.T if trans_b else b)
+    np.testing.assert_allclose(one, want, rtol=1e-12)
+    np.testing.assert_allclose(three, want, rtol=1e-12)
 
 
 def test_fused_relu_keeps_nan_and_bad_activation_raises():

@@ -1,7 +1,6 @@
 """Compiled kernels: forward passes and gradients on raw numpy arrays (see csrc/API.md)."""
 from minigraph.kernels import _blas_library  # first: the kernels below link its library
-from minigraph.kernels._openmp_helpers import get_num_threads, openmp_enabled
-from minigraph.kernels import _openmp_helpers
+from minigraph.kernels._openmp_helpers import get_num_threads, set_num_threads, openmp_enabled
 from minigraph.kernels import shapes
 from minigraph.kernels.conv import *
 from minigraph.kernels.pool import *
@@ -15,9 +14,3 @@ from minigraph.kernels.optimizer import *
 from minigraph.kernels.rnn import *
 from minigraph.kernels.embedding import *
 
-
-def set_num_threads(n):
-    """Set the kernels' threads (process-wide): their OpenMP team and the pool of the OpenBLAS they call,
-    so that one number bounds both (they never run at the same time)."""
-    _openmp_helpers.set_num_threads(n)  # checks n first
-    _blas_library.set_num_threads(n)

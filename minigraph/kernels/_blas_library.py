@@ -11,6 +11,8 @@ import scipy_openblas32
 library_path = os.path.join(scipy_openblas32.get_lib_dir(), scipy_openblas32.get_library(fullname=True))
 library = ctypes.CDLL(library_path, mode=ctypes.RTLD_GLOBAL)
 library.scipy_openblas_get_config.restype = ctypes.c_char_p
+# single-threaded: the kernels split large products over their own OpenMP team (csrc/_blas.pxd)
+library.scipy_openblas_set_num_threads(1)
 
 
 def config():
@@ -18,10 +20,7 @@ def config():
     return library.scipy_openblas_get_config().decode()
 
 
-def set_num_threads(n):
-    """OpenBLAS's own thread pool size (process-wide for the kernels' BLAS calls)."""
-    library.scipy_openblas_set_num_threads(int(n))
-
 
 def get_num_threads():
+    """OpenBLAS's own pool size: 1, since the kernels' OpenMP team runs the parallel products."""
     return int(library.scipy_openblas_get_num_threads())
