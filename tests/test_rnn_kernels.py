@@ -315,7 +315,9 @@ def test_packed_step_products_match_blas_and_the_float64_reference(cell, batch, 
         for name, g64 in grads64.items():
             scale = 1 + np.abs(g64).max(initial=0)
             np.testing.assert_allclose(grads[name], g64, rtol=0, atol=2e-5 * scale, err_msg=f"{name} {direct}")
-    np.testing.assert_allclose(runs[True][0][0], runs[False][0][0], rtol=0, atol=2e-6)
+    # the packed tiles and BLAS sum in different orders (and an -O0 build contracts no FMAs): float32
+    # rounding over the steps, well inside both runs' distance to the float64 reference
+    np.testing.assert_allclose(runs[True][0][0], runs[False][0][0], rtol=0, atol=1e-5)
 
 
 def call_with(cell, **changes):
