@@ -14,17 +14,20 @@ previous step's output (zero before the first unmasked step), or zero under zero
 
 The per-step products are the same recurrent kernel at every step: in float32 it is packed once per sequence
 and multiplied on the register tiles of rnn_gemm.h (BLAS would pack it again at every step); float64 and the
-whole-sequence products use BLAS.  The epilogues are serial, between the products (no BLAS inside an OpenMP
-region), and each product's outputs are summed in a fixed order, so the results do not depend on the OpenMP
-thread count.
+whole-sequence products use BLAS.  A batch row's steps depend only on that row's earlier steps, so on the
+packed path the batch is cut into blocks of whole tile rows, one per OpenMP thread, and each thread runs its
+block through the whole sequence: one parallel region per sequence rather than a fork and join per step.
+Each output element is summed in a fixed order whatever block its row falls in, so the results do not depend
+on the OpenMP thread count.  BLAS runs outside OpenMP regions: on its path the batch is one block.
 """
 from cython cimport floating
+from cython.parallel cimport prange
 
 import numpy as np
 
 from _blas cimport gemm
 from _kernel_common cimport float_array
-from _openmp_helpers cimport mg_omp_max_threads
+from _openmp_helpers cimport mg_omp_max_threads, parallel_threads
 
 from minigraph.kernels.bias import bias_relu_backward
 
@@ -193,6 +196,31 @@ cdef struct StepProduct:
     const float* packed
 
 
+cdef struct RowBlocks:
+    # the batch cut into `count` blocks of `rows` rows (the last one shorter), one thread each
+    Py_ssize_t count, rows
+
+
+cdef floating[:, ::1] _scratch(RowBlocks blocks, Py_ssize_t n, floating* like):
+    """n elements of work space per block, of `like`'s type."""
+    return np.empty((blocks.count, n), np.float32 if floating is float else np.float64)
+
+
+cdef RowBlocks _row_blocks(StepProduct* p, Py_ssize_t batch):
+    """The blocks of the batch for the threads, on the packed path (else one block), each a whole number of
+    tile rows.  With several blocks each thread's products run on that thread alone."""
+    cdef RowBlocks blocks
+    cdef Py_ssize_t tile = 8 if p.wide else 6
+    blocks.count, blocks.rows = 1, batch
+    if p.packed != NULL:
+        blocks.count = parallel_threads(batch // tile)
+    if blocks.count > 1:
+        blocks.rows = ((batch + blocks.count - 1) // blocks.count + tile - 1) // tile * tile
+        blocks.count = (batch + blocks.rows - 1) // blocks.rows
+        p.nthreads = 1
+    return blocks
+
+
 cdef object _step_product(StepProduct* p, const floating[:, ::1] U, Py_ssize_t col0, Py_ssize_t width,
                           bint trans, Py_ssize_t batch):
     """Fill p for the steps' products with U[:, col0:col0 + width] (trans: its transpose).  Returns the array
@@ -250,10 +278,9 @@ cdef StepMask _step_mask(const unsigned char[:, ::1] mask_view, const Py_ssize_t
 def _lstm_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, floating[:, :, ::1] h_prev,
                         floating[:, :, ::1] c_prev, floating[:, ::1] h_last, floating[:, ::1] c_last,
                         floating[:, :, ::1] y, const unsigned char[:, ::1] mask_view,
-                        const Py_ssize_t[::1] first_view, floating[::1] scratch, int act_, int rec_act_,
-                        bint zero_out):
+                        const Py_ssize_t[::1] first_view, int act_, int rec_act_, bint zero_out):
     cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0], G = 4 * u
-    cdef Py_ssize_t t, b
+    cdef Py_ssize_t t, b, blk, b0, b1
     cdef mg_rnn_act act = <mg_rnn_act>act_, rec_act = <mg_rnn_act>rec_act_
     cdef floating *g
     cdef floating *hin
@@ -261,14 +288,18 @@ def _lstm_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, flo
     cdef floating *hout
     cdef floating *cout
     cdef floating *yr
-    cdef floating* tmp = &scratch[0]
+    cdef floating *tmp
     cdef StepMask m = _step_mask(mask_view, first_view)
     cdef StepProduct rec
     panels = _step_product(&rec, U, 0, G, False, B)
-    with nogil:
+    cdef RowBlocks blocks = _row_blocks(&rec, B)
+    cdef floating[:, ::1] scratch = _scratch(blocks, u, &gates[0, 0, 0])
+    for blk in prange(blocks.count, nogil=True, num_threads=blocks.count, schedule="static"):
+        b0, tmp = blk * blocks.rows, &scratch[blk, 0]
+        b1 = min(B, b0 + blocks.rows)
         for t in range(T):
-            _step(&rec, B, &h_prev[t, 0, 0], u, True, &gates[t, 0, 0], G)
-            for b in range(B):
+            _step(&rec, b1 - b0, &h_prev[t, b0, 0], u, True, &gates[t, b0, 0], G)
+            for b in range(b0, b1):
                 g = &gates[t, b, 0]
                 hin, cin = &h_prev[t, b, 0], &c_prev[t, b, 0]
                 hout = _state_out(&h_prev[0, 0, 0], &h_last[0, 0], b, t, T, B, u)
@@ -293,7 +324,7 @@ def _gru_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, cons
     """reset_after: rec_h caches h_{t-1} @ U_h + b_h (scaled by r inside the candidate); else r * h_{t-1}
     (the operand of the candidate's own product)."""
     cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0], G = 3 * u
-    cdef Py_ssize_t t, b
+    cdef Py_ssize_t t, b, blk, b0, b1
     cdef mg_rnn_act act = <mg_rnn_act>act_, rec_act = <mg_rnn_act>rec_act_
     cdef floating *g
     cdef floating *hin
@@ -304,21 +335,25 @@ def _gru_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, cons
     cdef StepProduct gates_rec, cand_rec  # reset_after: all of U; else U_z|U_r, then U_h
     panels = _step_product(&gates_rec, U, 0, G if reset_after else 2 * u, False, B)
     cand_panels = _step_product(&cand_rec, U, 2 * u, u, False, B)
-    with nogil:
+    cdef RowBlocks blocks = _row_blocks(&gates_rec, B)
+    _row_blocks(&cand_rec, B)
+    for blk in prange(blocks.count, nogil=True, num_threads=blocks.count, schedule="static"):
+        b0 = blk * blocks.rows
+        b1 = min(B, b0 + blocks.rows)
         for t in range(T):
             if reset_after:
-                _step(&gates_rec, B, &h_prev[t, 0, 0], u, False, &rec[0, 0], G)
+                _step(&gates_rec, b1 - b0, &h_prev[t, b0, 0], u, False, &rec[b0, 0], G)
             else:  # z and r: their recurrent part straight into the projection
-                _step(&gates_rec, B, &h_prev[t, 0, 0], u, True, &gates[t, 0, 0], G)
-            for b in range(B):
+                _step(&gates_rec, b1 - b0, &h_prev[t, b0, 0], u, True, &gates[t, b0, 0], G)
+            for b in range(b0, b1):
                 g, hin, rh, r = &gates[t, b, 0], &h_prev[t, b, 0], &rec_h[t, b, 0], &rec[b, 0]
                 if floating is float:
                     mg_gru_gates_row_f32(u, rec_act, g, r, &rbias[0], hin, rh, reset_after)
                 else:
                     mg_gru_gates_row_f64(u, rec_act, g, r, &rbias[0], hin, rh, reset_after)
             if not reset_after:  # the candidate's recurrent part: (r * h_{t-1}) @ U_h
-                _step(&cand_rec, B, &rec_h[t, 0, 0], u, True, &gates[t, 0, 2 * u], G)
-            for b in range(B):
+                _step(&cand_rec, b1 - b0, &rec_h[t, b0, 0], u, True, &gates[t, b0, 2 * u], G)
+            for b in range(b0, b1):
                 g, hin = &gates[t, b, 0], &h_prev[t, b, 0]
                 hout = _state_out(&h_prev[0, 0, 0], &h_last[0, 0], b, t, T, B, u)
                 if not _active(m.mask, b, t, T):
@@ -335,7 +370,7 @@ def _simple_rnn_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] 
                               floating[:, ::1] h_last, floating[:, :, ::1] y, const unsigned char[:, ::1] mask_view,
                               const Py_ssize_t[::1] first_view, int act_, bint zero_out):
     cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0]
-    cdef Py_ssize_t t, b, j
+    cdef Py_ssize_t t, b, j, blk, b0, b1
     cdef mg_rnn_act act = <mg_rnn_act>act_
     cdef floating *g
     cdef floating *hin
@@ -343,10 +378,13 @@ def _simple_rnn_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] 
     cdef StepMask m = _step_mask(mask_view, first_view)
     cdef StepProduct rec
     panels = _step_product(&rec, U, 0, u, False, B)
-    with nogil:
+    cdef RowBlocks blocks = _row_blocks(&rec, B)
+    for blk in prange(blocks.count, nogil=True, num_threads=blocks.count, schedule="static"):
+        b0 = blk * blocks.rows
+        b1 = min(B, b0 + blocks.rows)
         for t in range(T):
-            _step(&rec, B, &h_prev[t, 0, 0], u, True, &gates[t, 0, 0], u)
-            for b in range(B):
+            _step(&rec, b1 - b0, &h_prev[t, b0, 0], u, True, &gates[t, b0, 0], u)
+            for b in range(b0, b1):
                 g, hin = &gates[t, b, 0], &h_prev[t, b, 0]
                 hout = _state_out(&h_prev[0, 0, 0], &h_last[0, 0], b, t, T, B, u)
                 if not _active(m.mask, b, t, T):
@@ -365,10 +403,9 @@ def _lstm_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1]
                          const floating[:, :, ::1] c_prev, const floating[:, ::1] c_last,
                          const floating[:, :, ::1] dy, floating[:, :, ::1] dgates, floating[:, ::1] dh,
                          floating[:, ::1] dc, const unsigned char[:, ::1] mask_view,
-                         const Py_ssize_t[::1] first_view, floating[:, ::1] scratch, int act_, int rec_act_,
-                         bint zero_out):
+                         const Py_ssize_t[::1] first_view, int act_, int rec_act_, bint zero_out):
     cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0], G = 4 * u
-    cdef Py_ssize_t t, b
+    cdef Py_ssize_t t, b, blk, b0, b1
     cdef mg_rnn_act act = <mg_rnn_act>act_, rec_act = <mg_rnn_act>rec_act_
     cdef const floating *g
     cdef const floating *cin
@@ -377,14 +414,18 @@ def _lstm_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1]
     cdef floating *dg
     cdef floating *dhb
     cdef floating *dcb
-    cdef floating* a = &scratch[0, 0]  # act(c_t)
-    cdef floating* da = &scratch[1, 0]  # d act(c_t), then d c_t through h
+    cdef floating *a  # act(c_t)
+    cdef floating *da  # d act(c_t), then d c_t through h
     cdef StepMask m = _step_mask(mask_view, first_view)
     cdef StepProduct rec_t  # dgates @ U^T
     panels = _step_product(&rec_t, U, 0, G, True, B)
-    with nogil:
+    cdef RowBlocks blocks = _row_blocks(&rec_t, B)
+    cdef floating[:, ::1] scratch = _scratch(blocks, 2 * u, &dgates[0, 0, 0])
+    for blk in prange(blocks.count, nogil=True, num_threads=blocks.count, schedule="static"):
+        b0, a = blk * blocks.rows, &scratch[blk, 0]
+        b1, da = min(B, b0 + blocks.rows), &scratch[blk, u]
         for t in range(T - 1, -1, -1):
-            for b in range(B):
+            for b in range(b0, b1):
                 g, dg, dyr, dhb, dcb = &gates[t, b, 0], &dgates[t, b, 0], &dy[b, t, 0], &dh[b, 0], &dc[b, 0]
                 if not _active(m.mask, b, t, T):
                     _masked_grad(dg, G, dhb, dyr, u, _output_carried(m.mask, m.first, b, t, zero_out))
@@ -395,7 +436,7 @@ def _lstm_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1]
                     mg_lstm_backward_row_f32(u, act, rec_act, g, cin, cout, dyr, dhb, dcb, dg, a, da)
                 else:
                     mg_lstm_backward_row_f64(u, act, rec_act, g, cin, cout, dyr, dhb, dcb, dg, a, da)
-            _step(&rec_t, B, &dgates[t, 0, 0], G, True, &dh[0, 0], u)
+            _step(&rec_t, b1 - b0, &dgates[t, b0, 0], G, True, &dh[b0, 0], u)
 
 
 def _gru_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] U,
@@ -408,7 +449,7 @@ def _gru_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] 
     those of h_{t-1} @ U + b_rec (the candidate's scaled by r); else drh (batch, units) holds, per step,
     the gradient of r * h_{t-1}."""
     cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0], G = 3 * u
-    cdef Py_ssize_t t, b
+    cdef Py_ssize_t t, b, blk, b0, b1
     cdef mg_rnn_act act = <mg_rnn_act>act_, rec_act = <mg_rnn_act>rec_act_
     cdef const floating *g
     cdef const floating *hin
@@ -421,9 +462,13 @@ def _gru_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] 
     cdef StepProduct gates_t, cand_t  # reset_after: U^T; else (U_z|U_r)^T, then U_h^T
     panels = _step_product(&gates_t, U, 0, G if reset_after else 2 * u, True, B)
     cand_panels = _step_product(&cand_t, U, 2 * u, u, True, B)
-    with nogil:
+    cdef RowBlocks blocks = _row_blocks(&gates_t, B)
+    _row_blocks(&cand_t, B)
+    for blk in prange(blocks.count, nogil=True, num_threads=blocks.count, schedule="static"):
+        b0 = blk * blocks.rows
+        b1 = min(B, b0 + blocks.rows)
         for t in range(T - 1, -1, -1):
-            for b in range(B):
+            for b in range(b0, b1):
                 g, hin, dg, dyr, dhb = &gates[t, b, 0], &h_prev[t, b, 0], &dgates[t, b, 0], &dy[b, t, 0], &dh[b, 0]
                 if not _active(m.mask, b, t, T):
                     _masked_grad(dg, G, dhb, dyr, u, _output_carried(m.mask, m.first, b, t, zero_out))
@@ -436,11 +481,11 @@ def _gru_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] 
                 else:
                     mg_gru_backward_row_f64(u, act, rec_act, g, hin, rh, dyr, dhb, dg, dr, reset_after)
             if reset_after:
-                _step(&gates_t, B, &drec[t, 0, 0], G, True, &dh[0, 0], u)
+                _step(&gates_t, b1 - b0, &drec[t, b0, 0], G, True, &dh[b0, 0], u)
                 continue
             # d(r * h_{t-1}) = d candidate @ U_h^T, then r's gradient and h_{t-1}'s share through it
-            _step(&cand_t, B, &dgates[t, 0, 2 * u], G, False, &drh[0, 0], u)
-            for b in range(B):
+            _step(&cand_t, b1 - b0, &dgates[t, b0, 2 * u], G, False, &drh[b0, 0], u)
+            for b in range(b0, b1):
                 if not _active(m.mask, b, t, T):
                     continue
                 g, hin, dg, dhb = &gates[t, b, 0], &h_prev[t, b, 0], &dgates[t, b, 0], &dh[b, 0]
@@ -448,7 +493,7 @@ def _gru_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] 
                     mg_gru_reset_grad_row_f32(u, rec_act, g, hin, &drh[b, 0], dhb, dg)
                 else:
                     mg_gru_reset_grad_row_f64(u, rec_act, g, hin, &drh[b, 0], dhb, dg)
-            _step(&gates_t, B, &dgates[t, 0, 0], G, True, &dh[0, 0], u)
+            _step(&gates_t, b1 - b0, &dgates[t, b0, 0], G, True, &dh[b0, 0], u)
 
 
 def _simple_rnn_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] U,
@@ -456,7 +501,7 @@ def _simple_rnn_backward_steps(const floating[:, :, ::1] gates, const floating[:
                                const unsigned char[:, ::1] mask_view, const Py_ssize_t[::1] first_view,
                                int act_, bint zero_out):
     cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], u = U.shape[0]
-    cdef Py_ssize_t t, b, j
+    cdef Py_ssize_t t, b, j, blk, b0, b1
     cdef mg_rnn_act act = <mg_rnn_act>act_
     cdef floating *dg
     cdef floating *dhb
@@ -464,9 +509,12 @@ def _simple_rnn_backward_steps(const floating[:, :, ::1] gates, const floating[:
     cdef StepMask m = _step_mask(mask_view, first_view)
     cdef StepProduct rec_t
     panels = _step_product(&rec_t, U, 0, u, True, B)
-    with nogil:
+    cdef RowBlocks blocks = _row_blocks(&rec_t, B)
+    for blk in prange(blocks.count, nogil=True, num_threads=blocks.count, schedule="static"):
+        b0 = blk * blocks.rows
+        b1 = min(B, b0 + blocks.rows)
         for t in range(T - 1, -1, -1):
-            for b in range(B):
+            for b in range(b0, b1):
                 dg, dyr, dhb = &dgates[t, b, 0], &dy[b, t, 0], &dh[b, 0]
                 if not _active(m.mask, b, t, T):
                     _masked_grad(dg, u, dhb, dyr, u, _output_carried(m.mask, m.first, b, t, zero_out))
@@ -475,7 +523,7 @@ def _simple_rnn_backward_steps(const floating[:, :, ::1] gates, const floating[:
                     dg[j] = dhb[j] + dyr[j]
                     dhb[j] = 0
                 _act_grad(act, &gates[t, b, 0], dg, u)
-            _step(&rec_t, B, &dgates[t, 0, 0], u, True, &dh[0, 0], u)
+            _step(&rec_t, b1 - b0, &dgates[t, b0, 0], u, True, &dh[b0, 0], u)
 
 
 # ---- Python API --------------------------------------------------------------------------------------------
@@ -653,8 +701,8 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=
     if T and B:
         c_prev[0] = c0
         h_last, c_last = np.empty_like(h0), np.empty_like(c0)
-        _lstm_forward_steps(gates, recurrent_kernel, h_prev, c_prev, h_last, c_last, y, step_mask, first,
-                            np.empty(u, x.dtype), act, rec_act, zero_output_for_mask)
+        _lstm_forward_steps(gates, recurrent_kernel, h_prev, c_prev, h_last, c_last, y, step_mask, first, act,
+                            rec_act, zero_output_for_mask)
     cache = _new_cache("lstm", x_tm, kernel, recurrent_kernel, gates, h_prev, step_mask, first, activation,
                        recurrent_activation, zero_output_for_mask, bias is not None)
     cache.c_prev, cache.c_last = c_prev, c_last
@@ -671,7 +719,7 @@ def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None):
     dc = _state(fn, "d_c", d_c, B, u, c.x.dtype)
     if T and B:
         _lstm_backward_steps(c.gates, c.recurrent_kernel, c.c_prev, c.c_last, dy, dgates, dh, dc, c.step_mask,
-                             c.first_step, np.empty((2, u), c.x.dtype), ACTIVATIONS[c.activation],
+                             c.first_step, ACTIVATIONS[c.activation],
                              ACTIVATIONS[c.recurrent_activation], c.zero_output_for_mask)
     dx, dkernel, drk, dbias = _weight_grads(c, dgates, None, None)
     return dx, dh, dc, dkernel, drk, dbias

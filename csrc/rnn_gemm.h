@@ -8,10 +8,10 @@
  * scalar broadcast against the panel's vectors; 6 rows x 16 columns with 8-lane vectors (x86-64-v3 clone and
  * the baseline), 8 rows x 32 columns with 16-lane ones where the CPU reports x86-64-v4
  * (mg_cpu_has_v4): a batch of 64 rows is 8 whole tiles.
- * Threads: an OpenMP loop over the panels (at most one thread per panel) for products of at least
- * MG_RG_PARALLEL_WORK multiply-adds; smaller ones (a step of LSTM(128) over a batch of 64 is 2^22) run on the
- * calling thread: a step takes tens of microseconds, and on a shared machine the join of a parallel region
- * per step waits for whichever thread the scheduler parked, which costs more than the second core gains.
+ * Threads: csrc/rnn.pyx gives each thread a block of batch rows for the whole sequence and calls this with
+ * nthreads 1.  Only a batch too small to cut runs one block; then products of at least MG_RG_PARALLEL_WORK
+ * multiply-adds take an OpenMP loop over the panels (at most one thread per panel), and smaller ones stay on
+ * the calling thread, where a fork and join per step would cost more than the second core gains.
  * Each output element is summed by one thread over k in order, so the result is the same for any thread
  * count.  No BLAS here.
  */

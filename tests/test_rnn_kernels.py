@@ -265,7 +265,8 @@ def test_float32_activations_match_numpy():
     assert np.isnan(nan[0, 0, 0]) and nan[0, 0, 1] == np.float32(np.tanh(1.0))
 
 
-@pytest.mark.parametrize("batch, units", [(5, 16), (14, 20)])  # 14 rows: the 16-lane tiles, where the CPU has them
+# 14 rows: the 16-lane tiles, where the CPU has them; 37 rows: a block of rows per thread, the last one short
+@pytest.mark.parametrize("batch, units", [(5, 16), (14, 20), (37, 16)])
 @pytest.mark.parametrize("cell", CELLS)
 def test_deterministic_on_any_thread_count(cell, batch, units):
     args = cast(make_args(cell, batch, 7, 5, units, seed=3), np.float32)
