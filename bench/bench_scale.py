@@ -4,6 +4,7 @@ time per sample over a sweep of batch sizes.
     python bench/bench_scale.py                   (all three parts; several minutes on 2 cores)
     python bench/bench_scale.py --part workloads  (or: roof, sweep)
     python bench/bench_scale.py --only resnet     (workloads whose name contains 'resnet')
+    python bench/bench_scale.py --same-process    (the workloads in this process, not each in a fresh one)
     python bench/bench_scale.py --plot bench/scale_sweep.png   (the sweep, drawn with matplotlib)
 
 Workloads (float32): the seed's autoencoder and MLP; the keras-io functional guide's toy ResNet (32x32x3,
@@ -17,10 +18,14 @@ rows n*oh*ow, depth kh*kw*cin, columns cout; numpy's time leaves out the im2col 
 strict roof). Each line prints the kernel's throughput as a share of numpy's.
 
 Method as bench_models.py: the same process and threads, minigraph and torch alternating round by round,
-medians, the ratio minigraph / torch beside each figure. PyTorch is optional.
+medians, the ratio minigraph / torch beside each figure; each workload in a fresh process. PyTorch is optional.
+OpenBLAS: where the machine sets OPENBLAS_CORETYPE (this workplace pins Haswell on some processors), run the
+bench with it unset, `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_scale.py`; the BLAS
+line prints the core in use.
 """
 import argparse
 import os
+import subprocess
 import sys
 import time
 
@@ -273,19 +278,31 @@ def fmt_time(seconds):
     return f"{seconds * 1e3:9.3f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:9.1f} us"
 
 
-def run_workloads(only, rounds):
+def run_workloads(only, rounds, same_process):
+    """Each workload in a fresh process of its own unless same_process: what ran before changes the
+    allocator's state (glibc's mmap threshold moves with the blocks freed), and PyTorch's LSTM step was seen
+    at 16 ms after the wide MLP against 26-30 ms in a process of its own (bench/RESULTS.md)."""
     header = f"{'workload':<42} {'minigraph':>12} {'torch':>12} {'mg/torch':>9}"
     print(header)
     print("-" * len(header))
-    for name, factory in workloads():
+    for index, (name, _) in enumerate(workloads()):
         if only and only not in name.lower():
             continue
-        mg, torch_fn = factory()
-        medians = time_pair(mg, torch_fn, rounds)
-        line = f"{name:<42} {fmt_time(medians['mg']):>12}"
-        if torch_fn is not None:
-            line += f" {fmt_time(medians['torch']):>12} {medians['mg'] / medians['torch']:>9.2f}"
-        print(line, flush=True)
+        if same_process:
+            run_workload(index, rounds)
+        else:
+            subprocess.run([sys.executable, os.path.abspath(__file__), "--workload", str(index), "--rounds",
+                            str(rounds)], check=True)
+
+
+def run_workload(index, rounds):
+    name, factory = workloads()[index]
+    mg, torch_fn = factory()
+    medians = time_pair(mg, torch_fn, rounds)
+    line = f"{name:<42} {fmt_time(medians['mg']):>12}"
+    if torch_fn is not None:
+        line += f" {fmt_time(medians['torch']):>12} {medians['mg'] / medians['torch']:>9.2f}"
+    print(line, flush=True)
 
 
 # ----------------------------------------------------------------------------------------------- roof
@@ -394,6 +411,9 @@ def main():
     parser.add_argument("--part", choices=("workloads", "roof", "sweep", "all"), default="all")
     parser.add_argument("--only", default="", help="workloads whose name contains this (lower case)")
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--same-process", action="store_true", help="run the workloads one after another in this "
+                        "process rather than each in a fresh one")
+    parser.add_argument("--workload", type=int, default=-1, help=argparse.SUPPRESS)  # one workload, the row only
     parser.add_argument("--plot", default="", help="write the sweep's PNG here")
     parser.add_argument("--batches", default=",".join(map(str, SWEEP_BATCHES)), help="the sweep's batch sizes")
     args = parser.parse_args()
@@ -402,13 +422,16 @@ def main():
     threads = kernels.get_num_threads()
     if torch is not None:
         torch.set_num_threads(threads)
+    if args.workload >= 0:
+        run_workload(args.workload, args.rounds)
+        return
     from minigraph.kernels import _blas_library
     print(f"threads: minigraph {threads}, torch {torch.get_num_threads() if torch else '-'}; "
           f"load average {os.getloadavg()[0]:.2f}; {bench_models.build_description()}")
     print(f"BLAS: {_blas_library.config()}; numpy {np.__version__}"
           + (f"; torch {torch.__version__}" if torch else ""))
     if args.part in ("workloads", "all"):
-        run_workloads(args.only, args.rounds)
+        run_workloads(args.only, args.rounds, args.same_process)
     if args.part in ("roof", "all"):
         run_roof(args.rounds)
     if args.part in ("sweep", "all"):

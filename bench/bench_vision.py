@@ -11,7 +11,7 @@ Rows, float32, NHWC:
   a BatchNorm CNN's training step: Conv2D(32, same, no bias) -> BN -> ReLU -> MaxPool, the same with 64,
       GAP, Dense(10), on 32x32x3, batch 64, Adam, crossentropy from logits (minigraph: train_on_batch;
       torch: zero_grad, forward, backward, Adam step)
-  MobileNetV2 and ResNet50 (weights=None, 224x224) predicting on batches of 1 and 8 (minigraph:
+  MobileNetV2 and ResNet50 (weights=None, 224x224) predicting on batches of 1 and 16 (minigraph:
       predict_on_batch; torch under no_grad, eval mode)
 The torch models are bench/vision_torch_models.py's, built from the minigraph model's layers and weights;
 each row first checks that both give the same outputs.  The kernel rows run without autograd, on tensors
@@ -171,7 +171,7 @@ def kernel_rows():
 def model_rows():
     yield batchnorm_cnn_case()
     for name in ("MobileNetV2", "ResNet50"):
-        for batch in (1, 8):
+        for batch in (1, 16):  # the batches
             yield application_case(name, batch)
 
 

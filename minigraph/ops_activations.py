@@ -18,16 +18,19 @@ def _like(a, value):
 @differentiable
 def relu_general(a, max_value=None, negative_slope=0.0, threshold=0.0):
     """Keras's `relu(x, alpha, max_value, threshold)` (the ReLU layer): x above `threshold` (clipped to
-    [0, max_value]), `negative_slope * (x - threshold)` at or below it."""
-    above = a > threshold
-    y = np.where(above, a, _like(a, 0))
+    [0, max_value]), `negative_slope * (x - threshold)` at or below it.  NaN is not above the threshold."""
+    if threshold:
+        clipped = np.where(a > threshold, a, _like(a, 0))
+    else:  # one pass (fmax takes the 0 where a is NaN, as `a > 0` does); MobileNetV2's relu6 runs here
+        clipped = np.fmax(a, _like(a, 0))
     if max_value is not None:
-        y = np.clip(y, 0, max_value).astype(a.dtype, copy=False)
-    passes = above & (y == a)  # neither clipped at max_value nor at 0
+        np.fmin(clipped, _like(a, max_value), out=clipped)
+    y = clipped
     if negative_slope:
-        y = y - _like(a, negative_slope) * np.maximum(_like(a, threshold) - a, 0)
+        y = clipped - _like(a, negative_slope) * np.maximum(_like(a, threshold) - a, 0)
 
     def backward(g, needs):
+        passes = (a > threshold) & (clipped == a)  # neither clipped at max_value nor at 0
         slope = np.where(passes, _like(a, 1), _like(a, negative_slope) * (a < threshold))
         return (g * slope.astype(g.dtype, copy=False),)
     return y.astype(a.dtype, copy=False), backward
