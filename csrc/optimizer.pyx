@@ -24,9 +24,9 @@ cdef extern from "adam.h" nogil:
 cdef Py_ssize_t _CHUNK = 16384
 
 
-def _adam_kernel(floating[::1] w, const floating[::1] g, floating[::1] m, floating[::1] v, floating[::1] vhat,
-                 floating alpha, floating one_minus_beta_1, floating one_minus_beta_2, floating epsilon,
-                 bint amsgrad):
+cdef void _adam_run(floating[::1] w, const floating[::1] g, floating[::1] m, floating[::1] v, floating[::1] vhat,
+                    floating alpha, floating one_minus_beta_1, floating one_minus_beta_2, floating epsilon,
+                    bint amsgrad) noexcept:
     cdef Py_ssize_t n = w.shape[0], chunks = (n + _CHUNK - 1) // _CHUNK, t, i0, cn
     with nogil:
         for t in prange(chunks, num_threads=threads_for(chunks, n), schedule="static"):
@@ -38,6 +38,34 @@ def _adam_kernel(floating[::1] w, const floating[::1] g, floating[::1] m, floati
             else:
                 mg_adam_f64(&w[i0], &g[i0], &m[i0], &v[i0], &vhat[i0] if amsgrad else NULL, cn, alpha,
                             one_minus_beta_1, one_minus_beta_2, epsilon)
+
+
+def _adam_kernel(floating[::1] w, const floating[::1] g, floating[::1] m, floating[::1] v, floating[::1] vhat,
+                 floating alpha, floating one_minus_beta_1, floating one_minus_beta_2, floating epsilon,
+                 bint amsgrad):
+    _adam_run(w, g, m, v, vhat, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, amsgrad)
+
+
+cdef bint _in_place(object w, object g, object m, object v):
+    """Whether the kernel can run on these arrays as they are: float32 or float64 ndarrays of one dtype and
+    shape, C-contiguous, the state writeable, none of them empty."""
+    cdef object a
+    if type(w) is not np.ndarray or (w.dtype != np.float32 and w.dtype != np.float64) or w.size == 0:
+        return False
+    for a in (g, m, v):
+        if type(a) is not np.ndarray or a.dtype != w.dtype or a.shape != w.shape or not a.flags.c_contiguous:
+            return False
+    return w.flags.c_contiguous and w.flags.writeable and m.flags.writeable and v.flags.writeable
+
+
+cdef void _adam_f32(float[::1] w, const float[::1] g, float[::1] m, float[::1] v, float alpha,
+                    float one_minus_beta_1, float one_minus_beta_2, float epsilon):
+    _adam_run(w, g, m, v, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, False)
+
+
+cdef void _adam_f64(double[::1] w, const double[::1] g, double[::1] m, double[::1] v, double alpha,
+                    double one_minus_beta_1, double one_minus_beta_2, double epsilon):
+    _adam_run(w, g, m, v, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, False)
 
 
 def _working(a, dtype):
@@ -54,6 +82,14 @@ def adam_update(w, g, m, v, alpha, beta_1, beta_2, epsilon, vhat=None):
     w, m, v (and vhat) are floating arrays of one shape.  The step runs in float64 for float64 weights
     and in float32 otherwise; other dtypes (float16) and layouts are updated through a working copy."""
     fn = "adam_update"
+    if vhat is None and _in_place(w, g, m, v):  # the common case, without the general path's copies
+        if w.dtype == np.float32:
+            _adam_f32(w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), alpha, 1 - beta_1, 1 - beta_2,
+                      epsilon)
+        else:
+            _adam_f64(w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), alpha, 1 - beta_1, 1 - beta_2,
+                      epsilon)
+        return
     state = {"w": w, "m": m, "v": v}
     if vhat is not None:
         state["vhat"] = vhat

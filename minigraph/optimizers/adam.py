@@ -22,9 +22,11 @@ class Adam(Optimizer):
 
     def update_step(self, g, w, slots):
         t = w.dtype.type
-        step = t(self.iterations + 1)
-        alpha = (t(self._lr) * np.sqrt(t(1) - np.power(t(self.beta_2), step))
-                 / (t(1) - np.power(t(self.beta_1), step)))
+        alpha = self._step_constants.get(t)
+        if alpha is None:  # the same for every variable of the step
+            step = t(self.iterations + 1)
+            alpha = self._step_constants[t] = (t(self._lr) * np.sqrt(t(1) - np.power(t(self.beta_2), step))
+                                               / (t(1) - np.power(t(self.beta_1), step)))
         adam_update(w.value, g, slots["m"].value, slots["v"].value, alpha, self.beta_1, self.beta_2, self.epsilon,
                     slots["vhat"].value if self.amsgrad else None)
 

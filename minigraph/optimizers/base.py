@@ -232,6 +232,7 @@ class Optimizer:
         if not grads_and_vars:
             return self.iterations
         self._lr = self.learning_rate  # once per step, at the iteration count before it (Keras's order)
+        self._step_constants = {}  # what update_step derives from the step alone (Adam's alpha), per dtype
         self.build([v for _, v in grads_and_vars])
         grads_and_vars = [(g, v) for g, v in grads_and_vars if g is not None]
         if not grads_and_vars:
