@@ -30,6 +30,8 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # the checkout's in-place build
+sys.path.insert(0, os.path.join(ROOT, "examples"))  # guide_models: the guide's models, shared with the tests
+import guide_models  # noqa: E402
 import minigraph as keras  # noqa: E402
 from minigraph import layers  # noqa: E402
 from minigraph.kernels import get_num_threads  # noqa: E402
@@ -51,30 +53,13 @@ RNG = np.random.default_rng(0)
 
 # ----------------------------------------------------------------------------------------------- minigraph
 def mg_autoencoder():
-    inputs = keras.Input(shape=(28, 28, 1), name="img")
-    x = layers.Conv2D(16, 3, activation="relu")(inputs)
-    x = layers.Conv2D(32, 3, activation="relu")(x)
-    x = layers.MaxPooling2D(3)(x)
-    x = layers.Conv2D(32, 3, activation="relu")(x)
-    x = layers.Conv2D(16, 3, activation="relu")(x)
-    x = layers.GlobalMaxPooling2D()(x)
-    x = layers.Reshape((4, 4, 1))(x)
-    x = layers.Conv2DTranspose(16, 3, activation="relu")(x)
-    x = layers.Conv2DTranspose(32, 3, activation="relu")(x)
-    x = layers.UpSampling2D(3)(x)
-    x = layers.Conv2DTranspose(16, 3, activation="relu")(x)
-    outputs = layers.Conv2DTranspose(1, 3, activation="relu")(x)
-    model = keras.Model(inputs, outputs, name="autoencoder")
+    model = guide_models.autoencoder()
     model.compile(optimizer="adam", loss="mse")
     return model
 
 
 def mg_mlp():
-    inputs = keras.Input(shape=(784,), name="img")
-    x = layers.Dense(64, activation="relu")(inputs)
-    x = layers.Dense(64, activation="relu")(x)
-    outputs = layers.Dense(10, activation="softmax")(x)
-    model = keras.Model(inputs, outputs, name="mlp")
+    model = guide_models.mnist_mlp("mlp")
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     return model
 

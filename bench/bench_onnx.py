@@ -20,22 +20,12 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # the checkout's in-place build
-import minigraph as keras  # noqa: E402
-from minigraph import layers  # noqa: E402
 from minigraph.kernels import set_num_threads  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_models import interleaved  # noqa: E402  (the same interleaved rounds as the model benchmark)
+from bench_models import guide_models, interleaved  # noqa: E402  (the same interleaved rounds as the model benchmark)
 
 THREADS = 2
-
-
-def mlp():
-    inputs = keras.Input(shape=(784,), name="img")
-    x = layers.Dense(64, activation="relu")(inputs)
-    x = layers.Dense(64, activation="relu")(x)
-    outputs = layers.Dense(10, activation="softmax")(x)
-    return keras.Model(inputs=inputs, outputs=outputs, name="mnist_model")
 
 
 def main():
@@ -49,7 +39,7 @@ def main():
         sys.exit("bench_onnx needs onnx and onnxruntime: pip install '.[onnx]'")
 
     set_num_threads(THREADS)
-    model = mlp()
+    model = guide_models.mnist_mlp()
     one = np.random.default_rng(0).random((1, 784), dtype=np.float32)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "mlp.onnx")

@@ -14,13 +14,15 @@ step kernels), timed in the same rounds, and its ratio to torch.
 """
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout's in-place build
 import minigraph.kernels as K  # noqa: E402
 from minigraph.kernels import rnn  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_models  # noqa: E402  (its interleaved rounds)
 
 if os.environ.get("MINIGRAPH_TORCH_SITE"):
     sys.path.append(os.environ["MINIGRAPH_TORCH_SITE"])
@@ -37,21 +39,10 @@ def rand(*shape, scale=1.0):
     return (RNG.standard_normal(shape) * scale).astype(np.float32)
 
 
-def timed(fn):
-    start = time.perf_counter()
-    fn()
-    return 1e3 * (time.perf_counter() - start)
-
-
-def interleaved(fns, rounds=ROUNDS, warmup=2):
-    """Median ms of each fn, the fns alternating round by round (after warm-up rounds)."""
-    times = [[] for _ in fns]
-    for r in range(warmup + rounds):
-        for i, fn in enumerate(fns):
-            t = timed(fn)
-            if r >= warmup:
-                times[i].append(t)
-    return [float(np.median(t)) for t in times]
+def interleaved(fns, rounds=ROUNDS):
+    """Median ms of each fn: bench_models.interleaved's rounds, one call of each fn per round."""
+    medians = bench_models.interleaved(dict(enumerate(fns)), rounds, 1)
+    return [1e3 * medians[i] for i in range(len(fns))]
 
 
 def lstm_case(batch, time_steps, features, units):

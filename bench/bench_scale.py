@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_models  # noqa: E402
 import bench_sequence  # noqa: E402
-from bench_models import interleaved, keras, layers  # noqa: E402
+from bench_models import guide_models, interleaved, keras, layers  # noqa: E402
 from minigraph import kernels  # noqa: E402
 
 RNG = np.random.default_rng(0)
@@ -44,22 +44,7 @@ SWEEP_BATCHES = (1, 8, 32, 128, 512)
 # ----------------------------------------------------------------------------------------------- minigraph
 def mg_toy_resnet():
     """The functional guide's toy ResNet for CIFAR-10, as it compiles it."""
-    inputs = keras.Input(shape=(32, 32, 3), name="img")
-    x = layers.Conv2D(32, 3, activation="relu")(inputs)
-    x = layers.Conv2D(64, 3, activation="relu")(x)
-    block_1_output = layers.MaxPooling2D(3)(x)
-    x = layers.Conv2D(64, 3, activation="relu", padding="same")(block_1_output)
-    x = layers.Conv2D(64, 3, activation="relu", padding="same")(x)
-    block_2_output = layers.add([x, block_1_output])
-    x = layers.Conv2D(64, 3, activation="relu", padding="same")(block_2_output)
-    x = layers.Conv2D(64, 3, activation="relu", padding="same")(x)
-    block_3_output = layers.add([x, block_2_output])
-    x = layers.Conv2D(64, 3, activation="relu")(block_3_output)
-    x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dense(256, activation="relu")(x)
-    x = layers.Dropout(0.5)(x)
-    outputs = layers.Dense(10)(x)
-    model = keras.Model(inputs, outputs, name="toy_resnet")
+    model = guide_models.toy_resnet()
     model.compile(optimizer=keras.optimizers.RMSprop(1e-3),
                   loss=keras.losses.CategoricalCrossentropy(from_logits=True))
     return model

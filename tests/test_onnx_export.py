@@ -10,17 +10,13 @@ import minigraph as keras
 from minigraph import layers
 
 from keras_oracle import KERAS3_PRELUDE, ORACLE, run_keras3
+from guide_models_path import guide_models
 from onnx_check import export_and_compare, floats, onnx, session as _session
 from onnx_check import randomize as _randomize
 
 
 # ------------------------------------------------------------------------------------------------ the seed's models
-def mlp():
-    inputs = keras.Input(shape=(784,), name="img")
-    x = layers.Dense(64, activation="relu")(inputs)
-    x = layers.Dense(64, activation="relu")(x)
-    outputs = layers.Dense(10, activation="softmax")(x)
-    return keras.Model(inputs=inputs, outputs=outputs, name="mnist_model")
+mlp = guide_models.mnist_mlp
 
 
 def encoder_layers(x):
@@ -92,23 +88,7 @@ def test_ensemble_of_shared_and_sequential_models(tmp_path):
 
 
 def test_toy_resnet(tmp_path):
-    inputs = keras.Input(shape=(32, 32, 3), name="img")
-    x = layers.Conv2D(32, 3, activation="relu")(inputs)
-    x = layers.Conv2D(64, 3, activation="relu")(x)
-    block_1_output = layers.MaxPooling2D(3)(x)
-    x = layers.Conv2D(64, 3, activation="relu", padding="same")(block_1_output)
-    x = layers.Conv2D(64, 3, activation="relu", padding="same")(x)
-    block_2_output = layers.add([x, block_1_output])
-    x = layers.Conv2D(64, 3, activation="relu", padding="same")(block_2_output)
-    x = layers.Conv2D(64, 3, activation="relu", padding="same")(x)
-    block_3_output = layers.add([x, block_2_output])
-    x = layers.Conv2D(64, 3, activation="relu")(block_3_output)
-    x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dense(256, activation="relu")(x)
-    x = layers.Dropout(0.5)(x)
-    outputs = layers.Dense(10)(x)
-    model = keras.Model(inputs, outputs, name="toy_resnet")
-    export_and_compare(model, floats(32, 32, 3), tmp_path, batches=(1, 3))
+    export_and_compare(guide_models.toy_resnet(), floats(32, 32, 3), tmp_path, batches=(1, 3))
 
 
 def test_multi_input_multi_output(tmp_path):
