@@ -150,7 +150,8 @@ class _Slot:
 class _Step:
     """One node of the execution plan: which values go in (by slot), which come out, what is freed."""
 
-    __slots__ = ("layer", "single", "args", "kwargs", "training", "outs", "frees", "mask_in", "mask_outs")
+    __slots__ = ("layer", "single", "args", "kwargs", "training", "outs", "frees", "mask_in", "mask_outs",
+                 "fused", "alias")
 
     def __init__(self, node, slot):
         self.layer = node.layer
@@ -167,9 +168,30 @@ class _Step:
         self.mask_in = map_structure(fill, first) if any(t.has_mask for t in flatten(first)
                                                          if isinstance(t, KerasTensor)) else None
         self.mask_outs = self.outs if any(t.has_mask for t in node.outputs) else None
+        self.fused = None  # (inputs, training) -> the layer's output through the ReLU step after it
+        self.alias = False  # a ReLU step that the step before runs (its fused): it passes its input on
 
 
 _NO_KWARGS = {}  # read only
+
+
+def _fuse_relus(steps, keep):
+    """Fold each plain ReLU step into the step that makes its input, where that layer offers a fused call
+    (`_relu_fused_call`: BatchNormalization's kernels apply the ReLU in the same pass, forward and backward)
+    and nothing else reads the value in between: one output, read only by the ReLU, not a model output or
+    loss, no masks on either side."""
+    readers = collections.Counter(s.index for step in steps for s in flatten((step.args, step.kwargs, step.mask_in))
+                                  if isinstance(s, _Slot))
+    producers = {step.outs[0]: step for step in steps if len(step.outs) == 1}
+    for step in steps:
+        source = producers.get(step.single) if step.single is not None else None
+        if (source is None or source.single is None or source.fused is not None or source.alias
+                or readers[step.single] != 1 or step.single in keep or not step.layer._is_plain_relu
+                or step.mask_in is not None or step.mask_outs is not None or source.mask_outs is not None):
+            continue
+        fused = source.layer._relu_fused_call()
+        if fused is not None:
+            source.fused, step.alias = fused, True
 
 
 def _filled(template, values):
@@ -246,6 +268,7 @@ class Network(Layer):
                 frees[i].append(s)
         for step, free in zip(steps, frees):
             step.frees = tuple(free)
+        _fuse_relus(steps, keep)
         self._n_slots = len(slot)
         self._input_slots = [slot[id(t)] for t in self.inputs]
         self._output_slots = [slot[id(t)] for t in self.outputs]
@@ -386,7 +409,12 @@ class Network(Layer):
                     step_mask = _filled(step.mask_in, masks)
                     if all(m is None for m in flatten(step_mask)):
                         step_mask = None
-                result = layer._call_eager(args, kwargs, flag, step_mask)
+                if step.alias:
+                    result = args[0]
+                elif step.fused is not None:
+                    result = step.fused(args[0], flag)
+                else:
+                    result = layer._call_eager(args, kwargs, flag, step_mask)
                 outs = step.outs
                 if len(outs) == 1:
                     values[outs[0]] = flatten(result)[0] if isinstance(result, (list, tuple, dict)) else result

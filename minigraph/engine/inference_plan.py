@@ -84,6 +84,18 @@ class _Generic:
         return _single(self.layer._call_eager((x,), {}, self.training, None))
 
 
+class _Fused:
+    """A layer with the ReLU after it in one call (the graph walk's fused step)."""
+
+    __slots__ = ("call", "training")
+
+    def __init__(self, call, training):
+        self.call, self.training = call, training
+
+    def run(self, x):
+        return self.call(x, self.training)
+
+
 def _single(result):
     """A layer's one output, as Network.call takes it."""
     return flatten(result)[0] if isinstance(result, (list, tuple, dict)) else result
@@ -152,12 +164,13 @@ def _entries(model):
         if type(layer) is Dense and step.training is None:
             run.append(layer)
             continue
-        if type(layer) is Dropout and not step.training:
-            continue  # outside training Dropout returns its input
+        if type(layer) is Dropout and not step.training or step.alias:
+            continue  # outside training Dropout returns its input; a fused ReLU runs in the step before it
         if run:
             entries.append(_DenseRun(run))
             run = []
-        entries.append(_Generic(layer, False if step.training is None else step.training))
+        training = False if step.training is None else step.training
+        entries.append(_Generic(layer, training) if step.fused is None else _Fused(step.fused, training))
     if current != model._output_slots[0]:
         return None
     if run:

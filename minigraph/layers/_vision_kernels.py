@@ -13,26 +13,31 @@ MAX_DEPTHWISE_KERNEL = 32  # the depthwise kernels take windows up to 32 x 32
 
 
 @differentiable
-def batch_norm_last_axis(x, gamma=None, beta=None, epsilon=1e-3, stats=None):
-    """Training-mode batch normalisation over the last axis (batch statistics; gradient through them).
-    `stats`, a list, receives the (C,) batch mean and biased variance."""
-    y, mean, variance, inv_std = _bn.batch_norm_train_forward(x, gamma, beta, epsilon)
+def batch_norm_last_axis(x, gamma=None, beta=None, epsilon=1e-3, stats=None, relu=False):
+    """Training-mode batch normalisation over the last axis (batch statistics; gradient through them), then
+    ReLU when `relu` (fused into the kernels). `stats`, a list, receives the (C,) batch mean and biased
+    variance."""
+    y, mean, variance, inv_std = _bn.batch_norm_train_forward(x, gamma, beta, epsilon, relu)
     if stats is not None:
         stats.extend((mean, variance))
 
     def backward(g, needs):
-        dx, dgamma, dbeta = _bn.batch_norm_train_backward(g, x, mean, inv_std, gamma, beta)
+        dx, dgamma, dbeta = _bn.batch_norm_train_backward(g, x, mean, inv_std, gamma, beta, relu)
         return (dx if needs[0] else None, dgamma if gamma is not None and needs[1] else None,
                 dbeta if beta is not None and needs[2] else None)
     return y, backward
 
 
 @differentiable
-def batch_norm_last_axis_inference(x, moving_mean, moving_variance, gamma=None, beta=None, epsilon=1e-3):
-    """Inference-mode batch normalisation over the last axis, with the moving statistics as constants."""
-    y = _bn.batch_norm_inference_forward(x, moving_mean, moving_variance, gamma, beta, epsilon)
+def batch_norm_last_axis_inference(x, moving_mean, moving_variance, gamma=None, beta=None, epsilon=1e-3,
+                                   relu=False):
+    """Inference-mode batch normalisation over the last axis, with the moving statistics as constants, then
+    ReLU when `relu` (fused into the kernel)."""
+    y = _bn.batch_norm_inference_forward(x, moving_mean, moving_variance, gamma, beta, epsilon, relu)
 
     def backward(g, needs):
+        if relu:  # through the ReLU first (TensorFlow's ReluGrad: zero where the output is 0)
+            g = g * (y > 0)
         dx = (_bn.batch_norm_inference_backward(g, x, moving_mean, moving_variance, gamma, beta, epsilon)
               if needs[0] else None)
         dgamma = dbeta = None

@@ -37,6 +37,11 @@ class ReLU(_Elementwise):
         return ops_activations.relu_general(inputs, max_value=self.max_value, negative_slope=self.negative_slope,
                                             threshold=self.threshold)
 
+    @property
+    def _is_plain_relu(self):
+        return (type(self).call is ReLU.call and self.max_value is None and not self.negative_slope
+                and not self.threshold and self.activity_regularizer is None)
+
     def get_config(self):
         return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope,
                 "threshold": self.threshold}

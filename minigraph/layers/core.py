@@ -48,6 +48,11 @@ class Activation(BuiltinLayer):
     def call(self, inputs):
         return self.activation(inputs)
 
+    @property
+    def _is_plain_relu(self):
+        return (type(self).call is Activation.call and self.activation is activations.relu
+                and self.activity_regularizer is None)
+
     def get_config(self):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
 

@@ -170,6 +170,16 @@ class BatchNormalization(_ScaledNormalization):
         super().build(input_shape)
 
     def call(self, inputs, training=None):
+        return self._normalize(inputs, training, relu=False)
+
+    def _relu_fused_call(self):
+        """A ReLU layer right after this one runs inside its kernels (one pass over the activations fewer,
+        forward and backward), unless a subclass has its own call."""
+        if type(self).call is not BatchNormalization.call or self.activity_regularizer is not None:
+            return None
+        return lambda inputs, training: self._normalize(inputs, training, relu=True)
+
+    def _normalize(self, inputs, training, relu):
         training = bool(training) and self.trainable
         # the kernels normalise over the last axis; other axes take the numpy reference
         last_axis = self._axes == [self._rank - 1]
@@ -177,15 +187,18 @@ class BatchNormalization(_ScaledNormalization):
         if not training:
             if last_axis:
                 return kernels.batch_norm_last_axis_inference(inputs, self.moving_mean, self.moving_variance,
-                                                              self.gamma, self.beta, epsilon=self.epsilon)
-            return vops.scale_shift_normalize(inputs, self.moving_mean, self.moving_variance, self.gamma, self.beta,
-                                              param_shape=bshape, epsilon=self.epsilon)
+                                                              self.gamma, self.beta, epsilon=self.epsilon, relu=relu)
+            out = vops.scale_shift_normalize(inputs, self.moving_mean, self.moving_variance, self.gamma, self.beta,
+                                             param_shape=bshape, epsilon=self.epsilon)
+            return ops.relu(out) if relu else out
         stats = []
         if last_axis:
-            out = kernels.batch_norm_last_axis(inputs, self.gamma, self.beta, epsilon=self.epsilon, stats=stats)
+            out = kernels.batch_norm_last_axis(inputs, self.gamma, self.beta, epsilon=self.epsilon, stats=stats,
+                                               relu=relu)
         else:
             out = vops.normalize(inputs, self.gamma, self.beta, axes=self._reduce, param_shape=bshape,
                                  epsilon=self.epsilon, stats=stats)
+            out = ops.relu(out) if relu else out
         self._update_moving_averages(*stats, count=int(np.prod([np.shape(inputs)[a] for a in self._reduce])))
         return out
 
