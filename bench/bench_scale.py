@@ -15,7 +15,8 @@ a BatchNormalization CNN (Adam).
 The roof: each dense or convolution product of a workload (forward, kernel gradient, input gradient), timed
 as minigraph's kernel call and as numpy's sgemm on the same matrix shapes (a convolution's im2col shape:
 rows n*oh*ow, depth kh*kw*cin, columns cout; numpy's time leaves out the im2col copy, which makes it a
-strict roof). Each line prints the kernel's throughput as a share of numpy's.
+strict roof). Each line prints the kernel's throughput as a share of numpy's. The two take paused turns
+(bench_blas.turns): numpy's OpenBLAS threads spin after each call and would take the cores from the kernels.
 
 Method as bench_models.py: the same process and threads, minigraph and torch alternating round by round,
 medians, the ratio minigraph / torch beside each figure; each workload in a fresh process. PyTorch is optional.
@@ -32,6 +33,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_blas  # noqa: E402
 import bench_models  # noqa: E402
 import bench_sequence  # noqa: E402
 from bench_models import guide_models, interleaved, keras, layers  # noqa: E402
@@ -354,7 +356,7 @@ def run_roof(rounds):
     for group, products in roof_products():
         total_mg = total_np = 0.0
         for label, mg, ref, flops in products:
-            medians = interleaved({"mg": mg, "np": ref}, rounds, 5, warmup=0.1)
+            medians = bench_blas.turns({"mg": mg, "np": ref}, rounds)  # paused turns: numpy's pool spins
             total_mg, total_np = total_mg + medians["mg"], total_np + medians["np"]
             print(f"{label:<44} {fmt_time(medians['mg']):>12} {fmt_time(medians['np']):>12} "
                   f"{flops / medians['mg'] / 1e9:>11.1f} {flops / medians['np'] / 1e9:>6.1f} "
