@@ -25,28 +25,28 @@ cdef extern from "batchnorm.h" nogil:
     void mg_bn_stats_f64(const double* x, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t C, const double* shift,
                          double* s1, double* s2)
     void mg_bn_scale_shift_f32(const float* x, float* y, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t C,
-                               const float* center, const float* scale, const float* offset, int relu)
+                               const float* center, const float* scale, const float* offset, int relu, float cap)
     void mg_bn_scale_shift_f64(const double* x, double* y, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t C,
-                               const double* center, const double* scale, const double* offset, int relu)
+                               const double* center, const double* scale, const double* offset, int relu, double cap)
     void mg_bn_grad_sums_f32(const float* dy, const float* x, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t C,
                              const float* center, const float* inv_std, const float* scale,
-                             const float* offset, int relu, double* s1, double* s2)
+                             const float* offset, int relu, float cap, double* s1, double* s2)
     void mg_bn_grad_sums_f64(const double* dy, const double* x, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t C,
                              const double* center, const double* inv_std, const double* scale,
-                             const double* offset, int relu, double* s1, double* s2)
+                             const double* offset, int relu, double cap, double* s1, double* s2)
     void mg_bn_grad_input_f32(const float* dy, const float* x, float* dx, Py_ssize_t r0, Py_ssize_t r1,
                               Py_ssize_t C, const float* center, const float* inv_std, const float* scale,
-                              const float* offset, int relu, const float* k, const float* m1, const float* m2)
+                              const float* offset, int relu, float cap, const float* k, const float* m1, const float* m2)
     void mg_bn_grad_input_f64(const double* dy, const double* x, double* dx, Py_ssize_t r0, Py_ssize_t r1,
                               Py_ssize_t C, const double* center, const double* inv_std, const double* scale,
-                              const double* offset, int relu, const double* k, const double* m1,
+                              const double* offset, int relu, double cap, const double* k, const double* m1,
                               const double* m2)
     void mg_bn_grad_scale_f32(const float* dy, const float* x, float* dx, Py_ssize_t r0, Py_ssize_t r1,
                               Py_ssize_t C, const float* center, const float* scale, const float* offset,
-                              int relu)
+                              int relu, float cap)
     void mg_bn_grad_scale_f64(const double* dy, const double* x, double* dx, Py_ssize_t r0, Py_ssize_t r1,
                               Py_ssize_t C, const double* center, const double* scale, const double* offset,
-                              int relu)
+                              int relu, double cap)
 
 
 # Elements per block of rows: a block's rows stay in L1/L2 while its sums run, and there are enough blocks
@@ -74,36 +74,38 @@ def _stats_kernel(const floating[:, ::1] x, const floating[::1] shift, double[:,
 
 
 def _scale_shift_kernel(const floating[:, ::1] x, floating[:, ::1] y, const floating[::1] center,
-                        const floating[::1] scale, const floating[::1] offset, bint relu):
+                        const floating[::1] scale, const floating[::1] offset, bint relu,
+                        floating cap):
     cdef Py_ssize_t M = x.shape[0], C = x.shape[1], rpb = _rows_per_block(C)
     cdef Py_ssize_t blocks = (M + rpb - 1) // rpb, b
     with nogil:
         for b in prange(blocks, num_threads=threads_for(blocks, M * C), schedule="dynamic"):
             if floating is float:
                 mg_bn_scale_shift_f32(&x[0, 0], &y[0, 0], b * rpb, min(M, (b + 1) * rpb), C, &center[0],
-                                      &scale[0], &offset[0], relu)
+                                      &scale[0], &offset[0], relu, cap)
             else:
                 mg_bn_scale_shift_f64(&x[0, 0], &y[0, 0], b * rpb, min(M, (b + 1) * rpb), C, &center[0],
-                                      &scale[0], &offset[0], relu)
+                                      &scale[0], &offset[0], relu, cap)
 
 
 def _grad_sums_kernel(const floating[:, ::1] dy, const floating[:, ::1] x, const floating[::1] mean,
                       const floating[::1] inv_std, const floating[::1] scale, const floating[::1] offset,
-                      bint relu, double[:, :, ::1] sums):
+                      bint relu, floating cap, double[:, :, ::1] sums):
     cdef Py_ssize_t M = x.shape[0], C = x.shape[1], blocks = sums.shape[0], rpb = _rows_per_block(C), b
     with nogil:
         for b in prange(blocks, num_threads=threads_for(blocks, 2 * M * C), schedule="dynamic"):
             if floating is float:
                 mg_bn_grad_sums_f32(&dy[0, 0], &x[0, 0], b * rpb, min(M, (b + 1) * rpb), C, &mean[0],
-                                    &inv_std[0], &scale[0], &offset[0], relu, &sums[b, 0, 0], &sums[b, 1, 0])
+                                    &inv_std[0], &scale[0], &offset[0], relu, cap, &sums[b, 0, 0], &sums[b, 1, 0])
             else:
                 mg_bn_grad_sums_f64(&dy[0, 0], &x[0, 0], b * rpb, min(M, (b + 1) * rpb), C, &mean[0],
-                                    &inv_std[0], &scale[0], &offset[0], relu, &sums[b, 0, 0], &sums[b, 1, 0])
+                                    &inv_std[0], &scale[0], &offset[0], relu, cap, &sums[b, 0, 0], &sums[b, 1, 0])
 
 
 def _grad_input_kernel(const floating[:, ::1] dy, const floating[:, ::1] x, floating[:, ::1] dx,
                        const floating[::1] mean, const floating[::1] inv_std, const floating[::1] scale,
-                       const floating[::1] offset, bint relu, const floating[::1] k, const floating[::1] m1,
+                       const floating[::1] offset, bint relu, floating cap, const floating[::1] k,
+                       const floating[::1] m1,
                        const floating[::1] m2):
     cdef Py_ssize_t M = x.shape[0], C = x.shape[1], rpb = _rows_per_block(C)
     cdef Py_ssize_t blocks = (M + rpb - 1) // rpb, b
@@ -111,28 +113,43 @@ def _grad_input_kernel(const floating[:, ::1] dy, const floating[:, ::1] x, floa
         for b in prange(blocks, num_threads=threads_for(blocks, 3 * M * C), schedule="dynamic"):
             if floating is float:
                 mg_bn_grad_input_f32(&dy[0, 0], &x[0, 0], &dx[0, 0], b * rpb, min(M, (b + 1) * rpb), C,
-                                     &mean[0], &inv_std[0], &scale[0], &offset[0], relu, &k[0], &m1[0], &m2[0])
+                                     &mean[0], &inv_std[0], &scale[0], &offset[0], relu, cap, &k[0], &m1[0], &m2[0])
             else:
                 mg_bn_grad_input_f64(&dy[0, 0], &x[0, 0], &dx[0, 0], b * rpb, min(M, (b + 1) * rpb), C,
-                                     &mean[0], &inv_std[0], &scale[0], &offset[0], relu, &k[0], &m1[0], &m2[0])
+                                     &mean[0], &inv_std[0], &scale[0], &offset[0], relu, cap, &k[0], &m1[0], &m2[0])
 
 
 def _grad_scale_kernel(const floating[:, ::1] dy, const floating[:, ::1] x, floating[:, ::1] dx,
                        const floating[::1] center, const floating[::1] scale, const floating[::1] offset,
-                       bint relu):
+                       bint relu, floating cap):
     cdef Py_ssize_t M = dy.shape[0], C = dy.shape[1], rpb = _rows_per_block(C)
     cdef Py_ssize_t blocks = (M + rpb - 1) // rpb, b
     with nogil:
         for b in prange(blocks, num_threads=threads_for(blocks, 3 * M * C), schedule="dynamic"):
             if floating is float:
                 mg_bn_grad_scale_f32(&dy[0, 0], &x[0, 0], &dx[0, 0], b * rpb, min(M, (b + 1) * rpb), C,
-                                     &center[0], &scale[0], &offset[0], relu)
+                                     &center[0], &scale[0], &offset[0], relu, cap)
             else:
                 mg_bn_grad_scale_f64(&dy[0, 0], &x[0, 0], &dx[0, 0], b * rpb, min(M, (b + 1) * rpb), C,
-                                     &center[0], &scale[0], &offset[0], relu)
+                                     &center[0], &scale[0], &offset[0], relu, cap)
 
 
 # ------------------------------------------------------------------------------ argument checks
+
+cdef double _cap(str fn, bint relu, object max_value) except? -1:
+    """The ReLU's upper bound for the kernels: +inf without max_value."""
+    if max_value is None:
+        return float("inf")
+    if not relu:
+        raise ValueError(f"{fn}: max_value={max_value!r} caps the ReLU: it needs relu=True")
+    try:
+        cap = float(max_value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{fn}: max_value must be a number >= 0, got {max_value!r}") from None
+    if not cap >= 0:
+        raise ValueError(f"{fn}: max_value must be a number >= 0, got {max_value!r}")
+    return cap
+
 
 def _rows(str fn, str name, a, dtype=None):
     """a (any rank >= 1, channels last) as a C-contiguous (M, C) float array; the original shape."""
@@ -201,10 +218,11 @@ def _moving_affine(str fn, moving_mean, moving_variance, gamma, beta, epsilon, d
 
 # ------------------------------------------------------------------------------------------ public API
 
-def batch_norm_train_forward(x, gamma=None, beta=None, epsilon=1e-3, relu=False):
+def batch_norm_train_forward(x, gamma=None, beta=None, epsilon=1e-3, relu=False, max_value=None):
     """Training-mode batch normalisation over the last axis of x -> (y, mean, variance, inv_std).
 
-    y = gamma * (x - mean) * inv_std + beta (then max(y, 0) under relu), with the batch mean and the biased
+    y = gamma * (x - mean) * inv_std + beta (then max(y, 0) under relu, capped at max_value when given:
+    relu6 is max_value=6; NaN stays NaN), with the batch mean and the biased
     batch variance over every axis but the last, inv_std = 1 / sqrt(variance + epsilon).  gamma / beta None:
     1 / 0 (Keras' scale / center False).  mean, variance, inv_std: (C,) in x's dtype, accumulated in float64.
     """
@@ -227,14 +245,15 @@ def batch_norm_train_forward(x, gamma=None, beta=None, epsilon=1e-3, relu=False)
     inv_std = 1 / np.sqrt(variance + eps)
     mean, variance, inv_std = mean.astype(dtype), variance.astype(dtype), inv_std.astype(dtype)
     y = np.empty_like(x2)
-    _scale_shift_kernel(x2, y, *_affine(mean, inv_std, gamma, beta, dtype), relu)
+    _scale_shift_kernel(x2, y, *_affine(mean, inv_std, gamma, beta, dtype), relu, _cap(fn, relu, max_value))
     return y.reshape(shape), mean, variance, inv_std
 
 
-def batch_norm_train_backward(dy, x, mean, inv_std, gamma=None, beta=None, relu=False):
+def batch_norm_train_backward(dy, x, mean, inv_std, gamma=None, beta=None, relu=False, max_value=None):
     """(dx, dgamma, dbeta) of batch_norm_train_forward, given its x, mean and inv_std (and gamma, beta).
 
-    dy' = dy * (y > 0) under relu (y recomputed from x), else dy; x_hat = (x - mean) * inv_std;
+    dy' = dy * (0 < y <= max_value) under relu (y the pre-activation, recomputed from x; max_value None:
+    no cap), else dy; x_hat = (x - mean) * inv_std;
     dbeta = sum dy', dgamma = sum dy' * x_hat (over every axis but the last, in float64), and
     dx = gamma * inv_std / M * (M * dy' - dbeta - x_hat * dgamma).
     """
@@ -254,11 +273,12 @@ def batch_norm_train_backward(dy, x, mean, inv_std, gamma=None, beta=None, relu=
     beta = _channel_vector(fn, "beta", beta, C, dtype)
     _, scale, offset = _affine(mean, inv_std, gamma, beta, dtype)
     sums = np.empty((_blocks(M, C), 2, C), np.float64)
-    _grad_sums_kernel(dy2, x2, mean, inv_std, scale, offset, relu, sums)
+    cap = _cap(fn, relu, max_value)
+    _grad_sums_kernel(dy2, x2, mean, inv_std, scale, offset, relu, cap, sums)
     total = sums.sum(axis=0)
     m1, m2 = (total[0] / M).astype(dtype), (total[1] / M).astype(dtype)
     dx = np.empty_like(dy2)
-    _grad_input_kernel(dy2, x2, dx, mean, inv_std, scale, offset, relu, scale, m1, m2)
+    _grad_input_kernel(dy2, x2, dx, mean, inv_std, scale, offset, relu, cap, scale, m1, m2)
     return dx.reshape(shape), total[1].astype(dtype), total[0].astype(dtype)
 
 
@@ -273,26 +293,27 @@ def batch_norm_fold(moving_mean, moving_variance, gamma=None, beta=None, epsilon
 
 
 def batch_norm_inference_forward(x, moving_mean, moving_variance, gamma=None, beta=None, epsilon=1e-3,
-                                 relu=False):
+                                 relu=False, max_value=None):
     """Inference-mode batch normalisation: y = (x - moving_mean) * scale + beta, scale = gamma /
-    sqrt(moving_variance + epsilon), then max(y, 0) under relu."""
+    sqrt(moving_variance + epsilon), then max(y, 0) under relu, capped at max_value when given."""
     fn = "batch_norm_inference_forward"
     x2, shape = _rows(fn, "x", x)
     y = np.empty_like(x2)
     _scale_shift_kernel(x2, y, *_moving_affine(fn, moving_mean, moving_variance, gamma, beta, epsilon, x2.dtype,
-                                               x2.shape[1]), relu)
+                                               x2.shape[1]), relu, _cap(fn, relu, max_value))
     return y.reshape(shape)
 
 
 def batch_norm_inference_backward(dy, x, moving_mean, moving_variance, gamma=None, beta=None, epsilon=1e-3,
-                                  relu=False):
+                                  relu=False, max_value=None):
     """dx of batch_norm_inference_forward (moving statistics and gamma held fixed): dy' * scale, with
-    dy' = dy * (y > 0) under relu (y recomputed from x), else dy."""
+    dy' = dy * (0 < y <= max_value) under relu (y the pre-activation, recomputed from x), else dy."""
     fn = "batch_norm_inference_backward"
     dy2, shape = _rows(fn, "dy", dy)
     x2, x_shape = _rows(fn, "x", x, dy2.dtype)
     _same_shape(fn, shape, "x", x_shape)
     dx = np.empty_like(dy2)
     _grad_scale_kernel(dy2, x2, dx, *_moving_affine(fn, moving_mean, moving_variance, gamma, beta, epsilon,
-                                                    dy2.dtype, dy2.shape[1]), relu)
+                                                    dy2.dtype, dy2.shape[1]), relu,
+                       _cap(fn, relu, max_value))
     return dx.reshape(shape)

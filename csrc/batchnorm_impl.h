@@ -80,12 +80,13 @@ static void MG_BN(stats)(const MG_BN_T* restrict x, ptrdiff_t r0, ptrdiff_t r1, 
     MG_BN_SUMS(MG_BN_STATS_TERM, MG_BN_STATS_SCALAR);
 }
 
-/* y = (x - center[c]) * scale[c] + offset[c], then max(y, 0) under relu (NaN stays NaN, like np.maximum).
- * Centred first: y is exactly offset where x is the mean, so the ReLU mask of a constant channel is exact. */
+/* y = (x - center[c]) * scale[c] + offset[c], then min(max(y, 0), cap) under relu (cap +inf for a plain
+ * ReLU, 6 for relu6; NaN stays NaN, like np.maximum and np.minimum).  Centred first: y is exactly offset
+ * where x is the mean, so the ReLU mask of a constant channel is exact. */
 MG_CLONES
 static void MG_BN(scale_shift)(const MG_BN_T* restrict x, MG_BN_T* restrict y, ptrdiff_t r0, ptrdiff_t r1,
                                ptrdiff_t C, const MG_BN_T* restrict center, const MG_BN_T* restrict scale,
-                               const MG_BN_T* restrict offset, int relu) {
+                               const MG_BN_T* restrict offset, int relu, MG_BN_T cap) {
     ptrdiff_t r, c;
     for (r = r0; r < r1; r++) {
         const MG_BN_T* restrict xr = x + r * C;
@@ -93,7 +94,8 @@ static void MG_BN(scale_shift)(const MG_BN_T* restrict x, MG_BN_T* restrict y, p
         if (relu)
             for (c = 0; c < C; c++) {
                 MG_BN_T v = (xr[c] - center[c]) * scale[c] + offset[c];
-                yr[c] = v < 0 ? 0 : v;
+                v = v < 0 ? 0 : v;
+                yr[c] = v > cap ? cap : v;
             }
         else
             for (c = 0; c < C; c++)
@@ -101,14 +103,17 @@ static void MG_BN(scale_shift)(const MG_BN_T* restrict x, MG_BN_T* restrict y, p
     }
 }
 
-/* The gradient through the optional ReLU, whose output y is recomputed from x exactly as scale_shift
- * computes it: dy * (y > 0), a product as TensorFlow's ReluGrad (a NaN gradient stays NaN). */
-#define MG_BN_DY(i, c) (relu ? dy[i] * (MG_BN_T)((x[i] - center[c]) * scale[c] + offset[c] > 0) : dy[i])
+/* The gradient through the optional ReLU, whose pre-activation y is recomputed from x exactly as
+ * scale_shift computes it: dy * (0 < y <= cap), a product as TensorFlow's ReluGrad (a NaN gradient stays
+ * NaN); at y == cap it passes, as the ReLU layer's own gradient (ops_activations.relu_general). */
+#define MG_BN_PASSES(y) ((y) > 0 && (y) <= cap)
+#define MG_BN_DY(i, c) (relu ? dy[i] * (MG_BN_T)MG_BN_PASSES((x[i] - center[c]) * scale[c] + offset[c]) : dy[i])
 /* MG_BN_DY for a vector of channels from c under relu: GCC compiles the scalar form to a branch on the
  * mask, which the data mispredicts half the time; the vector form multiplies by the mask's 0 / 1 lanes. */
+#define MG_BN_MASK_V(y) __builtin_convertvector(-(((y) > 0) & ((y) <= cap)), MG_BN(v))
 #define MG_BN_DY_RELU_V(i, c)                                                                          \
-    (MG_BN_LD(dy + (i)) * __builtin_convertvector(-((MG_BN_LD(x + (i)) - MG_BN_LD(center + (c)))         \
-        * MG_BN_LD(scale + (c)) + MG_BN_LD(offset + (c)) > 0), MG_BN(v)))
+    (MG_BN_LD(dy + (i)) * MG_BN_MASK_V((MG_BN_LD(x + (i)) - MG_BN_LD(center + (c)))                     \
+        * MG_BN_LD(scale + (c)) + MG_BN_LD(offset + (c))))
 #define MG_BN_ST(p, v) (*(MG_BN(vu)*)(p) = (v))
 
 /* s1[c] = sum dy', s2[c] = sum dy' * x_hat over the block, x_hat = (x - mean) * inv_std, dy' the gradient
@@ -116,14 +121,14 @@ static void MG_BN(scale_shift)(const MG_BN_T* restrict x, MG_BN_T* restrict y, p
 #define MG_BN_GRAD_TERM(i, c)                                                                          \
     (t1 = MG_BN_LD(dy + (i)),                                                                          \
      t2 = MG_BN_LD(x + (i)) - MG_BN_LD(center + (c)),                                                  \
-     t1 = relu ? t1 * __builtin_convertvector(-((t2 * MG_BN_LD(scale + (c)) + MG_BN_LD(offset + (c))) > 0), MG_BN(v)) : t1, \
+     t1 = relu ? t1 * MG_BN_MASK_V(t2 * MG_BN_LD(scale + (c)) + MG_BN_LD(offset + (c))) : t1,         \
      t2 = t1 * (t2 * MG_BN_LD(inv_std + (c))))
 #define MG_BN_GRAD_SCALAR(i, c) (u1 = MG_BN_DY(i, c), u2 = u1 * (MG_BN_T)((x[i] - center[c]) * inv_std[c]))
 MG_CLONES
 static void MG_BN(grad_sums)(const MG_BN_T* restrict dy, const MG_BN_T* restrict x, ptrdiff_t r0, ptrdiff_t r1,
                              ptrdiff_t C, const MG_BN_T* restrict center, const MG_BN_T* restrict inv_std,
                              const MG_BN_T* restrict scale, const MG_BN_T* restrict offset, int relu,
-                             double* restrict s1, double* restrict s2) {
+                             MG_BN_T cap, double* restrict s1, double* restrict s2) {
     MG_BN_SUMS(MG_BN_GRAD_TERM, MG_BN_GRAD_SCALAR);
 }
 
@@ -133,7 +138,7 @@ MG_CLONES
 static void MG_BN(grad_input)(const MG_BN_T* restrict dy, const MG_BN_T* restrict x, MG_BN_T* restrict dx,
                               ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t C, const MG_BN_T* restrict center,
                               const MG_BN_T* restrict inv_std, const MG_BN_T* restrict scale,
-                              const MG_BN_T* restrict offset, int relu, const MG_BN_T* restrict k,
+                              const MG_BN_T* restrict offset, int relu, MG_BN_T cap, const MG_BN_T* restrict k,
                               const MG_BN_T* restrict m1, const MG_BN_T* restrict m2) {
     ptrdiff_t r, c;
     for (r = r0; r < r1; r++) {
@@ -156,7 +161,8 @@ static void MG_BN(grad_input)(const MG_BN_T* restrict dy, const MG_BN_T* restric
 MG_CLONES
 static void MG_BN(grad_scale)(const MG_BN_T* restrict dy, const MG_BN_T* restrict x, MG_BN_T* restrict dx,
                               ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t C, const MG_BN_T* restrict center,
-                              const MG_BN_T* restrict scale, const MG_BN_T* restrict offset, int relu) {
+                              const MG_BN_T* restrict scale, const MG_BN_T* restrict offset, int relu,
+                              MG_BN_T cap) {
     ptrdiff_t r, c;
     for (r = r0; r < r1; r++) {
         const ptrdiff_t i0 = r * C;
@@ -170,6 +176,8 @@ static void MG_BN(grad_scale)(const MG_BN_T* restrict dy, const MG_BN_T* restric
 }
 
 #undef MG_BN_DY
+#undef MG_BN_PASSES
+#undef MG_BN_MASK_V
 #undef MG_BN_DY_RELU_V
 #undef MG_BN_ST
 #undef MG_BN_L

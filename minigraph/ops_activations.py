@@ -18,13 +18,14 @@ def _like(a, value):
 @differentiable
 def relu_general(a, max_value=None, negative_slope=0.0, threshold=0.0):
     """Keras's `relu(x, alpha, max_value, threshold)` (the ReLU layer): x above `threshold` (clipped to
-    [0, max_value]), `negative_slope * (x - threshold)` at or below it.  NaN is not above the threshold."""
+    [0, max_value]), `negative_slope * (x - threshold)` at or below it.  Without a threshold NaN stays NaN,
+    as in ops.relu, TensorFlow's relu6 and the fused kernels."""
     if threshold:
         clipped = np.where(a > threshold, a, _like(a, 0))
-    else:  # one pass (fmax takes the 0 where a is NaN, as `a > 0` does); MobileNetV2's relu6 runs here
-        clipped = np.fmax(a, _like(a, 0))
+    else:  # one pass each for the floor and the cap; MobileNetV2's relu6 runs here
+        clipped = np.maximum(a, _like(a, 0))
     if max_value is not None:
-        np.fmin(clipped, _like(a, max_value), out=clipped)
+        np.minimum(clipped, _like(a, max_value), out=clipped)
     y = clipped
     if negative_slope:
         y = clipped - _like(a, negative_slope) * np.maximum(_like(a, threshold) - a, 0)

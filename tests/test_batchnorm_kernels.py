@@ -15,11 +15,36 @@ SHAPES = [(7, 1), (5, 3), (2, 3, 4, 5), (4, 6, 6, 32), (3, 100), (2, 9, 9, 130),
 DATA = os.path.join(os.path.dirname(__file__), "data", "bn_reference.npz")
 
 
+# The relu parameter of the tests: False, True, or a number: a ReLU capped there (max_value; 1.0 caps many
+# of the normalised values)
+RELUS = [False, True, 1.0]
+
+
+def relu_kw(relu):
+    """The kernels' (relu, max_value) for a test's relu parameter."""
+    return relu is not False, None if isinstance(relu, bool) else relu
+
+
+def relu_ref(y, relu):
+    on, cap = relu_kw(relu)
+    if not on:
+        return y
+    return np.maximum(y, 0) if cap is None else np.minimum(np.maximum(y, 0), cap)
+
+
+def relu_passes(pre, relu):
+    """Where the ReLU passes its gradient: 0 < pre-activation (<= the cap)."""
+    on, cap = relu_kw(relu)
+    if not on:
+        return 1
+    return (pre > 0) & (pre <= (np.inf if cap is None else cap))
+
+
 def reference_forward(x, gamma, beta, eps, relu):
     f = x.reshape(-1, x.shape[-1]).astype(np.float64)
     mean, var = f.mean(axis=0), f.var(axis=0)
     y = (f - mean) / np.sqrt(var + eps) * (1 if gamma is None else gamma) + (0 if beta is None else beta)
-    return (np.maximum(y, 0) if relu else y).reshape(x.shape), mean, var
+    return relu_ref(y, relu).reshape(x.shape), mean, var
 
 
 def reference_backward(dy, x, gamma, beta, eps, relu):
@@ -30,8 +55,7 @@ def reference_backward(dy, x, gamma, beta, eps, relu):
     inv_std = 1 / np.sqrt(f.var(axis=0) + eps)
     x_hat = (f - f.mean(axis=0)) * inv_std
     g = dy.reshape(-1, c).astype(np.float64)
-    if relu:
-        g = g * (x_hat * (1 if gamma is None else gamma) + (0 if beta is None else beta) > 0)
+    g = g * relu_passes(x_hat * (1 if gamma is None else gamma) + (0 if beta is None else beta), relu)
     dbeta, dgamma = g.sum(axis=0), (g * x_hat).sum(axis=0)
     dx = (1 if gamma is None else gamma) * inv_std / m * (m * g - dbeta - x_hat * dgamma)
     return dx.reshape(x.shape), dgamma, dbeta
@@ -43,13 +67,13 @@ def params(c, affine, dtype=np.float64):
     return RNG.uniform(0.5, 1.5, c).astype(dtype), RNG.standard_normal(c).astype(dtype)
 
 
-@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("relu", RELUS)
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("shape", SHAPES)
 def test_train_forward_backward_float64(shape, affine, relu):
     x = RNG.standard_normal(shape) * 3 + 2
     gamma, beta = params(shape[-1], affine)
-    y, mean, var, inv_std = bn.batch_norm_train_forward(x, gamma, beta, 1e-3, relu)
+    y, mean, var, inv_std = bn.batch_norm_train_forward(x, gamma, beta, 1e-3, *relu_kw(relu))
     ref_y, ref_mean, ref_var = reference_forward(x, gamma, beta, 1e-3, relu)
     assert y.dtype == mean.dtype == np.float64 and y.shape == shape and mean.shape == (shape[-1],)
     np.testing.assert_allclose(mean, ref_mean, rtol=1e-12, atol=1e-12)
@@ -57,26 +81,26 @@ def test_train_forward_backward_float64(shape, affine, relu):
     np.testing.assert_allclose(inv_std, 1 / np.sqrt(ref_var + 1e-3), rtol=1e-12)
     np.testing.assert_allclose(y, ref_y, rtol=1e-11, atol=1e-11)
     dy = RNG.standard_normal(shape)
-    dx, dgamma, dbeta = bn.batch_norm_train_backward(dy, x, mean, inv_std, gamma, beta, relu)
+    dx, dgamma, dbeta = bn.batch_norm_train_backward(dy, x, mean, inv_std, gamma, beta, *relu_kw(relu))
     ref_dx, ref_dgamma, ref_dbeta = reference_backward(dy, x, gamma, beta, 1e-3, relu)
     np.testing.assert_allclose(dx, ref_dx, rtol=1e-9, atol=1e-11)
     np.testing.assert_allclose(dgamma, ref_dgamma, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(dbeta, ref_dbeta, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("relu", RELUS)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_train_float32_against_float64(shape, relu):
     x = (RNG.standard_normal(shape) * 3 + 2).astype(np.float32)
     gamma, beta = params(shape[-1], True, np.float32)
-    y, mean, var, inv_std = bn.batch_norm_train_forward(x, gamma, beta, 1e-3, relu)
+    y, mean, var, inv_std = bn.batch_norm_train_forward(x, gamma, beta, 1e-3, *relu_kw(relu))
     ref_y, ref_mean, ref_var = reference_forward(x, gamma, beta, 1e-3, relu)
     assert y.dtype == mean.dtype == var.dtype == inv_std.dtype == np.float32
     np.testing.assert_allclose(mean, ref_mean, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(var, ref_var, rtol=1e-6)
     np.testing.assert_allclose(y, ref_y, rtol=1e-5, atol=1e-5)
     dy = RNG.standard_normal(shape).astype(np.float32)
-    dx, dgamma, dbeta = bn.batch_norm_train_backward(dy, x, mean, inv_std, gamma, beta, relu)
+    dx, dgamma, dbeta = bn.batch_norm_train_backward(dy, x, mean, inv_std, gamma, beta, *relu_kw(relu))
     ref_dx, ref_dgamma, ref_dbeta = reference_backward(dy, x, gamma, beta, 1e-3, relu)
     assert dx.dtype == dgamma.dtype == dbeta.dtype == np.float32
     scale = np.abs(ref_dx).max()
@@ -95,7 +119,7 @@ def test_float32_statistics_of_data_far_from_zero():
     np.testing.assert_allclose(var, f.var(axis=0), rtol=1e-5)
 
 
-@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("relu", RELUS)
 @pytest.mark.parametrize("affine", [True, False])
 def test_train_gradients_finite_differences(affine, relu):
     shape = (3, 4, 2, 3)
@@ -104,13 +128,13 @@ def test_train_gradients_finite_differences(affine, relu):
     if not affine:
         gamma = beta = None
     dy = RNG.standard_normal(shape)
-    _, mean, _, inv_std = bn.batch_norm_train_forward(x, gamma, beta, 1e-3, relu)
-    dx, dgamma, dbeta = bn.batch_norm_train_backward(dy, x, mean, inv_std, gamma, beta, relu)
-    f = lambda v: bn.batch_norm_train_forward(v, gamma, beta, 1e-3, relu)[0]
+    _, mean, _, inv_std = bn.batch_norm_train_forward(x, gamma, beta, 1e-3, *relu_kw(relu))
+    dx, dgamma, dbeta = bn.batch_norm_train_backward(dy, x, mean, inv_std, gamma, beta, *relu_kw(relu))
+    f = lambda v: bn.batch_norm_train_forward(v, gamma, beta, 1e-3, *relu_kw(relu))[0]
     np.testing.assert_allclose(dx, numeric_grad(f, x, dy), rtol=1e-5, atol=1e-7)
     if affine:
-        fg = lambda g: bn.batch_norm_train_forward(x, g, beta, 1e-3, relu)[0]
-        fb = lambda b: bn.batch_norm_train_forward(x, gamma, b, 1e-3, relu)[0]
+        fg = lambda g: bn.batch_norm_train_forward(x, g, beta, 1e-3, *relu_kw(relu))[0]
+        fb = lambda b: bn.batch_norm_train_forward(x, gamma, b, 1e-3, *relu_kw(relu))[0]
         np.testing.assert_allclose(dgamma, numeric_grad(fg, gamma, dy), rtol=1e-6, atol=1e-8)
         np.testing.assert_allclose(dbeta, numeric_grad(fb, beta, dy), rtol=1e-6, atol=1e-8)
 
@@ -135,7 +159,7 @@ def test_same_bits_on_one_and_two_threads(dtype):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("relu", RELUS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES[:6])
 def test_inference_forward_backward(shape, dtype, relu):
@@ -143,14 +167,14 @@ def test_inference_forward_backward(shape, dtype, relu):
     x = RNG.standard_normal(shape).astype(dtype)
     mm, mv = RNG.standard_normal(c).astype(dtype), RNG.uniform(0.1, 2, c).astype(dtype)
     gamma, beta = params(c, True, dtype)
-    y = bn.batch_norm_inference_forward(x, mm, mv, gamma, beta, 1e-3, relu)
+    y = bn.batch_norm_inference_forward(x, mm, mv, gamma, beta, 1e-3, *relu_kw(relu))
     z = (x.astype(np.float64) - mm) / np.sqrt(mv.astype(np.float64) + 1e-3) * gamma + beta
     tol = 1e-12 if dtype == np.float64 else 1e-5
     assert y.dtype == dtype
-    np.testing.assert_allclose(y, np.maximum(z, 0) if relu else z, rtol=tol, atol=tol)
+    np.testing.assert_allclose(y, relu_ref(z, relu), rtol=tol, atol=tol)
     dy = RNG.standard_normal(shape).astype(dtype)
-    dx = bn.batch_norm_inference_backward(dy, x, mm, mv, gamma, beta, 1e-3, relu)
-    ref = dy * gamma / np.sqrt(mv.astype(np.float64) + 1e-3) * ((z > 0) if relu else 1)
+    dx = bn.batch_norm_inference_backward(dy, x, mm, mv, gamma, beta, 1e-3, *relu_kw(relu))
+    ref = dy * gamma / np.sqrt(mv.astype(np.float64) + 1e-3) * relu_passes(z, relu)
     np.testing.assert_allclose(dx, ref, rtol=tol, atol=tol)
     scale, shift = bn.batch_norm_fold(mm, mv, gamma, beta, 1e-3)
     np.testing.assert_allclose(scale, gamma / np.sqrt(mv.astype(np.float64) + 1e-3), rtol=tol)
@@ -265,3 +289,12 @@ def test_bad_arguments_name_the_function_and_shapes():
         bn.batch_norm_fold(np.zeros((3, 1)), np.ones(3))
     with pytest.raises(ValueError, match=r"batch_norm_inference_backward: dy shape"):
         bn.batch_norm_inference_backward(x, np.zeros((4, 2)), np.zeros(3), np.ones(3))
+
+
+def test_max_value_needs_relu_and_a_number_at_least_zero():
+    x = RNG.standard_normal((4, 3))
+    with pytest.raises(ValueError, match="batch_norm_train_forward: max_value=6 caps the ReLU: it needs relu=True"):
+        bn.batch_norm_train_forward(x, max_value=6)
+    for bad in (-1, "six", float("nan")):
+        with pytest.raises(ValueError, match="batch_norm_inference_forward: max_value must be a number >= 0"):
+            bn.batch_norm_inference_forward(x, np.zeros(3), np.ones(3), relu=True, max_value=bad)

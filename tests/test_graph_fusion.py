@@ -22,9 +22,13 @@ class UnfusedActivation(layers.Activation):
 
 
 def relu_layer(kind, fused):
-    if kind == "ReLU":
-        return layers.ReLU() if fused else UnfusedReLU()
-    return layers.Activation("relu") if fused else UnfusedActivation("relu")
+    """The ReLU under test, fusable or not: "ReLU", "ReLU6" (ReLU(6.0), MobileNetV2's), "Activation"
+    (Activation("relu")) or "relu6" (Activation("relu6"))."""
+    if kind in ("ReLU", "ReLU6"):
+        cap = 6.0 if kind == "ReLU6" else None
+        return layers.ReLU(cap) if fused else UnfusedReLU(cap)
+    return layers.Activation(kind.lower() if kind == "relu6" else "relu") if fused else UnfusedActivation(
+        "relu6" if kind == "relu6" else "relu")
 
 
 def bn_cnn(kind, fused, frozen=False, branch=False):
@@ -47,7 +51,7 @@ def fused_steps(model):
     return sum(step.fused is not None for step in model._plan)
 
 
-@pytest.mark.parametrize("kind", ["ReLU", "Activation"])
+@pytest.mark.parametrize("kind", ["ReLU", "ReLU6", "Activation", "relu6"])
 @pytest.mark.parametrize("frozen", [False, True])
 @pytest.mark.parametrize("branch", [False, True])
 def test_fused_relu_trains_as_the_unfused_model(kind, frozen, branch):
@@ -63,6 +67,7 @@ def test_fused_relu_trains_as_the_unfused_model(kind, frozen, branch):
     bn_weights[3][:] = rng.uniform(0.5, 2.0, 4)
     for model in (fused, plain):
         model.get_layer("bn").set_weights(bn_weights)
+    x[0, :4] *= 20  # some normalised values past relu6's cap
     np.testing.assert_array_equal(fused.predict(x, verbose=0), plain.predict(x, verbose=0))
     np.testing.assert_array_equal(fused(x), plain(x))
     for _ in range(3):
@@ -82,7 +87,19 @@ def test_no_fusion_where_the_normalised_value_is_an_output():
     assert (bn_out < 0).any()
 
 
-def test_capped_relu_is_not_fused():
+def test_relus_with_a_slope_or_a_threshold_are_not_fused():
     inputs = keras.Input((4,))
-    model = keras.Model(inputs, layers.ReLU(6.0)(layers.BatchNormalization()(inputs)))
-    assert fused_steps(model) == 0
+    for relu in (layers.ReLU(negative_slope=0.1), layers.ReLU(threshold=0.5), layers.LeakyReLU()):
+        assert fused_steps(keras.Model(inputs, relu(layers.BatchNormalization()(inputs)))) == 0
+
+
+def test_fused_relu6_caps_and_keeps_nan():
+    inputs = keras.Input((3,))
+    bn = layers.BatchNormalization()
+    model = keras.Model(inputs, layers.ReLU(6.0)(bn(inputs)))
+    assert fused_steps(model) == 1
+    bn.set_weights([np.ones(3), np.zeros(3), np.zeros(3), np.ones(3)])  # inference: x / sqrt(1 + 1e-3)
+    x = np.array([[-2.0, 3.0, 9.0], [np.nan, 5.0, 0.0]], np.float32)
+    y = model.predict(x, verbose=0)
+    assert y[0, 0] == 0 and y[0, 2] == 6 and y[1, 2] == 0 and np.isnan(y[1, 0])
+    np.testing.assert_allclose(y[:, 1], np.array([3.0, 5.0]) / np.sqrt(1.001), rtol=1e-6)

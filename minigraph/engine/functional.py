@@ -5,6 +5,7 @@ the execution plan that runs the model, `model.layers` in Keras' order, the summ
 serialized config. The walk is iterative, so deep graphs don't hit Python's recursion limit.
 """
 import collections
+import math
 
 import numpy as np
 
@@ -176,7 +177,7 @@ _NO_KWARGS = {}  # read only
 
 
 def _fuse_relus(steps, keep):
-    """Fold each plain ReLU step into the step that makes its input, where that layer offers a fused call
+    """Fold each ReLU step (plain or capped) into the step that makes its input, where that layer offers a fused call
     (`_relu_fused_call`: BatchNormalization's kernels apply the ReLU in the same pass, forward and backward)
     and nothing else reads the value in between: one output, read only by the ReLU, not a model output or
     loss, no masks on either side."""
@@ -186,10 +187,11 @@ def _fuse_relus(steps, keep):
     for step in steps:
         source = producers.get(step.single) if step.single is not None else None
         if (source is None or source.single is None or source.fused is not None or source.alias
-                or readers[step.single] != 1 or step.single in keep or not step.layer._is_plain_relu
+                or readers[step.single] != 1 or step.single in keep or step.layer._relu_cap is None
                 or step.mask_in is not None or step.mask_outs is not None or source.mask_outs is not None):
             continue
-        fused = source.layer._relu_fused_call()
+        cap = step.layer._relu_cap
+        fused = source.layer._relu_fused_call(None if cap == math.inf else cap)
         if fused is not None:
             source.fused, step.alias = fused, True
 

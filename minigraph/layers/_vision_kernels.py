@@ -13,16 +13,16 @@ MAX_DEPTHWISE_KERNEL = 32  # the depthwise kernels take windows up to 32 x 32
 
 
 @differentiable
-def batch_norm_last_axis(x, gamma=None, beta=None, epsilon=1e-3, stats=None, relu=False):
+def batch_norm_last_axis(x, gamma=None, beta=None, epsilon=1e-3, stats=None, relu=False, max_value=None):
     """Training-mode batch normalisation over the last axis (batch statistics; gradient through them), then
-    ReLU when `relu` (fused into the kernels). `stats`, a list, receives the (C,) batch mean and biased
-    variance."""
-    y, mean, variance, inv_std = _bn.batch_norm_train_forward(x, gamma, beta, epsilon, relu)
+    ReLU (capped at max_value when given) when `relu`, fused into the kernels. `stats`, a list, receives the
+    (C,) batch mean and biased variance."""
+    y, mean, variance, inv_std = _bn.batch_norm_train_forward(x, gamma, beta, epsilon, relu, max_value)
     if stats is not None:
         stats.extend((mean, variance))
 
     def backward(g, needs):
-        dx, dgamma, dbeta = _bn.batch_norm_train_backward(g, x, mean, inv_std, gamma, beta, relu)
+        dx, dgamma, dbeta = _bn.batch_norm_train_backward(g, x, mean, inv_std, gamma, beta, relu, max_value)
         return (dx if needs[0] else None, dgamma if gamma is not None and needs[1] else None,
                 dbeta if beta is not None and needs[2] else None)
     return y, backward
@@ -30,14 +30,19 @@ def batch_norm_last_axis(x, gamma=None, beta=None, epsilon=1e-3, stats=None, rel
 
 @differentiable
 def batch_norm_last_axis_inference(x, moving_mean, moving_variance, gamma=None, beta=None, epsilon=1e-3,
-                                   relu=False):
+                                   relu=False, max_value=None):
     """Inference-mode batch normalisation over the last axis, with the moving statistics as constants, then
-    ReLU when `relu` (fused into the kernel)."""
-    y = _bn.batch_norm_inference_forward(x, moving_mean, moving_variance, gamma, beta, epsilon, relu)
+    ReLU (capped at max_value when given) when `relu`, fused into the kernel."""
+    y = _bn.batch_norm_inference_forward(x, moving_mean, moving_variance, gamma, beta, epsilon, relu, max_value)
 
     def backward(g, needs):
-        if relu:  # through the ReLU first (TensorFlow's ReluGrad: zero where the output is 0)
-            g = g * (y > 0)
+        if relu:  # through the ReLU first, where it passed its input: 0 < pre-activation (<= max_value)
+            if max_value is None:
+                passes = y > 0
+            else:
+                pre = _bn.batch_norm_inference_forward(x, moving_mean, moving_variance, gamma, beta, epsilon)
+                passes = (pre > 0) & (pre <= pre.dtype.type(max_value))
+            g = g * passes
         dx = (_bn.batch_norm_inference_backward(g, x, moving_mean, moving_variance, gamma, beta, epsilon)
               if needs[0] else None)
         dgamma = dbeta = None

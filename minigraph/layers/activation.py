@@ -1,4 +1,5 @@
 """Activation layers: ReLU, LeakyReLU, PReLU, ELU, Softmax (tf_keras 2.21's arguments and configs)."""
+import math
 import numbers
 
 import numpy as np
@@ -38,9 +39,10 @@ class ReLU(_Elementwise):
                                             threshold=self.threshold)
 
     @property
-    def _is_plain_relu(self):
-        return (type(self).call is ReLU.call and self.max_value is None and not self.negative_slope
-                and not self.threshold and self.activity_regularizer is None)
+    def _relu_cap(self):
+        if type(self).call is not ReLU.call or self.negative_slope or self.threshold or self.activity_regularizer:
+            return None
+        return math.inf if self.max_value is None else self.max_value
 
     def get_config(self):
         return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope,

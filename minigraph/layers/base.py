@@ -470,15 +470,17 @@ class Layer:
             raise TypeError(f"Layer '{self.name}' ({type(self).__name__}): call() got unexpected keyword "
                             f"argument(s) {unknown}; it takes {taken}")
 
-    def _relu_fused_call(self):
-        """`(inputs, training) -> relu(call(inputs))` in one pass, for the graph walk to use when this layer's
-        output goes only to a plain ReLU; None where the layer has no such call (most layers)."""
+    def _relu_fused_call(self, max_value):
+        """`(inputs, training) -> relu(call(inputs))` (capped at max_value unless None) in one pass, for the
+        graph walk to use when this layer's output goes only to a ReLU; None where the layer has no such call
+        (most layers)."""
         return None
 
     @property
-    def _is_plain_relu(self):
-        """Whether this layer's call is max(x, 0) and nothing more (ReLU and Activation say when)."""
-        return False
+    def _relu_cap(self):
+        """What a ReLU-only layer caps at: `math.inf` for max(x, 0), 6.0 for relu6; None for any other layer
+        (ReLU and Activation say when)."""
+        return None
 
     def _call_eager(self, args, kwargs, training=None, mask=None):
         """`call` on values, with training and mask passed when its signature takes them."""

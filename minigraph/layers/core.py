@@ -49,9 +49,10 @@ class Activation(BuiltinLayer):
         return self.activation(inputs)
 
     @property
-    def _is_plain_relu(self):
-        return (type(self).call is Activation.call and self.activation is activations.relu
-                and self.activity_regularizer is None)
+    def _relu_cap(self):
+        if type(self).call is not Activation.call or self.activity_regularizer is not None:
+            return None
+        return {activations.relu: math.inf, activations.relu6: 6.0}.get(self.activation)
 
     def get_config(self):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}

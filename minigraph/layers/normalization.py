@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from minigraph import initializers, ops, registry
+from minigraph import initializers, ops, ops_activations, registry
 from minigraph.layers import _vision_kernels as kernels
 from minigraph.layers import _vision_ops as vops
 from minigraph.layers._builtin import BuiltinLayer
@@ -113,6 +113,13 @@ class _ScaledNormalization(_AxisNormalization):
                 "gamma_constraint": serialize_optional(self.gamma_constraint)}
 
 
+def _relu_after(out, relu, max_value):
+    """The fused ReLU on the numpy reference path (an axis the kernels do not normalise over)."""
+    if not relu:
+        return out
+    return ops.relu(out) if max_value is None else ops_activations.relu_general(out, max_value=max_value)
+
+
 @registry.register
 class BatchNormalization(_ScaledNormalization):
     """Batch statistics in training (updating the moving averages in the same forward pass), the moving
@@ -172,14 +179,14 @@ class BatchNormalization(_ScaledNormalization):
     def call(self, inputs, training=None):
         return self._normalize(inputs, training, relu=False)
 
-    def _relu_fused_call(self):
-        """A ReLU layer right after this one runs inside its kernels (one pass over the activations fewer,
-        forward and backward), unless a subclass has its own call."""
+    def _relu_fused_call(self, max_value):
+        """A ReLU layer right after this one (capped at max_value, or not when None) runs inside its kernels:
+        one pass over the activations fewer, forward and backward; not for a subclass with its own call."""
         if type(self).call is not BatchNormalization.call or self.activity_regularizer is not None:
             return None
-        return lambda inputs, training: self._normalize(inputs, training, relu=True)
+        return lambda inputs, training: self._normalize(inputs, training, relu=True, max_value=max_value)
 
-    def _normalize(self, inputs, training, relu):
+    def _normalize(self, inputs, training, relu, max_value=None):
         training = bool(training) and self.trainable
         # the kernels normalise over the last axis; other axes take the numpy reference
         last_axis = self._axes == [self._rank - 1]
@@ -187,18 +194,19 @@ class BatchNormalization(_ScaledNormalization):
         if not training:
             if last_axis:
                 return kernels.batch_norm_last_axis_inference(inputs, self.moving_mean, self.moving_variance,
-                                                              self.gamma, self.beta, epsilon=self.epsilon, relu=relu)
+                                                              self.gamma, self.beta, epsilon=self.epsilon, relu=relu,
+                                                              max_value=max_value)
             out = vops.scale_shift_normalize(inputs, self.moving_mean, self.moving_variance, self.gamma, self.beta,
                                              param_shape=bshape, epsilon=self.epsilon)
-            return ops.relu(out) if relu else out
+            return _relu_after(out, relu, max_value)
         stats = []
         if last_axis:
             out = kernels.batch_norm_last_axis(inputs, self.gamma, self.beta, epsilon=self.epsilon, stats=stats,
-                                               relu=relu)
+                                               relu=relu, max_value=max_value)
         else:
             out = vops.normalize(inputs, self.gamma, self.beta, axes=self._reduce, param_shape=bshape,
                                  epsilon=self.epsilon, stats=stats)
-            out = ops.relu(out) if relu else out
+            out = _relu_after(out, relu, max_value)
         self._update_moving_averages(*stats, count=int(np.prod([np.shape(inputs)[a] for a in self._reduce])))
         return out
 
