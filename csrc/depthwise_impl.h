@@ -14,7 +14,7 @@ typedef MG_DW_T MG_DW(vu) __attribute__((vector_size(sizeof(MG_DW_V)), aligned(s
 /* max(v, 0) that keeps NaN: lanes where v <= 0 is false keep their bits */
 #define MG_DW_RELU(v) ((MG_DW_V)((__typeof__((v) <= (v)))(v) & ~((v) <= (MG_DW_V){0})))
 
-/* P output pixels (P <= 4) of one output row, all with taps kx in [kx0, kx1) inside the image; pixel p reads
+/* P output pixels (P <= 8) of one output row, all with taps kx in [kx0, kx1) inside the image; pixel p reads
  * its tap (ky, kx) at rows[ky] + (p * sw + kx * dw) * c.  rows[ky] is NULL for taps above or below the image.
  * y: the first pixel's output; bias may be NULL.  kh, kw: the kernel's size (g->kh, g->kw); step, tap: sw * c
  * and dw * c.  They are arguments so that a call with constants (3x3, unit stride and dilation) unrolls its
@@ -27,8 +27,8 @@ void MG_DW(fwd_pixels)(const MG_DW_T* const* rows, const mg_dw_geom* g, const MG
     ptrdiff_t c0 = 0, ky, kx, ch;
     int p;
     for (; c0 + 2 * MG_DW_L <= c; c0 += 2 * MG_DW_L) {
-        MG_DW_V a0[4], a1[4];
-        for (p = 0; p < 4; p++) {
+        MG_DW_V a0[8], a1[8];
+        for (p = 0; p < P; p++) {
             a0[p] = bias ? MG_DW_LD(bias + c0) : (MG_DW_V){0};
             a1[p] = bias ? MG_DW_LD(bias + c0 + MG_DW_L) : (MG_DW_V){0};
         }
@@ -51,8 +51,8 @@ void MG_DW(fwd_pixels)(const MG_DW_T* const* rows, const mg_dw_geom* g, const MG
         }
     }
     for (; c0 + MG_DW_L <= c; c0 += MG_DW_L) {
-        MG_DW_V a0[4];
-        for (p = 0; p < 4; p++)
+        MG_DW_V a0[8];
+        for (p = 0; p < P; p++)
             a0[p] = bias ? MG_DW_LD(bias + c0) : (MG_DW_V){0};
         for (ky = 0; ky < kh; ky++) {
             if (!rows[ky])
@@ -101,7 +101,7 @@ void MG_DW(fwd_edge)(const MG_DW_T* const* origin, const mg_dw_geom* g, const MG
 
 /* Output row r (= image * oh + oy) of y = depthwise(x, w) (+ bias, ReLU): x (n, h, w, c), w (kh, kw, c).
  * The pixels whose windows stick out left or right take clipped taps one at a time, the interior ones
- * [lo, hi) go in tiles of 4. */
+ * [lo, hi) go in tiles of 8 and 4. */
 MG_DW_ATTR
 static void MG_DW(fwd_row)(const MG_DW_T* x, const mg_dw_geom* g, const MG_DW_T* w, const MG_DW_T* bias,
                            int relu, MG_DW_T* y, ptrdiff_t r) {
@@ -122,16 +122,21 @@ static void MG_DW(fwd_row)(const MG_DW_T* x, const mg_dw_geom* g, const MG_DW_T*
     for (ox = 0; ox < lo; ox++)
         MG_DW(fwd_edge)(origin, g, w, bias, relu, yrow, ox);
     for (ox = lo; ox < hi; ox += P) {
-        P = hi - ox < 4 ? hi - ox : 4;
+        /* tiles of 8, then one of 4, then single pixels; constant P (and for 3x3 kernels constant taps) per
+         * call: the loops unroll */
+        P = hi - ox >= 8 ? 8 : hi - ox >= 4 ? 4 : 1;
         for (ky = 0; ky < g->kh; ky++)
             rows[ky] = origin[ky] ? origin[ky] + (ox * g->sw - g->pw) * c : NULL;
-        /* constant P (and for 3x3 kernels constant taps) per call: the loops unroll */
-        if (P == 4 && unit3)
+        if (P == 8 && unit3)
+            MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 8, 3, 3, 0, 3, c, c);
+        else if (P == 8)
+            MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 8, g->kh, g->kw, 0, g->kw, step, tap);
+        else if (P == 4 && unit3)
             MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 4, 3, 3, 0, 3, c, c);
         else if (P == 4)
             MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 4, g->kh, g->kw, 0, g->kw, step, tap);
         else
-            MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 1, g->kh, g->kw, 0, g->kw, step, tap), P = 1;
+            MG_DW(fwd_pixels)(rows, g, w, bias, relu, yrow + ox * c, 1, g->kh, g->kw, 0, g->kw, step, tap);
     }
     for (ox = hi; ox < g->ow; ox++)
         MG_DW(fwd_edge)(origin, g, w, bias, relu, yrow, ox);
