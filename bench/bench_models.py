@@ -33,7 +33,6 @@ sys.path.insert(0, ROOT)  # the checkout's in-place build
 sys.path.insert(0, os.path.join(ROOT, "examples"))  # guide_models: the guide's models, shared with the tests
 import guide_models  # noqa: E402
 import minigraph as keras  # noqa: E402
-from minigraph import layers  # noqa: E402
 from minigraph.kernels import get_num_threads  # noqa: E402
 
 torch = nn = None  # imported by main(), except in minigraph's memory subprocess (whose baseline it would inflate)

@@ -36,7 +36,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_blas  # noqa: E402
 import bench_models  # noqa: E402
 import bench_sequence  # noqa: E402
-from bench_models import guide_models, interleaved, keras, layers  # noqa: E402
+from bench_models import guide_models, interleaved, keras  # noqa: E402
+from minigraph import layers  # noqa: E402
 from minigraph import kernels  # noqa: E402
 
 RNG = np.random.default_rng(0)

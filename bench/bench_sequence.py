@@ -21,7 +21,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_models  # noqa: E402
-from bench_models import interleaved, keras, layers  # noqa: E402
+from bench_models import interleaved, keras  # noqa: E402
+from minigraph import layers  # noqa: E402
 from bench_rnn import with_blas_steps  # noqa: E402
 from minigraph.kernels import get_num_threads  # noqa: E402
 

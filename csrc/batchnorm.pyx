@@ -142,13 +142,7 @@ cdef double _cap(str fn, bint relu, object max_value) except? -1:
         return float("inf")
     if not relu:
         raise ValueError(f"{fn}: max_value={max_value!r} caps the ReLU: it needs relu=True")
-    try:
-        cap = float(max_value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{fn}: max_value must be a number >= 0, got {max_value!r}") from None
-    if not cap >= 0:
-        raise ValueError(f"{fn}: max_value must be a number >= 0, got {max_value!r}")
-    return cap
+    return _non_negative(fn, "max_value", max_value)
 
 
 def _rows(str fn, str name, a, dtype=None):
@@ -172,13 +166,18 @@ def _channel_vector(str fn, str name, v, Py_ssize_t C, dtype, default=None):
 
 
 def _epsilon(str fn, epsilon):
+    return _non_negative(fn, "epsilon", epsilon)
+
+
+def _non_negative(str fn, str name, value):
+    """value as a float >= 0 (NaN refused)."""
     try:
-        eps = float(epsilon)
+        number = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{fn}: epsilon must be a number, got {epsilon!r}") from None
-    if not eps >= 0:
-        raise ValueError(f"{fn}: epsilon must be >= 0, got {epsilon!r}")
-    return eps
+        raise ValueError(f"{fn}: {name} must be a number, got {value!r}") from None
+    if not number >= 0:
+        raise ValueError(f"{fn}: {name} must be >= 0, got {value!r}")
+    return number
 
 
 def _same_shape(str fn, dy_shape, str name, shape):

@@ -46,33 +46,23 @@ def _adam_kernel(floating[::1] w, const floating[::1] g, floating[::1] m, floati
     _adam_run(w, g, m, v, vhat, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, amsgrad)
 
 
+cdef bint _usable(object a, object dtype):
+    """Whether the kernel can update a in place: a C-contiguous, writeable ndarray of dtype."""
+    return type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+
+
 cdef bint _in_place(object w, object g, object m, object v):
-    """Whether the kernel can run on these arrays as they are: float32 or float64 ndarrays of one dtype and
-    shape, C-contiguous, the state writeable, none of them empty."""
-    cdef object a
+    """Whether the kernel can run on these arrays as they are: w, m, v usable in place, float32 or float64,
+    not empty, and g a C-contiguous ndarray of their dtype and shape."""
     if type(w) is not np.ndarray or (w.dtype != np.float32 and w.dtype != np.float64) or w.size == 0:
         return False
-    for a in (g, m, v):
-        if type(a) is not np.ndarray or a.dtype != w.dtype or a.shape != w.shape or not a.flags.c_contiguous:
-            return False
-    return w.flags.c_contiguous and w.flags.writeable and m.flags.writeable and v.flags.writeable
-
-
-cdef void _adam_f32(float[::1] w, const float[::1] g, float[::1] m, float[::1] v, float alpha,
-                    float one_minus_beta_1, float one_minus_beta_2, float epsilon):
-    _adam_run(w, g, m, v, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, False)
-
-
-cdef void _adam_f64(double[::1] w, const double[::1] g, double[::1] m, double[::1] v, double alpha,
-                    double one_minus_beta_1, double one_minus_beta_2, double epsilon):
-    _adam_run(w, g, m, v, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, False)
+    return (_usable(w, w.dtype) and _usable(m, w.dtype) and _usable(v, w.dtype) and m.shape == v.shape == w.shape
+            and type(g) is np.ndarray and g.dtype == w.dtype and g.shape == w.shape and g.flags.c_contiguous)
 
 
 def _working(a, dtype):
-    """a itself when the kernel can update it in place (a C-contiguous array of dtype), else a copy."""
-    if type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable:
-        return a
-    return np.array(a, dtype=dtype, order="C")
+    """a itself when the kernel can update it in place, else a copy."""
+    return a if _usable(a, dtype) else np.array(a, dtype=dtype, order="C")
 
 
 def adam_update(w, g, m, v, alpha, beta_1, beta_2, epsilon, vhat=None):
@@ -83,12 +73,13 @@ def adam_update(w, g, m, v, alpha, beta_1, beta_2, epsilon, vhat=None):
     and in float32 otherwise; other dtypes (float16) and layouts are updated through a working copy."""
     fn = "adam_update"
     if vhat is None and _in_place(w, g, m, v):  # the common case, without the general path's copies
+        flat_v = v.reshape(-1)
         if w.dtype == np.float32:
-            _adam_f32(w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), alpha, 1 - beta_1, 1 - beta_2,
-                      epsilon)
+            _adam_run[float](w.reshape(-1), g.reshape(-1), m.reshape(-1), flat_v, flat_v, alpha, 1 - beta_1,
+                             1 - beta_2, epsilon, False)
         else:
-            _adam_f64(w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), alpha, 1 - beta_1, 1 - beta_2,
-                      epsilon)
+            _adam_run[double](w.reshape(-1), g.reshape(-1), m.reshape(-1), flat_v, flat_v, alpha, 1 - beta_1,
+                              1 - beta_2, epsilon, False)
         return
     state = {"w": w, "m": m, "v": v}
     if vhat is not None:

@@ -206,9 +206,10 @@ cdef floating[:, ::1] _scratch(RowBlocks blocks, Py_ssize_t n, floating* like):
     return np.empty((blocks.count, n), np.float32 if floating is float else np.float64)
 
 
-cdef RowBlocks _row_blocks(StepProduct* p, Py_ssize_t batch):
+cdef RowBlocks _row_blocks(StepProduct* p, Py_ssize_t batch, StepProduct* second=NULL):
     """The blocks of the batch for the threads, on the packed path (else one block), each a whole number of
-    tile rows.  With several blocks each thread's products run on that thread alone."""
+    tile rows.  With several blocks each thread's products (p's, and second's when a step has two, packed
+    alike) run on that thread alone."""
     cdef RowBlocks blocks
     cdef Py_ssize_t tile = 8 if p.wide else 6
     blocks.count, blocks.rows = 1, batch
@@ -218,6 +219,8 @@ cdef RowBlocks _row_blocks(StepProduct* p, Py_ssize_t batch):
         blocks.rows = ((batch + blocks.count - 1) // blocks.count + tile - 1) // tile * tile
         blocks.count = (batch + blocks.rows - 1) // blocks.rows
         p.nthreads = 1
+        if second != NULL:
+            second.nthreads = 1
     return blocks
 
 
@@ -335,8 +338,7 @@ def _gru_forward_steps(floating[:, :, ::1] gates, const floating[:, ::1] U, cons
     cdef StepProduct gates_rec, cand_rec  # reset_after: all of U; else U_z|U_r, then U_h
     panels = _step_product(&gates_rec, U, 0, G if reset_after else 2 * u, False, B)
     cand_panels = _step_product(&cand_rec, U, 2 * u, u, False, B)
-    cdef RowBlocks blocks = _row_blocks(&gates_rec, B)
-    _row_blocks(&cand_rec, B)
+    cdef RowBlocks blocks = _row_blocks(&gates_rec, B, &cand_rec)
     for blk in prange(blocks.count, nogil=True, num_threads=blocks.count, schedule="static"):
         b0 = blk * blocks.rows
         b1 = min(B, b0 + blocks.rows)
@@ -462,8 +464,7 @@ def _gru_backward_steps(const floating[:, :, ::1] gates, const floating[:, ::1] 
     cdef StepProduct gates_t, cand_t  # reset_after: U^T; else (U_z|U_r)^T, then U_h^T
     panels = _step_product(&gates_t, U, 0, G if reset_after else 2 * u, True, B)
     cand_panels = _step_product(&cand_t, U, 2 * u, u, True, B)
-    cdef RowBlocks blocks = _row_blocks(&gates_t, B)
-    _row_blocks(&cand_t, B)
+    cdef RowBlocks blocks = _row_blocks(&gates_t, B, &cand_t)
     for blk in prange(blocks.count, nogil=True, num_threads=blocks.count, schedule="static"):
         b0 = blk * blocks.rows
         b1 = min(B, b0 + blocks.rows)

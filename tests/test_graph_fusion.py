@@ -32,16 +32,18 @@ def relu_layer(kind, fused):
 
 
 def bn_cnn(kind, fused, frozen=False, branch=False):
+    """frozen: True, a non-trainable BN; "call", a trainable one called with training=False (inference-mode
+    statistics, gamma and beta still trained)."""
     inputs = keras.Input((8, 8, 3))
     x = layers.Conv2D(4, 3, padding="same", use_bias=False, name="conv")(inputs)
     bn = layers.BatchNormalization(name="bn")
-    normalised = bn(x)
+    normalised = bn(x, training=False) if frozen == "call" else bn(x)
     x = relu_layer(kind, fused)(normalised)
     if branch:  # the normalised value read again: the ReLU cannot run inside the normalisation
         x = layers.add([x, normalised])
     x = layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, layers.Dense(3, name="logits")(x))
-    bn.trainable = not frozen
+    bn.trainable = frozen is not True
     model.compile(optimizer=keras.optimizers.SGD(0.1),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
@@ -52,7 +54,7 @@ def fused_steps(model):
 
 
 @pytest.mark.parametrize("kind", ["ReLU", "ReLU6", "Activation", "relu6"])
-@pytest.mark.parametrize("frozen", [False, True])
+@pytest.mark.parametrize("frozen", [False, True, "call"])
 @pytest.mark.parametrize("branch", [False, True])
 def test_fused_relu_trains_as_the_unfused_model(kind, frozen, branch):
     rng = np.random.default_rng(0)

@@ -176,6 +176,15 @@ class _Step:
 _NO_KWARGS = {}  # read only
 
 
+def only_input(step):
+    """The value slot of a step's one argument (a call `layer(x)`, `training=` aside), else None."""
+    if step.single is not None:
+        return step.single
+    if len(step.args) == 1 and type(step.args[0]) is _Slot and not step.kwargs:
+        return step.args[0].index
+    return None
+
+
 def _fuse_relus(steps, keep):
     """Fold each ReLU step (plain or capped) into the step that makes its input, where that layer offers a fused call
     (`_relu_fused_call`: BatchNormalization's kernels apply the ReLU in the same pass, forward and backward)
@@ -186,11 +195,11 @@ def _fuse_relus(steps, keep):
     producers = {step.outs[0]: step for step in steps if len(step.outs) == 1}
     for step in steps:
         source = producers.get(step.single) if step.single is not None else None
-        if (source is None or source.single is None or source.fused is not None or source.alias
-                or readers[step.single] != 1 or step.single in keep or step.layer._relu_cap is None
-                or step.mask_in is not None or step.mask_outs is not None or source.mask_outs is not None):
-            continue
         cap = step.layer._relu_cap
+        if (source is None or only_input(source) is None or cap is None or readers[step.single] != 1
+                or step.single in keep or step.mask_in is not None or step.mask_outs is not None
+                or source.mask_outs is not None):
+            continue
         fused = source.layer._relu_fused_call(None if cap == math.inf else cap)
         if fused is not None:
             source.fused, step.alias = fused, True

@@ -23,7 +23,7 @@ from minigraph.autodiff import Variable, _state as _autodiff_state
 from minigraph.kernels import dense as _dense_kernels
 from minigraph.layers import base as _base
 from minigraph.layers.base import _call_state, flatten
-from minigraph.engine.functional import Network, _Slot
+from minigraph.engine.functional import Network, only_input
 from minigraph.layers.core import Dense, Dropout
 
 _CHAIN = _dense_kernels.dense_chain_forward
@@ -157,7 +157,7 @@ def _entries(model):
     current = model._input_slots[0]
     entries, run = [], []
     for step in model._plan:
-        if _only_input(step) != current or len(step.outs) != 1 or step.mask_in is not None:
+        if only_input(step) != current or len(step.outs) != 1 or step.mask_in is not None:
             return None
         current = step.outs[0]
         layer = step.layer
@@ -176,15 +176,6 @@ def _entries(model):
     if run:
         entries.append(_DenseRun(run))
     return entries
-
-
-def _only_input(step):
-    """The value slot of a step's one argument (a call `layer(x)`, `training=` aside), else None."""
-    if step.single is not None:
-        return step.single
-    if len(step.args) == 1 and type(step.args[0]) is _Slot and not step.kwargs:
-        return step.args[0].index
-    return None
 
 
 def plan_for(model):

@@ -36,16 +36,11 @@ def batch_norm_last_axis_inference(x, moving_mean, moving_variance, gamma=None, 
     y = _bn.batch_norm_inference_forward(x, moving_mean, moving_variance, gamma, beta, epsilon, relu, max_value)
 
     def backward(g, needs):
-        if relu:  # through the ReLU first, where it passed its input: 0 < pre-activation (<= max_value)
-            if max_value is None:
-                passes = y > 0
-            else:
-                pre = _bn.batch_norm_inference_forward(x, moving_mean, moving_variance, gamma, beta, epsilon)
-                passes = (pre > 0) & (pre <= pre.dtype.type(max_value))
-            g = g * passes
-        dx = (_bn.batch_norm_inference_backward(g, x, moving_mean, moving_variance, gamma, beta, epsilon)
-              if needs[0] else None)
+        dx = (_bn.batch_norm_inference_backward(g, x, moving_mean, moving_variance, gamma, beta, epsilon, relu,
+                                                max_value) if needs[0] else None)
         dgamma = dbeta = None
+        if relu and (gamma is not None and needs[3] or beta is not None and needs[4]):
+            g = g * _relu_passes(y, x, moving_mean, moving_variance, gamma, beta, epsilon, max_value)
         if gamma is not None and needs[3]:  # trainable gamma in an explicit training=False call
             inv_std = 1 / np.sqrt(moving_variance.astype(np.float64) + epsilon)
             rows = (x.reshape(-1, x.shape[-1]) - moving_mean) * inv_std
@@ -54,6 +49,14 @@ def batch_norm_last_axis_inference(x, moving_mean, moving_variance, gamma=None, 
             dbeta = g.reshape(-1, g.shape[-1]).sum(axis=0, dtype=np.float64).astype(x.dtype)
         return dx, None, None, dgamma, dbeta
     return y, backward
+
+
+def _relu_passes(y, x, moving_mean, moving_variance, gamma, beta, epsilon, max_value):
+    """Where the fused ReLU passed its input's gradient: 0 < pre-activation (<= max_value, recomputed)."""
+    if max_value is None:
+        return y > 0
+    pre = _bn.batch_norm_inference_forward(x, moving_mean, moving_variance, gamma, beta, epsilon)
+    return (pre > 0) & (pre <= pre.dtype.type(max_value))
 
 
 @differentiable

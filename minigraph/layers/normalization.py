@@ -115,9 +115,7 @@ class _ScaledNormalization(_AxisNormalization):
 
 def _relu_after(out, relu, max_value):
     """The fused ReLU on the numpy reference path (an axis the kernels do not normalise over)."""
-    if not relu:
-        return out
-    return ops.relu(out) if max_value is None else ops_activations.relu_general(out, max_value=max_value)
+    return ops_activations.relu_general(out, max_value=max_value) if relu else out
 
 
 @registry.register
