@@ -64,3 +64,63 @@ def test_dense_chain_softmax_epilogue_is_softmax_forward_bit_for_bit(rows, dtype
               (rng.standard_normal((64, 10)).astype(dtype), rng.standard_normal(10).astype(dtype), False)]
     logits = dense.dense_chain_forward(x, layers)
     np.testing.assert_array_equal(dense.dense_chain_forward(x, layers, softmax=True), softmax.softmax_forward(logits))
+
+
+# ----------------------------------------------------------------------------------------------- sparse xent
+def xent_reference(x, labels):
+    x = np.asarray(x, np.float64)
+    shifted = x - x.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return -log_probs[np.arange(len(labels)), labels], np.exp(log_probs)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 10, 17, 1000])
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 3e-6), (np.float64, 1e-13)])
+def test_sparse_xent_forward_matches_numpy(n, dtype, rtol):
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((9, n)) * 5).astype(dtype)
+    labels = rng.integers(0, n, 9)
+    loss, probs = softmax.sparse_xent_forward(x, labels)
+    want_loss, want_probs = xent_reference(x, labels)
+    assert loss.dtype == dtype and probs.dtype == dtype and loss.shape == (9,)
+    np.testing.assert_allclose(loss, want_loss, rtol=10 * rtol, atol=10 * rtol)
+    np.testing.assert_array_equal(probs, softmax.softmax_forward(x))  # the same rows as softmax
+    np.testing.assert_allclose(probs, want_probs, rtol=rtol, atol=1e-30)
+
+
+def test_sparse_xent_loss_stays_finite_where_the_probability_underflows():
+    x = np.array([[0.0, 200.0, -200.0]], np.float32)
+    loss, probs = softmax.sparse_xent_forward(x, [2])
+    assert probs[0, 2] == 0
+    np.testing.assert_allclose(loss, [400.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_xent_backward_is_the_finite_difference_gradient(dtype):
+    rng = np.random.default_rng(3)
+    x, labels, g = rng.standard_normal((5, 7)), rng.integers(0, 7, 5), rng.standard_normal(5)
+    _, probs = softmax.sparse_xent_forward(x.astype(dtype), labels)
+    grad = softmax.sparse_xent_backward(probs, labels, g.astype(dtype))
+    assert grad.dtype == dtype
+    numeric, eps = np.zeros_like(x), 1e-6
+    for index in np.ndindex(*x.shape):
+        up, down = x.copy(), x.copy()
+        up[index] += eps
+        down[index] -= eps
+        numeric[index] = (g * (xent_reference(up, labels)[0] - xent_reference(down, labels)[0])).sum() / (2 * eps)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5 if dtype == np.float32 else 1e-7, atol=1e-6)
+
+
+def test_sparse_xent_refuses_bad_labels_and_shapes():
+    x = np.zeros((3, 4), np.float32)
+    for labels in ([0, 4, 1], [-1, 0, 0]):
+        with pytest.raises(ValueError, match=r"sparse_xent_forward: sparse labels must lie in \[0, 4\)"):
+            softmax.sparse_xent_forward(x, labels)
+    with pytest.raises(ValueError, match=r"labels of shape \(2,\) must hold one class index per row of logits "
+                                         r"of shape \(3, 4\)"):
+        softmax.sparse_xent_forward(x, [0, 1])
+    with pytest.raises(ValueError, match="logits must be 2-D with a non-empty last axis"):
+        softmax.sparse_xent_forward(np.zeros((3, 0)), [0, 0, 0])
+    _, probs = softmax.sparse_xent_forward(x, [0, 1, 2])
+    with pytest.raises(ValueError, match=r"sparse_xent_backward: g of shape \(2,\) must hold one value per row"):
+        softmax.sparse_xent_backward(probs, [0, 1, 2], np.ones(2))

@@ -364,19 +364,17 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1):
 
 @differentiable
 def sparse_softmax_cross_entropy_with_logits(labels, logits):
-    """Per-sample -log_softmax(logits)[label]; labels are integer class indices, constants."""
-    idx = np.asarray(labels).astype(np.int64).reshape(logits.shape[:-1])
-    if idx.size and (idx.min() < 0 or idx.max() >= logits.shape[-1]):
-        raise ValueError(f"sparse labels must lie in [0, {logits.shape[-1]}), got values from "
-                         f"{idx.min()} to {idx.max()}")
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-    out = -np.take_along_axis(log_probs, idx[..., None], axis=-1)[..., 0]
+    """Per-sample -log_softmax(logits)[label]; labels are integer class indices, constants.  One kernel pass
+    per row for the loss and the probabilities the gradient reads."""
+    lead, classes = logits.shape[:-1], logits.shape[-1]
+    idx = np.asarray(labels).astype(np.int64).reshape(lead)
+    rows = logits.reshape(-1, classes)
+    loss, probs = _softmax_kernel.sparse_xent_forward(rows, idx.reshape(-1))
+    out = loss.reshape(lead).astype(logits.dtype, copy=False)
 
     def backward(g, needs):
-        grad = np.exp(log_probs)
-        np.put_along_axis(grad, idx[..., None], np.take_along_axis(grad, idx[..., None], axis=-1) - 1, axis=-1)
-        return (None, (grad * g[..., None]).astype(logits.dtype))
+        grad = _softmax_kernel.sparse_xent_backward(probs, idx.reshape(-1), g)
+        return (None, grad.reshape(logits.shape).astype(logits.dtype, copy=False))
     return out, backward
 
 
