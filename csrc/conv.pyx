@@ -44,6 +44,7 @@ cdef Py_ssize_t _chunk_bytes = 4 << 20
 
 cdef bint _direct_enabled = True
 cdef bint _wide_enabled = True
+cdef bint _winograd_enabled = True
 
 
 cdef struct Geom:
@@ -299,6 +300,15 @@ def _set_direct(bint enabled):
     return old
 
 
+def _set_winograd(bint enabled):
+    """Allow or forbid Winograd's F(2x2, 3x3) for the float32 3x3 stride-1 forward, input gradient and
+    kernel gradient (tests compare it with the direct kernels); returns the previous value."""
+    global _winograd_enabled
+    old = _winograd_enabled
+    _winograd_enabled = enabled
+    return old
+
+
 def _set_wide(bint enabled):
     """Allow or forbid the direct kernels' 16-lane (AVX-512) tiles, which run where the CPU has them and
     cout % 16 == 0 (tests compare them with the 8-lane tiles); returns the previous value."""
@@ -333,9 +343,9 @@ cdef int _direct(int op, const float[::1] a, const float[::1] b, float[::1] out,
     nthreads = threads_for(g.n * g.oh * g.ow, g.n * g.oh * g.ow * g.kh * g.kw * g.c * g.co // 8)
     with nogil:
         if op == 2:
-            status = mg_conv_dw(&a[0], g, &b[0], &out[0], nthreads, _wide_enabled)
+            status = mg_conv_dw(&a[0], g, &b[0], &out[0], nthreads, _wide_enabled, _winograd_enabled)
         else:
-            status = mg_conv_fwd(&a[0], g, &b[0], bp, relu, &out[0], nthreads, _wide_enabled)
+            status = mg_conv_fwd(&a[0], g, &b[0], bp, relu, &out[0], nthreads, _wide_enabled, _winograd_enabled)
     if status == MG_CONV_NOMEM:
         raise MemoryError("conv: out of memory for the direct kernels' scratch")
     return status == MG_CONV_OK

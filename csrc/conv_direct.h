@@ -229,9 +229,12 @@ static void mg_fwd_narrow(const float* ximg, const mg_geom* g, const ptrdiff_t* 
     }
 }
 
-/* y (n, oh, ow, co) = conv of x (n, h, w, c) with w (kh, kw, c, co) (+ bias, relu).  Returns MG_CONV_*. */
+#include "conv_winograd.h"
+
+/* y (n, oh, ow, co) = conv of x (n, h, w, c) with w (kh, kw, c, co) (+ bias, relu), by Winograd's
+ * F(2x2, 3x3) where allowed and mg_wino_covers takes the geometry, else directly.  Returns MG_CONV_*. */
 static int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* bias, int relu, float* y,
-                       int nthreads, int allow_wide) {
+                       int nthreads, int allow_wide, int allow_winograd) {
     const ptrdiff_t c = g.c, co = g.co, kdim = g.kh * g.kw * g.c, nv = kdim / 8;
     const int narrow = co % 8 != 0;
     ptrdiff_t k, j;
@@ -241,6 +244,8 @@ static int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* b
     if (narrow && (co >= 8 || c % 8 != 0))
         return MG_CONV_UNSUPPORTED;
     const int wide = !narrow && mg_wide_tiles(&g, allow_wide);
+    if (allow_winograd && !narrow && mg_wino_covers(&g))
+        return mg_conv_wino(x, &g, w, bias, relu, y, nthreads, wide);
     mg_geom_init(&g);
     off = mg_offsets(&g, narrow);
     if (narrow && off) {  /* weights transposed to (co, kdim): vectors along cin */
@@ -333,7 +338,8 @@ static void mg_dw_narrow(const float* ximg, const mg_geom* g, const ptrdiff_t* v
     }
 }
 
-/* dw (kh, kw, c, co) = sum over images and output pixels of x windows times dy (n, oh, ow, co).
+/* dw (kh, kw, c, co) = sum over images and output pixels of x windows times dy (n, oh, ow, co), by
+ * Winograd's F(2x2, 3x3) where allowed and it takes the geometry (conv_winograd.h), else directly.
  *
  * Work: the pixels (all images, in order) are cut into `slots` runs, each with its own partial dw summed in
  * pixel order, and dw's rows into `groups` of whole 12-row tiles; an item is one (slot, group) pair, taken
@@ -341,13 +347,16 @@ static void mg_dw_narrow(const float* ximg, const mg_geom* g, const ptrdiff_t* v
  * the geometry, so the result is the same bit for bit for any thread count and from run to run.  Slots
  * stop at MG_DW_BUDGET bytes of partials and at one per 48 pixels; row groups come first when dy is small
  * (dense layers, small images), and make up the parallelism when there are few slots (big kernels). */
-static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int nthreads, int allow_wide) {
+static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int nthreads, int allow_wide,
+                      int allow_winograd) {
     const ptrdiff_t c = g.c, co = g.co, kdim = g.kh * g.kw * g.c, kc = kdim * co;
     const int narrow = co % 8 != 0;
     int status = MG_CONV_OK;
     if (narrow && (co >= 8 || c % 8 != 0))
         return MG_CONV_UNSUPPORTED;
     const int wide = !narrow && mg_wide_tiles(&g, allow_wide);
+    if (allow_winograd && !narrow && mg_wino_covers(&g) && mg_wino_dw_slots(&g) >= 2)
+        return mg_conv_wino_dw(x, &g, dy, dw, nthreads, wide);
     mg_geom_init(&g);
     {
         const ptrdiff_t per_img = g.oh * g.ow, pixels = g.n * per_img;

@@ -1,0 +1,124 @@
+"""Winograd's F(2x2, 3x3) (csrc/conv_winograd.h) for the float32 3x3 stride-1 forward, input and kernel
+gradients, against float64 references and the direct kernels: odd and even output sizes (tiles that hang over the
+edge), both paddings, images smaller than a tile, channel counts with a remainder vector, the fused bias
+and ReLU, the blocks of tiles that cross images, and the same bits on any thread count."""
+import numpy as np
+import pytest
+
+from minigraph import kernels as K
+from minigraph.kernels import conv
+from test_conv_kernels import ref_conv
+
+RNG = np.random.default_rng(11)
+
+
+@pytest.fixture
+def direct():
+    """Run the direct kernels instead of Winograd's while active."""
+    old = conv._set_winograd(False)
+    yield
+    conv._set_winograd(old)
+
+
+def ref_input_gradient(dy, k, hw, padding):
+    """dx of a 3x3 stride-1 convolution by the chain rule on each tap, float64."""
+    pad = 1 if padding == "same" else 0
+    n, oh, ow, _ = dy.shape
+    dx = np.zeros((n, hw[0] + 2 * pad, hw[1] + 2 * pad, k.shape[2]))
+    for ky in range(3):
+        for kx in range(3):
+            dx[:, ky:ky + oh, kx:kx + ow] += np.einsum("nhwd,cd->nhwc", dy, k[ky, kx])
+    return dx[:, pad:pad + hw[0], pad:pad + hw[1]]
+
+
+# image sizes for each padding: 'valid' needs at least the window
+SIZES = [(hw, "same") for hw in [(7, 9), (8, 8), (3, 3), (1, 1), (2, 5), (13, 6)]] + \
+        [(hw, "valid") for hw in [(7, 9), (8, 8), (3, 3), (3, 4), (13, 6)]]
+
+
+@pytest.mark.parametrize("hw,padding", SIZES)
+@pytest.mark.parametrize("cin,cout", [(16, 16), (24, 40), (32, 16), (64, 64)])
+def test_winograd_matches_the_float64_reference(hw, padding, cin, cout):
+    x = RNG.standard_normal((3,) + hw + (cin,)).astype(np.float32)
+    k = RNG.standard_normal((3, 3, cin, cout)).astype(np.float32)
+    b = RNG.standard_normal(cout).astype(np.float32)
+    x64, k64 = x.astype(np.float64), k.astype(np.float64)
+    want = np.maximum(ref_conv(x64, k64, 1, padding) + b, 0)
+    y = conv.conv2d_forward(x, k, b, 1, padding, activation="relu")
+    assert y.dtype == np.float32 and y.shape == want.shape
+    scale = max(1.0, np.abs(want).max())
+    np.testing.assert_allclose(y, want, rtol=2e-5, atol=2e-6 * scale)
+    dy = RNG.standard_normal(y.shape).astype(np.float32)
+    dx = conv.conv2d_backward_input(dy, k, hw, 1, padding)
+    want_dx = ref_input_gradient(dy.astype(np.float64), k64, hw, padding)
+    np.testing.assert_allclose(dx, want_dx, rtol=2e-5, atol=2e-6 * max(1.0, np.abs(want_dx).max()))
+
+
+def test_winograd_and_direct_kernels_agree(direct):
+    x = RNG.standard_normal((5, 11, 10, 32)).astype(np.float32)
+    k = RNG.standard_normal((3, 3, 32, 48)).astype(np.float32)
+    want = conv.conv2d_forward(x, k, None, 1, "same")
+    conv._set_winograd(True)
+    got = conv.conv2d_forward(x, k, None, 1, "same")
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    assert not np.array_equal(got, want)  # two different sums: the switch really changes the path
+
+
+def test_a_nan_reaches_only_the_outputs_whose_windows_hold_it():
+    """The transforms mix a tile's whole 4x4 patch, but a corner pixel enters only the products that its
+    own output reads, so a NaN there stays where a direct convolution puts it."""
+    for (iy, ix), (oy, ox) in [((0, 0), (0, 0)), ((0, 5), (0, 3)), ((5, 0), (3, 0)), ((5, 5), (3, 3))]:
+        x = np.ones((1, 6, 6, 16), np.float32)
+        x[0, iy, ix, 3] = np.nan
+        y = conv.conv2d_forward(x, np.ones((3, 3, 16, 16), np.float32), None, 1, "valid")
+        nan = np.isnan(y[0]).any(axis=-1)
+        want = np.zeros((4, 4), bool)
+        want[oy, ox] = True
+        np.testing.assert_array_equal(nan, want)
+
+
+def test_same_bits_on_any_thread_count():
+    x = RNG.standard_normal((7, 15, 15, 32)).astype(np.float32)
+    k = RNG.standard_normal((3, 3, 32, 32)).astype(np.float32)
+    old = K.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 1):
+            K.set_num_threads(threads)
+            results.append(conv.conv2d_forward(x, k, None, 1, "same"))
+    finally:
+        K.set_num_threads(old)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+
+
+@pytest.mark.parametrize("n,hw,cin,cout,padding", [(3, (7, 9), 16, 16, "same"), (2, (9, 8), 24, 40, "valid"),
+                                                   (40, (5, 5), 32, 16, "same"), (2, (1, 1), 16, 16, "same")])
+def test_winograd_kernel_gradient_matches_the_float64_reference(n, hw, cin, cout, padding):
+    """Cases with one block of tiles, several slots (40 images: blocks cross images) and a tile that hangs
+    over the edge of a one-pixel image."""
+    x = RNG.standard_normal((n,) + hw + (cin,)).astype(np.float32)
+    oh, ow = hw if padding == "same" else (hw[0] - 2, hw[1] - 2)
+    dy = RNG.standard_normal((n, oh, ow, cout)).astype(np.float32)
+    got = conv.conv2d_backward_kernel(x, dy, (3, 3), 1, padding)
+    pad = 1 if padding == "same" else 0
+    xp = np.pad(x.astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    want = np.stack([np.stack([np.einsum("nhwc,nhwd->cd", xp[:, ky:ky + oh, kx:kx + ow], dy.astype(np.float64))
+                               for kx in range(3)]) for ky in range(3)])
+    assert got.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6 * max(1.0, np.abs(want).max()))
+
+
+def test_kernel_gradient_same_bits_on_any_thread_count():
+    x = RNG.standard_normal((30, 9, 9, 32)).astype(np.float32)
+    dy = RNG.standard_normal((30, 9, 9, 32)).astype(np.float32)
+    old = K.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 1):
+            K.set_num_threads(threads)
+            results.append(conv.conv2d_backward_kernel(x, dy, (3, 3), 1, "same"))
+    finally:
+        K.set_num_threads(old)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
