@@ -154,9 +154,10 @@ class Model(Network):
         self._metrics = resolved
 
     # ------------------------------------------------------------------ one batch
-    def _compute_loss(self, ys, outs, ws):
+    def _compute_loss(self, ys, outs, ws, layers):
         """Per-output losses (tape-aware) with their sample weights, and their weighted total plus the losses
-        the layers added."""
+        the layers added (`layers`: the model's layers, flattened after the forward pass, which may have
+        built new ones)."""
         per_output = []
         total = None
         for fn, w, y, out, sw in zip(self._loss_fns, self._loss_weights, ys, outs, ws):
@@ -166,7 +167,7 @@ class Model(Network):
             per_output.append(value)
             term = value if w == 1.0 else value * w
             total = term if total is None else total + term
-        for value in self.losses:  # each summed to a scalar, as Keras 3 aggregates added losses
+        for value in self._losses_of(layers):  # each summed to a scalar, as Keras 3 aggregates added losses
             value = ops.sum(value) if np.ndim(getattr(value, "data", value)) else value
             total = value if total is None else total + value
         if total is None:
@@ -174,7 +175,7 @@ class Model(Network):
                              f"or add losses in the model with add_loss().")
         return total, per_output
 
-    def _batch_logs(self, total, per_output, ys, outs, metric_ws, weighted_ws):
+    def _batch_logs(self, total, per_output, ys, outs, metric_ws, weighted_ws, layers):
         logs = {"loss": float(np.asarray(getattr(total, "data", total)))}
         if len(outs) > 1:
             names = [n for n, fn in zip(self.output_names, self._loss_fns) if fn is not None]
@@ -189,7 +190,7 @@ class Model(Network):
                     metric.update_state(ys[i], out, sample_weight=w)
                 else:
                     metric.update_state(ys[i], out)
-        for layer in self._flatten_layers():
+        for layer in layers:
             for name, value in layer._metric_values:
                 acc = self._added_metrics.setdefault(name, [0.0, 0])
                 acc[0] += float(np.mean(np.asarray(getattr(value, "data", value))))
@@ -233,14 +234,15 @@ class Model(Network):
                 self._resolve_compile()
             ys, ws = self._matched(ys, outs, ws)
             loss_ws, metric_ws, weighted_ws = self._masked(outs, ws)
-            total, per_output = self._compute_loss(ys, outs, loss_ws)
+            layers = self._flatten_layers()
+            total, per_output = self._compute_loss(ys, outs, loss_ws, layers)
         variables = self.trainable_weights
         grads = tape.gradient(total, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         for var in variables:
             if var.constraint is not None:
                 var.assign(var.constraint(var.value))
-        return self._batch_logs(total, per_output, ys, outs, metric_ws, weighted_ws)
+        return self._batch_logs(total, per_output, ys, outs, metric_ws, weighted_ws, layers)
 
     def _test_batch(self, xs, ys, ws=None):
         self._clear_losses()
@@ -250,8 +252,9 @@ class Model(Network):
             self._resolve_compile()
         ys, ws = self._matched(ys, outs, ws)
         loss_ws, metric_ws, weighted_ws = self._masked(outs, ws)
-        total, per_output = self._compute_loss(ys, outs, loss_ws)
-        return self._batch_logs(total, per_output, ys, outs, metric_ws, weighted_ws)
+        layers = self._flatten_layers()
+        total, per_output = self._compute_loss(ys, outs, loss_ws, layers)
+        return self._batch_logs(total, per_output, ys, outs, metric_ws, weighted_ws, layers)
 
     # ------------------------------------------------------------------ data
     def _targets(self, y, n):

@@ -362,8 +362,13 @@ class Layer:
     def losses(self):
         """The losses of this layer and every layer inside it: those added in the last call, then the
         weight regularizers' and the callables', as Keras collects them."""
+        return self._losses_of(self._flatten_layers())
+
+    @staticmethod
+    def _losses_of(layers):
+        """`losses` over the given layers (a training step walks the model once for these and its metrics)."""
         out = []
-        for layer in self._flatten_layers():
+        for layer in layers:
             out.extend(layer._losses)
             out.extend(regularizer(var) for var, regularizer in layer._regularized)
             out.extend(fn() for fn in layer._loss_callables)
