@@ -203,9 +203,9 @@ static int mg_conv_wino(const float* x, const mg_geom* g, const float* w, const 
  * pass MG_DW_BUDGET), each summed in block order into its own partial dU by whichever thread takes it;
  * the partials are added in slot order.  The counts depend only on the geometry: the same bits on any
  * thread count. */
-#define MG_WINO_SLOTS 8
+#define MG_WINO_SLOTS 4
 /* tiles per block of the kernel gradient: the products sum over them, so longer runs than the forward's */
-#define MG_WINO_DW_TILES 144
+#define MG_WINO_DW_TILES 72
 
 /* The slots mg_conv_wino_dw would use; below 2 (huge channel counts), the direct kernels do better. */
 static ptrdiff_t mg_wino_dw_slots(const mg_geom* g) {
