@@ -345,7 +345,7 @@ cdef int _direct(int op, const float[::1] a, const float[::1] b, float[::1] out,
         if op == 2:
             status = mg_conv_dw(&a[0], g, &b[0], &out[0], nthreads, _wide_enabled, _winograd_enabled)
         else:
-            status = mg_conv_fwd(&a[0], g, &b[0], bp, relu, &out[0], nthreads, _wide_enabled, _winograd_enabled)
+            status = mg_conv_fwd(&a[0], g, &b[0], bp, relu, &out[0], nthreads, _wide_enabled, _winograd_enabled, 1)
     if status == MG_CONV_NOMEM:
         raise MemoryError("conv: out of memory for the direct kernels' scratch")
     return status == MG_CONV_OK

@@ -24,12 +24,18 @@
 
 /* tiles per block: a multiple of both register tiles' heights (6 and 12) */
 #define MG_WINO_TILES 36
+/* the largest transformed filter of one position (c x co floats) Winograd takes */
+#define MG_WINO_FILTER_BYTES (256 * 1024)
 
-/* Whether mg_conv_wino takes this geometry: a 3x3 stride-1 window, channel counts the 8-lane transforms
- * cover, and enough channels that the products, not the transforms, dominate. */
+/* Whether Winograd takes this geometry: a 3x3 stride-1 window, channel counts the 8-lane transforms cover,
+ * enough channels that the products, not the transforms, dominate, each position's transformed filter
+ * (c x co) small enough to stay in L2 while a block's tiles stream past it, and enough tiles (four blocks)
+ * to pay for transforming the filter. */
 static int mg_wino_covers(const mg_geom* g) {
+    const ptrdiff_t tiles = g->n * ((g->oh + 1) / 2) * ((g->ow + 1) / 2);
     return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->c % 8 == 0 && g->co % 8 == 0
-           && g->c >= 16 && g->co >= 16;
+           && g->c >= 16 && g->co >= 16 && g->c * g->co * sizeof(float) <= MG_WINO_FILTER_BYTES
+           && tiles >= 4 * MG_WINO_TILES;
 }
 
 /* U (16, c, co) = G g G^T for each (ci, j), w (3, 3, c, co). */

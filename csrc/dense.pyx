@@ -57,7 +57,7 @@ cdef int _direct_forward(const float* a, Py_ssize_t rows, Py_ssize_t cin, const 
     # one image of `rows` pixels, each a 1 x 1 window of `cin` channels
     g.n, g.h, g.w, g.c, g.oh, g.ow, g.co = 1, rows, 1, cin, rows, 1, cout
     g.kh, g.kw, g.sh, g.sw, g.ph, g.pw = 1, 1, 1, 1, 0, 0
-    return mg_conv_fwd(a, g, w, bias, relu, out, threads_for(rows, rows * cin * cout // 8), 1, 0)
+    return mg_conv_fwd(a, g, w, bias, relu, out, threads_for(rows, rows * cin * cout // 8), 1, 0, 0)
 
 
 cdef object _direct_product(int op, object a, object b, object bias, bint relu):

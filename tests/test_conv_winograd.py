@@ -10,6 +10,13 @@ from minigraph.kernels import conv
 from test_conv_kernels import ref_conv
 
 RNG = np.random.default_rng(11)
+BLOCK = 36  # tiles per block (conv_winograd.h); Winograd takes a call of at least four blocks
+
+
+def images_for(out_hw, blocks=5):
+    """A batch with at least `blocks` blocks of 2x2 output tiles, so that the call runs Winograd's path."""
+    tiles = -(-out_hw[0] // 2) * -(-out_hw[1] // 2)
+    return -(-blocks * BLOCK // tiles)
 
 
 @pytest.fixture
@@ -39,7 +46,8 @@ SIZES = [(hw, "same") for hw in [(7, 9), (8, 8), (3, 3), (1, 1), (2, 5), (13, 6)
 @pytest.mark.parametrize("hw,padding", SIZES)
 @pytest.mark.parametrize("cin,cout", [(16, 16), (24, 40), (32, 16), (64, 64)])
 def test_winograd_matches_the_float64_reference(hw, padding, cin, cout):
-    x = RNG.standard_normal((3,) + hw + (cin,)).astype(np.float32)
+    out_hw = hw if padding == "same" else (hw[0] - 2, hw[1] - 2)
+    x = RNG.standard_normal((images_for(out_hw),) + hw + (cin,)).astype(np.float32)
     k = RNG.standard_normal((3, 3, cin, cout)).astype(np.float32)
     b = RNG.standard_normal(cout).astype(np.float32)
     x64, k64 = x.astype(np.float64), k.astype(np.float64)
@@ -55,7 +63,7 @@ def test_winograd_matches_the_float64_reference(hw, padding, cin, cout):
 
 
 def test_winograd_and_direct_kernels_agree(direct):
-    x = RNG.standard_normal((5, 11, 10, 32)).astype(np.float32)
+    x = RNG.standard_normal((images_for((11, 10)), 11, 10, 32)).astype(np.float32)
     k = RNG.standard_normal((3, 3, 32, 48)).astype(np.float32)
     want = conv.conv2d_forward(x, k, None, 1, "same")
     conv._set_winograd(True)
@@ -64,13 +72,28 @@ def test_winograd_and_direct_kernels_agree(direct):
     assert not np.array_equal(got, want)  # two different sums: the switch really changes the path
 
 
+def test_calls_winograd_declines_run_directly(direct):
+    """Too few tiles to pay for the filter's transform, or a transformed filter too big for L2: the
+    direct kernels' bits (or BLAS's, for the filter) whether Winograd is allowed or not."""
+    small = RNG.standard_normal((1, 9, 9, 32)).astype(np.float32), RNG.standard_normal((3, 3, 32, 32))
+    wide = RNG.standard_normal((images_for((5, 5)), 5, 5, 8 * 33)).astype(np.float32), \
+        RNG.standard_normal((3, 3, 8 * 33, 8 * 33))
+    for x, k in (small, wide):
+        k = k.astype(np.float32)
+        conv._set_winograd(False)
+        want = conv.conv2d_forward(x, k, None, 1, "same")
+        conv._set_winograd(True)
+        np.testing.assert_array_equal(conv.conv2d_forward(x, k, None, 1, "same"), want)
+
+
 def test_a_nan_reaches_only_the_outputs_whose_windows_hold_it():
     """The transforms mix a tile's whole 4x4 patch, but a corner pixel enters only the products that its
     own output reads, so a NaN there stays where a direct convolution puts it."""
     for (iy, ix), (oy, ox) in [((0, 0), (0, 0)), ((0, 5), (0, 3)), ((5, 0), (3, 0)), ((5, 5), (3, 3))]:
-        x = np.ones((1, 6, 6, 16), np.float32)
+        x = np.ones((images_for((4, 4)), 6, 6, 16), np.float32)
         x[0, iy, ix, 3] = np.nan
         y = conv.conv2d_forward(x, np.ones((3, 3, 16, 16), np.float32), None, 1, "valid")
+        assert np.isfinite(y[1:]).all()
         nan = np.isnan(y[0]).any(axis=-1)
         want = np.zeros((4, 4), bool)
         want[oy, ox] = True
@@ -78,7 +101,7 @@ def test_a_nan_reaches_only_the_outputs_whose_windows_hold_it():
 
 
 def test_same_bits_on_any_thread_count():
-    x = RNG.standard_normal((7, 15, 15, 32)).astype(np.float32)
+    x = RNG.standard_normal((images_for((15, 15), 7), 15, 15, 32)).astype(np.float32)
     k = RNG.standard_normal((3, 3, 32, 32)).astype(np.float32)
     old = K.get_num_threads()
     try:
@@ -92,13 +115,14 @@ def test_same_bits_on_any_thread_count():
     np.testing.assert_array_equal(results[0], results[2])
 
 
-@pytest.mark.parametrize("n,hw,cin,cout,padding", [(3, (7, 9), 16, 16, "same"), (2, (9, 8), 24, 40, "valid"),
-                                                   (40, (5, 5), 32, 16, "same"), (2, (1, 1), 16, 16, "same")])
-def test_winograd_kernel_gradient_matches_the_float64_reference(n, hw, cin, cout, padding):
-    """Cases with one block of tiles, several slots (40 images: blocks cross images) and a tile that hangs
-    over the edge of a one-pixel image."""
-    x = RNG.standard_normal((n,) + hw + (cin,)).astype(np.float32)
+@pytest.mark.parametrize("blocks,hw,cin,cout,padding", [(4, (7, 9), 16, 16, "same"), (9, (9, 8), 24, 40, "valid"),
+                                                        (30, (5, 5), 32, 16, "same"), (4, (1, 1), 16, 16, "same")])
+def test_winograd_kernel_gradient_matches_the_float64_reference(blocks, hw, cin, cout, padding):
+    """Cases with one slot of blocks and several (blocks cross images), and a tile that hangs over the edge
+    of a one-pixel image."""
     oh, ow = hw if padding == "same" else (hw[0] - 2, hw[1] - 2)
+    n = images_for((oh, ow), blocks)
+    x = RNG.standard_normal((n,) + hw + (cin,)).astype(np.float32)
     dy = RNG.standard_normal((n, oh, ow, cout)).astype(np.float32)
     got = conv.conv2d_backward_kernel(x, dy, (3, 3), 1, padding)
     pad = 1 if padding == "same" else 0
@@ -110,8 +134,9 @@ def test_winograd_kernel_gradient_matches_the_float64_reference(n, hw, cin, cout
 
 
 def test_kernel_gradient_same_bits_on_any_thread_count():
-    x = RNG.standard_normal((30, 9, 9, 32)).astype(np.float32)
-    dy = RNG.standard_normal((30, 9, 9, 32)).astype(np.float32)
+    n = images_for((9, 9), 12)
+    x = RNG.standard_normal((n, 9, 9, 32)).astype(np.float32)
+    dy = RNG.standard_normal((n, 9, 9, 32)).astype(np.float32)
     old = K.get_num_threads()
     try:
         results = []
