@@ -1,11 +1,11 @@
 """Matrix products and dense layers (see csrc/API.md).
 
-A dense layer is a 1x1 convolution of one image whose pixels are the batch rows, so its float32 products
-run on the conv kernels' direct tiles (csrc/conv_direct.h: AVX-512 or AVX2 at run time, one OpenMP region):
-y = x @ kernel (+ bias, ReLU) is their forward pass, dkernel = x.T @ dy their kernel gradient, and
-dx = dy @ kernel.T the forward pass with the transposed kernel.  The shared BLAS gemm takes the rest
-(_direct_covers): float64, products under 2**16 multiply-adds (a single-sample predict is a gemv), output
-widths the tiles do not cover, kernels over 1 MiB, and forward-form products with fewer than 24 rows.
+A dense layer is a 1x1 convolution of one image whose pixels are the batch rows, so its float32 forward
+product y = x @ kernel (+ bias, ReLU) runs on the conv kernels' direct tiles (csrc/conv_direct.h: AVX-512 or
+AVX2 at run time, one OpenMP region).  The shared BLAS gemm takes the rest (_direct_covers): the gradients'
+products (dkernel = x.T @ dy and dx = dy @ kernel.T, on which BLAS was as fast or faster, dx without a
+transposed copy of the kernel), float64, products under 2**16 multiply-adds (a single-sample predict is a
+gemv), output widths the tiles do not cover, kernels over 1 MiB, and products with fewer than 24 rows.
 """
 from cython cimport floating
 from libc.stdlib cimport free, malloc
@@ -37,22 +37,22 @@ def _set_direct(bint enabled):
     return old
 
 
-cdef bint _direct_covers(int op, Py_ssize_t rows, Py_ssize_t cin, Py_ssize_t cout) noexcept nogil:
-    """Whether the direct kernels take product `op` (see _direct_product) of these sizes, and beat BLAS on
-    it: at least 2**16 multiply-adds (below, a gemv or a mostly empty tile), output columns the tiles cover,
-    a kernel (or kernel gradient) that stays in L2 (every tile of rows streams all of it; BLAS blocks for
-    cache, the tiles do not), and for the forward form at least two tiles of rows."""
+cdef bint _direct_covers(Py_ssize_t rows, Py_ssize_t cin, Py_ssize_t cout) noexcept nogil:
+    """Whether the direct kernels take the forward product (rows, cin) @ (cin, cout) and beat BLAS on it: at
+    least 2**16 multiply-adds (below, a gemv or a mostly empty tile), output columns the tiles cover, a kernel
+    that stays in L2 (every tile of rows streams all of it; BLAS blocks for cache, the tiles do not), and at
+    least two tiles of rows."""
     if not _direct_enabled or rows * cin * cout < (1 << 16):
         return False
     if not (cout % 8 == 0 or (cout < 8 and cin % 8 == 0)):
         return False
-    return cin * cout * 4 <= (1 << 20) and (op == 1 or rows >= 24)
+    return cin * cout * 4 <= (1 << 20) and rows >= 24
 
 
 cdef int _direct_forward(const float* a, Py_ssize_t rows, Py_ssize_t cin, const float* w, Py_ssize_t cout,
                          const float* bias, bint relu, float* out) noexcept nogil:
     """out (rows, cout) = act(a (rows, cin) @ w (cin, cout) + bias) on the direct conv kernels (sizes
-    accepted by _direct_covers(0, ...)); returns their MG_CONV_* status (UNSUPPORTED: they declined)."""
+    accepted by _direct_covers); returns their MG_CONV_* status (UNSUPPORTED: they declined)."""
     cdef mg_geom g
     # one image of `rows` pixels, each a 1 x 1 window of `cin` channels
     g.n, g.h, g.w, g.c, g.oh, g.ow, g.co = 1, rows, 1, cin, rows, 1, cout
@@ -60,11 +60,10 @@ cdef int _direct_forward(const float* a, Py_ssize_t rows, Py_ssize_t cin, const 
     return mg_conv_fwd(a, g, w, bias, relu, out, threads_for(rows, rows * cin * cout // 8), 1, 0, 0)
 
 
-cdef object _direct_product(int op, object a, object b, object bias, bint relu):
-    """The float32 product `op` on the direct conv kernels (sizes accepted by _direct_covers), or None if
-    they decline it: op 0: a (rows, in) @ b (in, out) (+ bias, ReLU); op 1: a.T @ b for a (rows, in),
-    b (rows, out).  a and b are C-contiguous float32 matrices whose shapes the caller checked."""
-    cdef mg_geom g
+cdef object _direct_product(object a, object b, object bias, bint relu):
+    """a (rows, in) @ b (in, out) (+ bias, ReLU) on the direct conv kernels (sizes accepted by
+    _direct_covers), or None if they decline it.  a and b are C-contiguous float32 matrices whose shapes the
+    caller checked."""
     cdef int status
     cdef Py_ssize_t rows = a.shape[0], cin = a.shape[1], cout = b.shape[1]
     cdef const float[:, ::1] av = a
@@ -72,19 +71,13 @@ cdef object _direct_product(int op, object a, object b, object bias, bint relu):
     cdef const float[::1] biasv
     cdef const float* bias_ptr = NULL
     cdef float[:, ::1] outv
-    out = np.empty((rows, cout) if op == 0 else (cin, cout), np.float32)
+    out = np.empty((rows, cout), np.float32)
     outv = out
     if bias is not None:
         biasv = bias
         bias_ptr = &biasv[0]
     with nogil:
-        if op == 0:
-            status = _direct_forward(&av[0, 0], rows, cin, &bv[0, 0], cout, bias_ptr, relu, &outv[0, 0])
-        else:
-            g.n, g.h, g.w, g.c, g.oh, g.ow, g.co = 1, rows, 1, cin, rows, 1, cout
-            g.kh, g.kw, g.sh, g.sw, g.ph, g.pw = 1, 1, 1, 1, 0, 0
-            status = mg_conv_dw(&av[0, 0], g, &bv[0, 0], &outv[0, 0], threads_for(rows, rows * cin * cout // 8), 1,
-                                0)
+        status = _direct_forward(&av[0, 0], rows, cin, &bv[0, 0], cout, bias_ptr, relu, &outv[0, 0])
     if status == MG_CONV_NOMEM:
         raise MemoryError("dense: out of memory for the direct kernels' scratch")
     return out if status == MG_CONV_OK else None
@@ -138,7 +131,7 @@ cdef int _forward_rows(const floating* a, Py_ssize_t m, Py_ssize_t k, const floa
     bits); returns MG_CONV_OK or MG_CONV_NOMEM."""
     cdef int status
     if floating is float:
-        if m and n and k and _direct_covers(0, m, k, n):
+        if m and n and k and _direct_covers(m, k, n):
             status = _direct_forward(a, m, k, w, n, bias, relu, c)
             if status != MG_CONV_UNSUPPORTED:
                 return status
@@ -161,8 +154,11 @@ def _operand(x, bint trans, str fn, str name, dtype=None):
 
 
 cdef object _product(str fn, object a, object b, bint trans_a, bint trans_b, tuple names, object bias,
-                     bint relu=False):
-    """op(a) @ op(b) (+ bias, fused into the gemm), then ReLU when `relu`."""
+                     bint relu=False, bint copy_transposed_b=False):
+    """op(a) @ op(b) (+ bias, fused into the gemm), then ReLU when `relu`.  a @ b may run on the direct
+    tiles; so may a @ b.T with `copy_transposed_b` (dense_forward of a Fortran-ordered kernel: the tiles
+    on its C-ordered copy, the bits dense_chain_forward gives), where BLAS would otherwise read b transposed
+    faster than the copy costs."""
     cdef object dtype = a.dtype if type(a) is np.ndarray else None
     cdef bint ta = trans_a, tb = trans_b
     cdef object given_a = a, given_b = b  # for messages
@@ -186,14 +182,8 @@ cdef object _product(str fn, object a, object b, bint trans_a, bint trans_b, tup
                          f"exceeds BLAS's int32 sizes")
     if bias is not None and bias.shape[0] != n:
         raise ValueError(f"{fn}: bias shape {bias.shape} does not match {names[1]} shape {np.shape(given_b)}")
-    if dtype is _F32 and m and n and k:
-        # the direct kernels read a as (rows, in): a @ b, a @ b.T (b's transpose made), or a.T @ b (which
-        # takes no bias or ReLU)
-        c = None
-        if not ta and _direct_covers(0, m, k, n):
-            c = _direct_product(0, a, np.ascontiguousarray(b.T) if tb else b, bias, relu)
-        elif ta and not tb and bias is None and not relu and _direct_covers(1, k, m, n):
-            c = _direct_product(1, a, b, None, False)
+    if dtype is _F32 and m and n and k and not ta and (copy_transposed_b or not tb) and _direct_covers(m, k, n):
+        c = _direct_product(a, np.ascontiguousarray(b.T) if tb else b, bias, relu)
         if c is not None:
             return c
     c = np.empty((m, n), dtype)
@@ -214,7 +204,7 @@ def dense_forward(x, kernel, bias=None, activation=None):
     'linear' or 'relu' (fused into the direct kernels' store; NaN stays NaN, like np.maximum)."""
     if activation is not None and activation not in ("linear", "relu"):
         raise ValueError(f"dense_forward: activation must be None, 'linear' or 'relu', got {activation!r}")
-    return _product("dense_forward", x, kernel, False, False, ("x", "kernel"), bias, activation == "relu")
+    return _product("dense_forward", x, kernel, False, False, ("x", "kernel"), bias, activation == "relu", True)
 
 
 def dense_backward(x, kernel, dy, need_dx=True, need_dbias=True):
