@@ -231,14 +231,14 @@ static void mg_fwd_narrow(const float* ximg, const mg_geom* g, const ptrdiff_t* 
 
 #include "conv_winograd.h"
 
-/* Every tile of pixels streams all of the weights (BLAS blocks for cache, the tiles do not): above this
- * many bytes of weights they come from L3 or memory, and BLAS's im2col path is several times faster
- * (ResNet50's 3x3 512 -> 512 convolution). */
-#define MG_FWD_WEIGHT_BYTES (512.0 * 1024)
+/* Every tile of pixels streams all of the weights (BLAS blocks for cache, the tiles do not): from this
+ * many bytes of weights on they come from L3 or memory, and BLAS's im2col path is faster (up to several
+ * times: ResNet50's 3x3 512 -> 512 convolution). */
+#define MG_FWD_WEIGHT_BYTES (1024.0 * 1024)
 
 /* y (n, oh, ow, co) = conv of x (n, h, w, c) with w (kh, kw, c, co) (+ bias, relu), by Winograd's
  * F(2x2, 3x3) where allowed and mg_wino_covers takes the geometry, else directly; with limit_weights,
- * weights over MG_FWD_WEIGHT_BYTES are declined (MG_CONV_UNSUPPORTED: the caller's BLAS path).  dense
+ * weights of MG_FWD_WEIGHT_BYTES or more are declined (MG_CONV_UNSUPPORTED: the caller's BLAS path).  dense
  * applies its own limit.  Returns MG_CONV_*. */
 static int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* bias, int relu, float* y,
                        int nthreads, int allow_wide, int allow_winograd, int limit_weights) {
@@ -253,7 +253,7 @@ static int mg_conv_fwd(const float* x, mg_geom g, const float* w, const float* b
     const int wide = !narrow && mg_wide_tiles(&g, allow_wide);
     if (allow_winograd && !narrow && mg_wino_covers(&g))
         return mg_conv_wino(x, &g, w, bias, relu, y, nthreads, wide);
-    if (limit_weights && (double)kdim * co * sizeof(float) > MG_FWD_WEIGHT_BYTES)
+    if (limit_weights && (double)kdim * co * sizeof(float) >= MG_FWD_WEIGHT_BYTES)
         return MG_CONV_UNSUPPORTED;
     mg_geom_init(&g);
     off = mg_offsets(&g, narrow);
