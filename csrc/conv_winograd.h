@@ -144,36 +144,60 @@ static void mg_wino_output(const float* m, const mg_geom* g, ptrdiff_t tiles_w, 
     }
 }
 
+/* The identity offsets 0..c-1 the 16 products read their rows through (a 1x1 window); NULL when out of
+ * memory. */
+static ptrdiff_t* mg_wino_identity(ptrdiff_t c) {
+    ptrdiff_t k, *ident = (ptrdiff_t*)malloc(sizeof(ptrdiff_t) * (size_t)c);
+    if (ident)
+        for (k = 0; k < c; k++)
+            ident[k] = k;
+    return ident;
+}
+
+/* A thread's transformed tiles and products for blocks of up to `tiles` tiles: (16, tiles, c) then
+ * (16, tiles, co) floats; NULL (and *status MG_CONV_NOMEM) when out of memory. */
+static float* mg_wino_scratch(ptrdiff_t tiles, ptrdiff_t c, ptrdiff_t co, int* status) {
+    float* v = (float*)malloc(sizeof(float) * (size_t)(16 * tiles * (c + co)));
+    if (!v) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+        *status = MG_CONV_NOMEM;
+    }
+    return v;
+}
+
+/* The geometry of one of a block's products: a 1x1 convolution of an image of nt pixels of c channels. */
+static mg_geom mg_wino_product_geom(ptrdiff_t nt, ptrdiff_t c, ptrdiff_t co) {
+    mg_geom pg;
+    memset(&pg, 0, sizeof pg);
+    pg.n = 1, pg.h = nt, pg.w = 1, pg.c = c, pg.oh = nt, pg.ow = 1, pg.co = co;
+    pg.kh = pg.kw = pg.sh = pg.sw = 1;
+    mg_geom_init(&pg);
+    return pg;
+}
+
 /* y (n, oh, ow, co) = conv of x (n, h, w, c) with w (3, 3, c, co) (+ bias, relu), for a geometry
  * mg_wino_covers takes; returns MG_CONV_*. */
 static int mg_conv_wino(const float* x, const mg_geom* g, const float* w, const float* bias, int relu, float* y,
                         int nthreads, int wide) {
     const ptrdiff_t c = g->c, co = g->co, tiles_w = (g->ow + 1) / 2, tiles_img = ((g->oh + 1) / 2) * tiles_w;
     const ptrdiff_t tiles = g->n * tiles_img, blocks = (tiles + MG_WINO_TILES - 1) / MG_WINO_TILES;
-    ptrdiff_t* ident = (ptrdiff_t*)malloc(sizeof(ptrdiff_t) * (size_t)c);
+    ptrdiff_t* ident = mg_wino_identity(c);
     float* u = (float*)malloc(sizeof(float) * (size_t)(16 * c * co));
     int status = MG_CONV_OK;
-    ptrdiff_t k;
     if (!ident || !u) {
         free(ident);
         free(u);
         return MG_CONV_NOMEM;
     }
-    for (k = 0; k < c; k++)
-        ident[k] = k;
     mg_wino_filter(w, c, co, u);
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nthreads)
 #endif
     {
-        float* v = (float*)malloc(sizeof(float) * (size_t)(16 * MG_WINO_TILES * (c + co)));
+        float* v = mg_wino_scratch(MG_WINO_TILES, c, co, &status);
         ptrdiff_t block, xi;
-        if (!v) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-            status = MG_CONV_NOMEM;
-        }
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
@@ -181,13 +205,10 @@ static int mg_conv_wino(const float* x, const mg_geom* g, const float* w, const 
             const ptrdiff_t t0 = block * MG_WINO_TILES;
             const ptrdiff_t nt = tiles - t0 < MG_WINO_TILES ? tiles - t0 : MG_WINO_TILES;
             float* m = v + 16 * nt * c;
-            mg_geom pg;  /* one product: a 1x1 convolution of an image of nt pixels */
+            mg_geom pg;
             if (!v)
                 continue;
-            memset(&pg, 0, sizeof pg);
-            pg.n = 1, pg.h = nt, pg.w = 1, pg.c = c, pg.oh = nt, pg.ow = 1, pg.co = co;
-            pg.kh = pg.kw = pg.sh = pg.sw = 1;
-            mg_geom_init(&pg);
+            pg = mg_wino_product_geom(nt, c, co);
             mg_wino_input(x, g, tiles_w, tiles_img, t0, nt, v);
             for (xi = 0; xi < 16; xi++)
                 MG_TILES(fwd_tiles, wide)(v + xi * nt * c, &pg, ident, c, u + xi * c * co, NULL, 0,
@@ -293,45 +314,32 @@ static int mg_conv_wino_dw(const float* x, const mg_geom* g, const float* dy, fl
     const ptrdiff_t c = g->c, co = g->co, tiles_w = (g->ow + 1) / 2, tiles_img = ((g->oh + 1) / 2) * tiles_w;
     const ptrdiff_t tiles = g->n * tiles_img, blocks = (tiles + MG_WINO_DW_TILES - 1) / MG_WINO_DW_TILES;
     const ptrdiff_t slots = mg_wino_dw_slots(g), slot_floats = 16 * c * co, pairs = c * (co / 8);
-    ptrdiff_t* ident = (ptrdiff_t*)malloc(sizeof(ptrdiff_t) * (size_t)c);
+    ptrdiff_t* ident = mg_wino_identity(c);
     float* partial = (float*)calloc((size_t)(slots * slot_floats), sizeof(float));
     int status = MG_CONV_OK;
-    ptrdiff_t k;
     if (!ident || !partial) {
         free(ident);
         free(partial);
         return MG_CONV_NOMEM;
     }
-    for (k = 0; k < c; k++)
-        ident[k] = k;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nthreads)
 #endif
     {
-        float* v = (float*)malloc(sizeof(float) * (size_t)(16 * MG_WINO_DW_TILES * (c + co)));
+        float* v = mg_wino_scratch(MG_WINO_DW_TILES, c, co, &status);
         ptrdiff_t slot, pair;
-        if (!v) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-            status = MG_CONV_NOMEM;
-        }
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
         for (slot = 0; slot < slots; slot++) {
             ptrdiff_t block, xi;
-            mg_geom pg;  /* one product: the kernel gradient of a 1x1 convolution of an image of nt pixels */
             if (!v)
                 continue;
             for (block = blocks * slot / slots; block < blocks * (slot + 1) / slots; block++) {
                 const ptrdiff_t t0 = block * MG_WINO_DW_TILES;
                 const ptrdiff_t nt = tiles - t0 < MG_WINO_DW_TILES ? tiles - t0 : MG_WINO_DW_TILES;
+                const mg_geom pg = mg_wino_product_geom(nt, c, co);  /* the kernel gradient of a 1x1 conv */
                 float* dm = v + 16 * nt * c;
-                memset(&pg, 0, sizeof pg);
-                pg.n = 1, pg.h = nt, pg.w = 1, pg.c = c, pg.oh = nt, pg.ow = 1, pg.co = co;
-                pg.kh = pg.kw = pg.sh = pg.sw = 1;
-                mg_geom_init(&pg);
                 mg_wino_input(x, g, tiles_w, tiles_img, t0, nt, v);
                 mg_wino_dy(dy, g, tiles_w, tiles_img, t0, nt, dm);
                 for (xi = 0; xi < 16; xi++)

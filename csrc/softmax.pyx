@@ -35,6 +35,14 @@ def softmax_forward(x):
     return out
 
 
+cdef object _rows(object x, str fn, str name):
+    """x as a C-contiguous 2-D float array with a non-empty last axis (rows of classes)."""
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise ValueError(f"{fn}: {name} must be 2-D with a non-empty last axis, got shape {x.shape}")
+    return float_array(x, fn, name, 2)
+
+
 cdef object _checked_labels(object labels, object logits, str fn):
     """labels as a C-contiguous int64 vector of one class index per row of the 2-D logits, each in
     [0, classes)."""
@@ -62,10 +70,7 @@ def sparse_xent_forward(logits, labels):
     labels[r]] in the log-sum-exp form (finite where the probability underflows).  float64 stays float64,
     other numeric dtypes become float32."""
     fn = "sparse_xent_forward"
-    logits = np.asarray(logits)
-    if logits.ndim != 2 or logits.shape[1] == 0:
-        raise ValueError(f"{fn}: logits must be 2-D with a non-empty last axis, got shape {logits.shape}")
-    logits = float_array(logits, fn, "logits", 2)
+    logits = _rows(logits, fn, "logits")
     labels = _checked_labels(labels, logits, fn)
     probs = np.empty_like(logits)
     loss = np.empty(logits.shape[0], logits.dtype)
@@ -87,10 +92,7 @@ def sparse_xent_backward(probs, labels, g):
     """The logits' gradient of sparse_xent_forward: (probs - one_hot(labels)) * g[:, None], one pass; probs
     as that call returned them (2-D), g one value per row."""
     fn = "sparse_xent_backward"
-    probs = np.asarray(probs)
-    if probs.ndim != 2 or probs.shape[1] == 0:
-        raise ValueError(f"{fn}: probs must be 2-D with a non-empty last axis, got shape {probs.shape}")
-    probs = float_array(probs, fn, "probs", 2)
+    probs = _rows(probs, fn, "probs")
     labels = _checked_labels(labels, probs, fn)
     g = float_array(np.reshape(g, -1), fn, "g", 1, probs.dtype)
     if g.shape[0] != probs.shape[0]:
