@@ -27,12 +27,17 @@
 /* the largest transformed filter of one position (c x co floats) Winograd takes */
 #define MG_WINO_FILTER_BYTES (256 * 1024)
 
+/* The 2x2 output tiles of all images of a call. */
+static ptrdiff_t mg_wino_tiles(const mg_geom* g) {
+    return g->n * ((g->oh + 1) / 2) * ((g->ow + 1) / 2);
+}
+
 /* Whether Winograd takes this geometry: a 3x3 stride-1 window, channel counts the 8-lane transforms cover,
  * enough channels that the products, not the transforms, dominate, each position's transformed filter
  * (c x co) small enough to stay in L2 while a block's tiles stream past it, and enough tiles (four blocks)
  * to pay for transforming the filter. */
 static int mg_wino_covers(const mg_geom* g) {
-    const ptrdiff_t tiles = g->n * ((g->oh + 1) / 2) * ((g->ow + 1) / 2);
+    const ptrdiff_t tiles = mg_wino_tiles(g);
     return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->c % 8 == 0 && g->co % 8 == 0
            && g->c >= 16 && g->co >= 16 && g->c * g->co * sizeof(float) <= MG_WINO_FILTER_BYTES
            && tiles >= 4 * MG_WINO_TILES;
@@ -236,7 +241,7 @@ static int mg_conv_wino(const float* x, const mg_geom* g, const float* w, const 
 
 /* The slots mg_conv_wino_dw would use; below 2 (huge channel counts), the direct kernels do better. */
 static ptrdiff_t mg_wino_dw_slots(const mg_geom* g) {
-    const ptrdiff_t tiles = g->n * ((g->oh + 1) / 2) * ((g->ow + 1) / 2);
+    const ptrdiff_t tiles = mg_wino_tiles(g);
     const ptrdiff_t blocks = (tiles + MG_WINO_DW_TILES - 1) / MG_WINO_DW_TILES;
     ptrdiff_t slots = (ptrdiff_t)(MG_DW_BUDGET / (16.0 * g->c * g->co * sizeof(float)));
     if (slots > MG_WINO_SLOTS) slots = MG_WINO_SLOTS;

@@ -18,7 +18,7 @@ cnp.import_array()
 from _blas cimport gemm
 from _kernel_common cimport float_array, threads_for
 from softmax_rows cimport mg_softmax_rows_f32, mg_softmax_rows_f64
-from conv_direct cimport MG_CONV_OK, MG_CONV_NOMEM, MG_CONV_UNSUPPORTED, mg_geom, mg_conv_fwd, mg_conv_dw
+from conv_direct cimport MG_CONV_OK, MG_CONV_NOMEM, MG_CONV_UNSUPPORTED, mg_geom, mg_conv_fwd
 
 __all__ = ["matmul", "dense_forward", "dense_backward", "dense_chain_forward"]
 
