@@ -97,5 +97,5 @@ def bias_relu_backward(dy, out=None, bint relu=False):
     task_sums = np.zeros((tasks, channels), np.float64)
     if dy2.shape[0]:
         _bias_relu_backward_kernel(dy2, out2, dx2, task_sums, rows_per_task, relu)
-    dbias = task_sums.sum(axis=0).astype(dy2.dtype)
+    dbias = (task_sums[0] if tasks == 1 else task_sums.sum(axis=0)).astype(dy2.dtype)  # one task: no reduce call
     return (dx2.reshape(shape) if relu else dy), dbias

@@ -130,6 +130,39 @@ def test_lists_and_dicts_of_layers_are_tracked_and_trainable_false_freezes_insid
     assert len(stack.trainable_weights) == 6
 
 
+
+class Holder(layers.Layer):
+    def __init__(self):
+        super().__init__()
+        self.blocks = [layers.Dense(2)]
+        self.named = {}
+        self.pairs = ([layers.Dense(3)],)
+
+
+def test_changes_to_held_lists_and_dicts_reach_the_cached_sublayer_walk():
+    import copy
+    import pickle
+
+    holder = Holder()
+    names = lambda layer: [sub.name for sub in layer._flatten_layers(include_self=False)]
+    first = names(holder)
+    assert len(first) == 2  # the walk is cached from here on
+    holder.blocks.append(layers.Dense(4))
+    holder.named["x"] = layers.Dense(5)
+    holder.pairs[0].insert(0, layers.Dense(6))
+    assert len(names(holder)) == 5
+    del holder.named["x"]
+    holder.blocks[0] = layers.Dense(7)
+    holder.blocks.pop()
+    after = names(holder)
+    assert len(after) == 3 and first[0] not in after
+    assert type(holder.blocks) is not list and isinstance(holder.blocks, list)
+    for clone in (copy.deepcopy(holder), pickle.loads(pickle.dumps(holder))):
+        assert [type(s).__name__ for s in clone._flatten_layers()] == ["Holder", "Dense", "Dense", "Dense"]
+        assert all(a is not b for a, b in zip(clone._flatten_layers(), holder._flatten_layers()))
+        clone.blocks.append(layers.Dense(8))
+        assert len(names(clone)) == 4 and len(names(holder)) == 3
+
 class ActivityRegularization(layers.Layer):
     def __init__(self, rate=1e-2):
         super().__init__()

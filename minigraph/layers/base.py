@@ -16,6 +16,7 @@ import numpy as np
 
 from minigraph import initializers
 from minigraph.autodiff import Traced, Variable
+from minigraph.layers.tracking import _structure_changes, structure_version, tracked  # noqa: F401
 from minigraph.layers.symbolic import (DType, KerasTensor, Node, flatten, map_structure, pack_as,  # noqa: F401
                                        shape_str)
 
@@ -76,13 +77,6 @@ class call_context:
         return False
 
 
-_structure_changes = [0]  # layers or variables assigned to layers' attributes, ever (see structure_version)
-
-
-def structure_version():
-    """A number that moves whenever a layer or variable is assigned to an attribute of any layer: what
-    caches of a model's structure (the inference plan) compare to know they are still valid."""
-    return _structure_changes[0]
 
 
 def _is_tracked_value(value):
@@ -107,12 +101,11 @@ def _walk(value, seen_depth=0):
 
 
 def _dedup(items):
-    seen, out = set(), []
+    """items without repeats (by identity), first occurrence kept."""
+    first = {}
     for item in items:
-        if id(item) not in seen:
-            seen.add(id(item))
-            out.append(item)
-    return out
+        first.setdefault(id(item), item)
+    return list(first.values())
 
 
 class Layer:
@@ -124,7 +117,8 @@ class Layer:
     # attributes of the machinery itself, never tracked as sublayers or weights
     _UNTRACKED = frozenset(("_inbound_nodes", "_outbound_nodes", "_own_variables", "_tracked_attributes",
                             "_losses", "_loss_callables", "_regularized", "_metric_values", "_initial_weights",
-                            "_trainable", "_call_signature", "_build_input_shape"))
+                            "_trainable", "_call_signature", "_build_input_shape",
+                            "_sublayer_cache"))
     supports_masking = False
     # integer inputs reach `call` as float32 (Keras casts them for float layers); Embedding keeps them
     _casts_integer_inputs = True
@@ -175,9 +169,11 @@ class Layer:
 
     # ------------------------------------------------------------------ attribute tracking
     def __setattr__(self, name, value):
-        object.__setattr__(self, name, value)
         if name in self._UNTRACKED or name.startswith("__") or not _is_tracked_value(value):
+            object.__setattr__(self, name, value)
             return
+        value = tracked(value)  # its lists and dicts report in-place changes (the sublayer cache relies on it)
+        object.__setattr__(self, name, value)
         _structure_changes[0] += 1
         state = self.__dict__
         if name not in state["_tracked_attributes"]:
@@ -193,11 +189,19 @@ class Layer:
             _structure_changes[0] += 1
 
     def _sublayers(self):
-        """The layers this one holds directly (attributes, and lists/dicts of them), first assigned first."""
+        """The layers this one holds directly (attributes, and lists/dicts of them), first assigned first;
+        the walk is cached until structure_version() moves."""
+        state = self.__dict__
+        version = _structure_changes[0]
+        cached = state.get("_sublayer_cache")
+        if cached is not None and cached[0] == version:
+            return list(cached[1])
         found = []
         for name in self._tracked_attributes:
-            found.extend(item for item in _walk(self.__dict__.get(name)) if isinstance(item, Layer))
-        return [layer for layer in _dedup(found) if layer is not self]
+            found.extend(item for item in _walk(state.get(name)) if isinstance(item, Layer))
+        found = [layer for layer in _dedup(found) if layer is not self]
+        state["_sublayer_cache"] = (version, found)
+        return list(found)
 
     def _flatten_layers(self, include_self=True):
         """This layer and every layer inside it, depth first, each once."""
@@ -292,7 +296,10 @@ class Layer:
         if not self.trainable:
             return []
         weights = self._trainable_weights
-        for layer in self._sublayers():
+        sublayers = self._sublayers()
+        if not sublayers:
+            return weights  # _own_variables holds each variable once
+        for layer in sublayers:
             weights = weights + layer.trainable_weights
         return _dedup(weights)
 
