@@ -13,8 +13,9 @@ same function the layer would call.
 
 One plan is compiled per model and cached on it. It belongs to one execution plan (`Network._make_plan`
 makes a new one whenever the graph changes: a Sequential's `add`, `add_loss`, ...) and to one version of
-the layers' structure (`layers.base.structure_version`, moved by any layer or variable assigned to an
-attribute of any layer); with either changed it is compiled again.
+the layers' structure (`layers.tracking.structure_version`, moved by any layer or variable assigned to an
+attribute of any layer, and by any change to a list or dict held in one); with either changed it is compiled
+again.
 """
 import numpy as np
 
