@@ -298,11 +298,12 @@ class Tape:
 
     def record(self, fn, args, arrays, kwargs):
         """Run `fn` on `arrays` (the values of `args`) and record it when an argument is watched."""
-        parents = tuple(self._parent(a) for a in args)
+        # most arguments are plain arrays and attributes: only Traced values and Variables can be parents
+        parents = tuple([self._parent(a) if isinstance(a, (Traced, Variable)) else None for a in args])
         out, backward = fn(*arrays, **kwargs)
-        if all(p is None for p in parents):
+        needs = tuple([p is not None for p in parents])
+        if not any(needs):
             return out  # a constant: nothing to differentiate
-        needs = tuple(p is not None for p in parents)
         self._records.append((backward, parents, needs))
         return Traced(out, len(self._records) - 1, self)
 
