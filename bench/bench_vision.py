@@ -15,7 +15,9 @@ Rows, float32, NHWC:
       predict_on_batch; torch under no_grad, eval mode)
 The torch models are bench/vision_torch_models.py's, built from the minigraph model's layers and weights;
 each row first checks that both give the same outputs.  The kernel rows run without autograd, on tensors
-made outside the timed region, with the same thread count in both libraries.
+made outside the timed region, with the same thread count in both libraries; both read the same input bytes,
+which start on a cache line, as each library's own activations do (PyTorch's CPU allocator and minigraph's
+workspace pool both align to 64 bytes; a bare numpy array of this size starts 16 bytes past one).
 The libraries take turns: each round times every implementation once (the best of 3 calls), so a burst of
 load from other processes hits both alike; the table gives the median over the rounds and the ratio
 minigraph / torch (below 1: minigraph is faster), in wall time and in process CPU time (all threads; it
@@ -42,7 +44,13 @@ RNG = np.random.default_rng(0)
 
 
 def rand(*shape):
-    return RNG.standard_normal(shape).astype(np.float32)
+    """Standard normal float32 values in a C-contiguous array that starts on a cache line."""
+    values = RNG.standard_normal(shape).astype(np.float32)
+    raw = np.empty(values.nbytes + 64, np.uint8)
+    start = (-raw.ctypes.data) % 64
+    aligned = raw[start:start + values.nbytes].view(np.float32).reshape(shape)
+    aligned[...] = values
+    return aligned
 
 
 def nchw_channels_last(a):

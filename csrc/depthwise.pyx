@@ -18,7 +18,7 @@ from cython.parallel cimport prange
 
 import numpy as np
 
-from _kernel_common cimport float_array, int_pair, checked_padding, threads_for
+from _kernel_common cimport float_array, int_pair, checked_padding, threads_for, empty_aligned
 from minigraph.kernels.shapes import conv_output_length, conv_pad_before
 
 __all__ = ["depthwise_conv2d_forward", "depthwise_conv2d_backward_input", "depthwise_conv2d_backward_kernel",
@@ -229,7 +229,7 @@ def depthwise_conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", d
             raise ValueError(f"{fn}: bias must have shape ({c * m},), got {bias.shape} ({what})")
         bias = float_array(bias, fn, "bias", 1, x.dtype)
     oh, ow, ph, pw = _geometry(fn, (h, w), (kh, kw), s, padding, d, what)
-    y = np.empty((n, oh, ow, c * m), x.dtype)
+    y = empty_aligned((n, oh, ow, c * m), x.dtype)
     if y.size:  # (then x is not empty either)
         xe = np.ascontiguousarray(_expand(x, m))
         _forward_kernel(xe.reshape(-1), _expanded_kernel(kernel, x.dtype).reshape(-1), bias, relu, y.reshape(-1),
@@ -253,7 +253,7 @@ def depthwise_conv2d_backward_input(dy, kernel, input_hw, strides=1, padding="va
     oh, ow, ph, pw = _geometry(fn, (h, w), (kh, kw), s, padding, d, what)
     if dy.shape != (n, oh, ow, c * m):
         raise ValueError(f"{fn}: dy {dy.shape} does not match the expected shape {(n, oh, ow, c * m)} ({what})")
-    dxe = np.empty((n, h, w, c * m), dy.dtype)
+    dxe = empty_aligned((n, h, w, c * m), dy.dtype)
     if dy.size and dxe.size:
         ke = _expanded_kernel(kernel, dy.dtype)
         if s == (1, 1):
@@ -312,7 +312,7 @@ def depthwise_conv2d_backward(x, dy, kernel, strides=1, padding="valid", dilatio
     if s != (1, 1) or not (dy.size and x.size):
         return (depthwise_conv2d_backward_input(dy, kernel, (h, w), s, padding, d),
                 depthwise_conv2d_backward_kernel(x, dy, (kh, kw), m, s, padding, d))
-    dxe = np.empty((n, h, w, c * m), x.dtype)
+    dxe = empty_aligned((n, h, w, c * m), x.dtype)
     parts = _kernel_parts(n * oh, ow, kh * kw * c * m, x.dtype)
     _backward_both_kernel(np.ascontiguousarray(_expand(x, m)).reshape(-1), dy.reshape(-1),
                           _flipped(_expanded_kernel(kernel, x.dtype)), dxe.reshape(-1), parts,

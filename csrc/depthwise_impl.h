@@ -195,57 +195,103 @@ static void MG_DW(bwd_input_row)(const MG_DW_T* dy, const mg_dw_geom* g, const M
     }
 }
 
-/* One output pixel's share of a 3x3 kernel gradient, one vector of channels: acc[ky * 3 + kx] += x tap * dy,
- * dy the vector at dp.
- * rows[ky]: the start of the input row of tap row ky (NULL above or below the image); ix: the pixel's first
- * input column; checked: test each tap's column against the image (pixels near the left and right edges). */
+/* Vectors of channels a kernel-gradient pass takes per pixel: two on the 16-lane instance (18 accumulators
+ * of AVX-512's 32 registers), so a 32-channel pixel is read in one pass, whole cache lines in order; one
+ * where there are 16 registers. */
+#define MG_DW_KB (MG_DW_L == 16 ? 2 : 1)
+
+/* One output pixel's share of a 3x3 kernel gradient, kb vectors of channels: acc[(ky * 3 + kx) * kb + b] +=
+ * x tap * dy, dy the kb vectors at dp.  xs[ky]: the pixel's first tap column in tap row ky at the block's
+ * first channel (NULL: the row lies above or below the image); tap: dw * c; the tap columns kx in
+ * [kx0, kx1) lie inside the image (constants for interior pixels, so the loops unroll). */
 static inline __attribute__((always_inline))
-void MG_DW(dw_pixel3)(MG_DW_V* acc, const MG_DW_T* const* rows, const mg_dw_geom* g, const MG_DW_T* dp,
-                      ptrdiff_t ix, ptrdiff_t c0, int checked) {
-    const MG_DW_V d = MG_DW_LD(dp);
+void MG_DW(dw_pixel3)(MG_DW_V* acc, const MG_DW_T* const* xs, const MG_DW_T* dp, ptrdiff_t tap, int kb,
+                      ptrdiff_t kx0, ptrdiff_t kx1) {
+    MG_DW_V d[MG_DW_KB];
     ptrdiff_t ky, kx;
+    int b;
+    for (b = 0; b < kb; b++)
+        d[b] = MG_DW_LD(dp + b * MG_DW_L);
     for (ky = 0; ky < 3; ky++) {
-        if (!rows[ky])
+        if (!xs[ky])
             continue;
-        for (kx = 0; kx < 3; kx++) {
-            const ptrdiff_t col = ix + kx * g->dw;
-            if (checked && (col < 0 || col >= g->w))
-                continue;
-            acc[ky * 3 + kx] += MG_DW_LD(rows[ky] + col * g->c + c0) * d;
-        }
+        for (kx = kx0; kx < kx1; kx++)
+            for (b = 0; b < kb; b++)
+                acc[(ky * 3 + kx) * kb + b] += MG_DW_LD(xs[ky] + kx * tap + b * MG_DW_L) * d[b];
     }
 }
 
-/* part (3, 3, c) += the kernel gradient of output row (img, oy), channels [0, cv) (whole vectors): for each
- * vector of channels its 9 tap sums stay in registers along the row (one dy load for 9 products), pixels
- * in order. */
+/* The taps of output pixel ox of a row that lie inside the image, and its tap row pointers at channel c0:
+ * returns kx0 and sets *kx1 (columns) and xs[ky] (rows[ky] NULL: NULL). */
+static inline __attribute__((always_inline))
+ptrdiff_t MG_DW(dw_taps3)(const MG_DW_T* const* rows, const mg_dw_geom* g, ptrdiff_t ox, ptrdiff_t c0,
+                          const MG_DW_T** xs, ptrdiff_t* kx1) {
+    const ptrdiff_t ix = ox * g->sw - g->pw;
+    ptrdiff_t kx0 = 0, ky;
+    *kx1 = 3;
+    while (kx0 < 3 && ix + kx0 * g->dw < 0)
+        kx0++;
+    while (*kx1 > kx0 && ix + (*kx1 - 1) * g->dw >= g->w)
+        (*kx1)--;
+    for (ky = 0; ky < 3; ky++)
+        xs[ky] = rows[ky] ? rows[ky] + ix * g->c + c0 : NULL;
+    return kx0;
+}
+
+/* part (3, 3, c) += the kernel gradient of output row (img, oy), channels [c0, c0 + kb * lanes): the 9 * kb
+ * tap sums stay in registers along the row (one dy load for 9 products), pixels in order. */
+static inline __attribute__((always_inline))
+void MG_DW(dw_row3_block)(const MG_DW_T* const* rows, const MG_DW_T* dyrow, const mg_dw_geom* g, MG_DW_T* part,
+                          ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t c0, int kb) {
+    const ptrdiff_t c = g->c, tap = g->dw * c, step = g->sw * c;
+    const MG_DW_T* xs[3];
+    MG_DW_V acc[9 * MG_DW_KB];
+    ptrdiff_t ox, kx0, kx1, ky;
+    int k, b;
+    for (k = 0; k < 9; k++)
+        for (b = 0; b < kb; b++)
+            acc[k * kb + b] = MG_DW_LD(part + k * c + c0 + b * MG_DW_L);
+    for (ox = 0; ox < lo; ox++) {
+        kx0 = MG_DW(dw_taps3)(rows, g, ox, c0, xs, &kx1);
+        MG_DW(dw_pixel3)(acc, xs, dyrow + ox * c + c0, tap, kb, kx0, kx1);
+    }
+    if (lo < hi) {
+        MG_DW(dw_taps3)(rows, g, lo, c0, xs, &kx1);
+        for (ox = lo; ox < hi; ox++) {
+            MG_DW(dw_pixel3)(acc, xs, dyrow + ox * c + c0, tap, kb, 0, 3);
+            for (ky = 0; ky < 3; ky++)
+                if (xs[ky])
+                    xs[ky] += step;
+        }
+    }
+    for (ox = hi; ox < g->ow; ox++) {
+        kx0 = MG_DW(dw_taps3)(rows, g, ox, c0, xs, &kx1);
+        MG_DW(dw_pixel3)(acc, xs, dyrow + ox * c + c0, tap, kb, kx0, kx1);
+    }
+    for (k = 0; k < 9; k++)
+        for (b = 0; b < kb; b++)
+            MG_DW_ST(part + k * c + c0 + b * MG_DW_L, acc[k * kb + b]);
+}
+
+/* part (3, 3, c) += the kernel gradient of output row (img, oy), channels [0, cv) (whole vectors), in blocks
+ * of MG_DW_KB vectors, then single vectors. */
 static inline __attribute__((always_inline))
 void MG_DW(dw_row3)(const MG_DW_T* x, const MG_DW_T* dyrow, const mg_dw_geom* g, MG_DW_T* part, ptrdiff_t img,
                     ptrdiff_t oy, ptrdiff_t cv) {
-    const ptrdiff_t c = g->c, right = g->w - 1 - 2 * g->dw + g->pw;
+    const ptrdiff_t right = g->w - 1 - 2 * g->dw + g->pw;
     /* interior pixels [lo, hi): all three tap columns inside the image */
-    ptrdiff_t lo = (g->pw + g->sw - 1) / g->sw, hi = right >= 0 ? right / g->sw + 1 : 0, ky, ox, c0;
+    ptrdiff_t lo = (g->pw + g->sw - 1) / g->sw, hi = right >= 0 ? right / g->sw + 1 : 0, ky, c0 = 0;
     const MG_DW_T* rows[3];
-    int k;
     if (hi > g->ow) hi = g->ow;
     if (lo > hi) lo = hi;
     for (ky = 0; ky < 3; ky++) {
         const ptrdiff_t iy = oy * g->sh - g->ph + ky * g->dh;
-        rows[ky] = iy >= 0 && iy < g->h ? x + (img * g->h + iy) * g->w * c : NULL;
+        rows[ky] = iy >= 0 && iy < g->h ? x + (img * g->h + iy) * g->w * g->c : NULL;
     }
-    for (c0 = 0; c0 < cv; c0 += MG_DW_L) {
-        MG_DW_V acc[9];
-        for (k = 0; k < 9; k++)
-            acc[k] = MG_DW_LD(part + k * c + c0);
-        for (ox = 0; ox < lo; ox++)
-            MG_DW(dw_pixel3)(acc, rows, g, dyrow + ox * c + c0, ox * g->sw - g->pw, c0, 1);
-        for (; ox < hi; ox++)
-            MG_DW(dw_pixel3)(acc, rows, g, dyrow + ox * c + c0, ox * g->sw - g->pw, c0, 0);
-        for (; ox < g->ow; ox++)
-            MG_DW(dw_pixel3)(acc, rows, g, dyrow + ox * c + c0, ox * g->sw - g->pw, c0, 1);
-        for (k = 0; k < 9; k++)
-            MG_DW_ST(part + k * c + c0, acc[k]);
-    }
+    for (; MG_DW_KB > 1 && c0 + MG_DW_KB * MG_DW_L <= cv; c0 += MG_DW_KB * MG_DW_L)
+        MG_DW(dw_row3_block)(rows, dyrow, g, part, lo, hi, c0, MG_DW_KB);
+    for (; c0 < cv; c0 += MG_DW_L)
+        MG_DW(dw_row3_block)(rows, dyrow, g, part, lo, hi, c0, 1);
 }
 
 /* part (kh, kw, c) += the kernel gradient over output rows [r0, r1), rows in order (the caller zeroes part).  A 3x3 kernel takes its
@@ -310,6 +356,7 @@ static void MG_DW(dw_rows)(const MG_DW_T* x, const MG_DW_T* dy, const mg_dw_geom
     }
 }
 
+#undef MG_DW_KB
 #undef MG_DW_LD
 #undef MG_DW_ST
 #undef MG_DW_RELU

@@ -201,6 +201,20 @@ def test_empty_batch():
     np.testing.assert_array_equal(dk, np.zeros((3, 3, 3, 2)))
 
 
+def test_outputs_start_on_a_cache_line():
+    """The outputs are allocated 64-byte aligned (numpy's own large blocks start 16 bytes past a line), and
+    are ordinary writable C-contiguous arrays of the input's dtype."""
+    x = RNG.standard_normal((4, 32, 32, 32)).astype(np.float32)
+    k = RNG.standard_normal((3, 3, 32, 1)).astype(np.float32)
+    dy = RNG.standard_normal(x.shape).astype(np.float32)
+    outputs = [dw.depthwise_conv2d_forward(x, k, padding="same"),
+               dw.depthwise_conv2d_backward_input(dy, k, (32, 32), padding="same"),
+               dw.depthwise_conv2d_backward(x, dy, k, padding="same")[0]]
+    for out in outputs:
+        assert out.ctypes.data % 64 == 0
+        assert out.shape == x.shape and out.dtype == np.float32 and out.flags.c_contiguous and out.flags.writeable
+
+
 def test_bad_arguments_name_the_function_and_shapes():
     x, k = np.zeros((1, 5, 5, 3)), np.zeros((3, 3, 3, 1))
     with pytest.raises(ValueError, match=r"depthwise_conv2d_forward: kernel \(3, 3, 3, 0\) must have positive "
