@@ -6,8 +6,9 @@ that each step's rows are one contiguous block.  A forward pass projects every t
 block and runs the gate epilogue row by row: activations, cell update and mask select in one pass.  It keeps
 the gate activations and the state entering every step, stacked as (time * batch, units) matrices, so that
 the backward pass, which runs the gate gradients the same way (per step one product with the transposed
-recurrent kernel), ends with one product per weight over all steps: d recurrent_kernel = H_prev^T @ dGates,
-d kernel = X^T @ dGates.
+recurrent kernel), ends with the weights' products over all steps: [d kernel; d recurrent_kernel; d bias] =
+[X | H_prev | 1]^T @ dGates, one product where both kernels see the same gate gradients (dGates, the largest
+operand, is then packed once), and dx = dGates @ kernel^T.
 
 Masking follows Keras's backend.rnn: a masked step carries every state over unchanged; its output is the
 previous step's output (zero before the first unmasked step), or zero under zero_output_for_mask.
@@ -641,14 +642,16 @@ cdef RecurrentCache _cache_of(str fn, object cache, str cell):
 
 
 cdef tuple _weight_grads(RecurrentCache cache, object dgates, object drec, object dU):
-    """(dx, dkernel, drecurrent_kernel, dbias) from the per-step gate gradients: one product per weight over
-    every step.  drec: the recurrent products' pre-activation gradients when they differ from dgates (GRU
+    """(dx, dkernel, drecurrent_kernel, dbias) from the per-step gate gradients: products over every step (one
+    for all three weight gradients unless the recurrent one differs).  drec: the recurrent products' pre-activation gradients when they differ from dgates (GRU
     reset_after), else None; dU: the recurrent kernel's gradient when the caller computed it."""
     x = cache.x
     T, B, F = x.shape
     n = dgates.shape[2]
     dg2 = dgates.reshape(T * B, n)
     dx = np.ascontiguousarray(_matmul(dg2, cache.kernel, False, True).reshape(T, B, F).transpose(1, 0, 2))
+    if drec is None and dU is None:
+        return (dx,) + _stacked_weight_grads(x, cache.h_prev, dg2, cache.has_bias)
     dkernel = _matmul(x.reshape(T * B, F), dg2, True)
     rec2 = dg2 if drec is None else drec.reshape(T * B, n)
     if dU is None:
@@ -659,6 +662,21 @@ cdef tuple _weight_grads(RecurrentCache cache, object dgates, object drec, objec
         if drec is not None:
             dbias = np.stack([dbias, _column_sums(rec2)])
     return dx, dkernel, dU, dbias
+
+
+cdef tuple _stacked_weight_grads(object x, object h_prev, object dg2, bint has_bias):
+    """(dkernel, drecurrent_kernel, dbias or None) where both kernels see the same gate gradients: one product
+    [x | h_prev | 1]^T @ dgates over every step, so that dgates (the largest operand) is packed for BLAS once
+    rather than once per weight, and the bias's column sums ride along as the row of ones."""
+    T, B, F = x.shape
+    u = h_prev.shape[2]
+    stacked = np.empty((T * B, F + u + has_bias), x.dtype)
+    stacked[:, :F] = x.reshape(T * B, F)
+    stacked[:, F:F + u] = h_prev.reshape(T * B, u)
+    if has_bias:
+        stacked[:, F + u] = 1
+    grads = _matmul(stacked, dg2, True)
+    return grads[:F], grads[F:F + u], grads[F + u] if has_bias else None
 
 
 cdef object _column_sums(object a):
