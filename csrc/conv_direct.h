@@ -364,7 +364,7 @@ static int mg_conv_dw(const float* x, mg_geom g, const float* dy, float* dw, int
     if (narrow && (co >= 8 || c % 8 != 0))
         return MG_CONV_UNSUPPORTED;
     const int wide = !narrow && mg_wide_tiles(&g, allow_wide);
-    if (allow_winograd && !narrow && mg_wino_covers(&g) && mg_wino_dw_slots(&g) >= 2)
+    if (allow_winograd && !narrow && mg_wino_dw_covers(&g))
         return mg_conv_wino_dw(x, &g, dy, dw, nthreads, wide);
     mg_geom_init(&g);
     {

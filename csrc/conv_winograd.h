@@ -33,14 +33,16 @@ static ptrdiff_t mg_wino_tiles(const mg_geom* g) {
 }
 
 /* Whether Winograd takes this geometry: a 3x3 stride-1 window, channel counts the 8-lane transforms cover,
- * enough channels that the products, not the transforms, dominate, each position's transformed filter
- * (c x co) small enough to stay in L2 while a block's tiles stream past it, and enough tiles (four blocks)
- * to pay for transforming the filter. */
+ * enough channels that the products, not the transforms, dominate (the products save 5 c co multiply-adds
+ * a pixel, the transforms cost about as many adds as c + co: with 16 channels in and out they cost more
+ * than they save, measured in bench/RESULTS.md), each position's transformed filter (c x co) small enough
+ * to stay in L2 while a block's tiles stream past it, and enough tiles (four blocks) to pay for
+ * transforming the filter. */
 static int mg_wino_covers(const mg_geom* g) {
     const ptrdiff_t tiles = mg_wino_tiles(g);
     return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->c % 8 == 0 && g->co % 8 == 0
-           && g->c >= 16 && g->co >= 16 && g->c * g->co * sizeof(float) <= MG_WINO_FILTER_BYTES
-           && tiles >= 4 * MG_WINO_TILES;
+           && g->c >= 16 && g->co >= 16 && g->c + g->co >= 48
+           && g->c * g->co * sizeof(float) <= MG_WINO_FILTER_BYTES && tiles >= 4 * MG_WINO_TILES;
 }
 
 /* U (16, c, co) = G g G^T for each (ci, j), w (3, 3, c, co). */
@@ -249,6 +251,13 @@ static ptrdiff_t mg_wino_dw_slots(const mg_geom* g) {
     return slots;
 }
 
+/* Whether Winograd takes the kernel gradient of this geometry: as mg_wino_covers, with at least 32 channels
+ * on both sides (it transforms the tiles of both x and dy, so a side of 16 channels already makes it slower
+ * than the direct sums), and at least two slots of blocks. */
+static int mg_wino_dw_covers(const mg_geom* g) {
+    return mg_wino_covers(g) && g->c >= 32 && g->co >= 32 && mg_wino_dw_slots(g) >= 2;
+}
+
 /* dM[xi][t] (16, nt, co) = A dY A^T for the nt tiles from t0 on, dy (n, oh, ow, co). */
 MG_CLONES
 static void mg_wino_dy(const float* dy, const mg_geom* g, ptrdiff_t tiles_w, ptrdiff_t tiles_img,
@@ -313,7 +322,7 @@ static void mg_wino_filter_grad(const float* partial, ptrdiff_t slots, ptrdiff_t
     }
 }
 
-/* dw (3, 3, c, co) of the convolution of x with geometry g (mg_wino_covers, mg_wino_dw_slots >= 2) and
+/* dw (3, 3, c, co) of the convolution of x with geometry g (mg_wino_dw_covers) and
  * output gradient dy; returns MG_CONV_*. */
 static int mg_conv_wino_dw(const float* x, const mg_geom* g, const float* dy, float* dw, int nthreads, int wide) {
     const ptrdiff_t c = g->c, co = g->co, tiles_w = (g->ow + 1) / 2, tiles_img = ((g->oh + 1) / 2) * tiles_w;

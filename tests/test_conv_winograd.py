@@ -44,7 +44,7 @@ SIZES = [(hw, "same") for hw in [(7, 9), (8, 8), (3, 3), (1, 1), (2, 5), (13, 6)
 
 
 @pytest.mark.parametrize("hw,padding", SIZES)
-@pytest.mark.parametrize("cin,cout", [(16, 16), (24, 40), (32, 16), (64, 64)])
+@pytest.mark.parametrize("cin,cout", [(16, 32), (24, 40), (32, 16), (64, 64)])
 def test_winograd_matches_the_float64_reference(hw, padding, cin, cout):
     out_hw = hw if padding == "same" else (hw[0] - 2, hw[1] - 2)
     x = RNG.standard_normal((images_for(out_hw),) + hw + (cin,)).astype(np.float32)
@@ -78,12 +78,27 @@ def test_calls_winograd_declines_run_directly(direct):
     small = RNG.standard_normal((1, 9, 9, 32)).astype(np.float32), RNG.standard_normal((3, 3, 32, 32))
     wide = RNG.standard_normal((images_for((5, 5)), 5, 5, 8 * 33)).astype(np.float32), \
         RNG.standard_normal((3, 3, 8 * 33, 8 * 33))
-    for x, k in (small, wide):
+    narrow = RNG.standard_normal((images_for((9, 9)), 9, 9, 16)).astype(np.float32), \
+        RNG.standard_normal((3, 3, 16, 16))  # 16 channels in and out: the transforms cost more than they save
+    for x, k in (small, wide, narrow):
         k = k.astype(np.float32)
         conv._set_winograd(False)
         want = conv.conv2d_forward(x, k, None, 1, "same")
         conv._set_winograd(True)
         np.testing.assert_array_equal(conv.conv2d_forward(x, k, None, 1, "same"), want)
+
+
+def test_kernel_gradients_with_a_16_channel_side_run_directly(direct):
+    """The kernel gradient transforms the tiles of both x and dy: with 16 channels on either side the direct
+    sums are faster, so Winograd declines it (the forward of the same geometry still takes Winograd)."""
+    n = images_for((9, 9), 12)
+    for cin, cout in ((16, 32), (32, 16)):
+        x = RNG.standard_normal((n, 9, 9, cin)).astype(np.float32)
+        dy = RNG.standard_normal((n, 9, 9, cout)).astype(np.float32)
+        want = conv.conv2d_backward_kernel(x, dy, (3, 3), 1, "same")
+        conv._set_winograd(True)
+        np.testing.assert_array_equal(conv.conv2d_backward_kernel(x, dy, (3, 3), 1, "same"), want)
+        conv._set_winograd(False)
 
 
 def test_a_nan_reaches_only_the_outputs_whose_windows_hold_it():
@@ -92,7 +107,7 @@ def test_a_nan_reaches_only_the_outputs_whose_windows_hold_it():
     for (iy, ix), (oy, ox) in [((0, 0), (0, 0)), ((0, 5), (0, 3)), ((5, 0), (3, 0)), ((5, 5), (3, 3))]:
         x = np.ones((images_for((4, 4)), 6, 6, 16), np.float32)
         x[0, iy, ix, 3] = np.nan
-        y = conv.conv2d_forward(x, np.ones((3, 3, 16, 16), np.float32), None, 1, "valid")
+        y = conv.conv2d_forward(x, np.ones((3, 3, 16, 32), np.float32), None, 1, "valid")
         assert np.isfinite(y[1:]).all()
         nan = np.isnan(y[0]).any(axis=-1)
         want = np.zeros((4, 4), bool)
@@ -115,8 +130,8 @@ def test_same_bits_on_any_thread_count():
     np.testing.assert_array_equal(results[0], results[2])
 
 
-@pytest.mark.parametrize("blocks,hw,cin,cout,padding", [(4, (7, 9), 16, 16, "same"), (9, (9, 8), 24, 40, "valid"),
-                                                        (30, (5, 5), 32, 16, "same"), (4, (1, 1), 16, 16, "same")])
+@pytest.mark.parametrize("blocks,hw,cin,cout,padding", [(4, (7, 9), 32, 32, "same"), (9, (9, 8), 40, 48, "valid"),
+                                                        (30, (5, 5), 32, 40, "same"), (4, (1, 1), 32, 32, "same")])
 def test_winograd_kernel_gradient_matches_the_float64_reference(blocks, hw, cin, cout, padding):
     """Cases with one slot of blocks and several (blocks cross images), and a tile that hangs over the edge
     of a one-pixel image."""
@@ -131,6 +146,11 @@ def test_winograd_kernel_gradient_matches_the_float64_reference(blocks, hw, cin,
                                for kx in range(3)]) for ky in range(3)])
     assert got.dtype == np.float32 and got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6 * max(1.0, np.abs(want).max()))
+    old = conv._set_winograd(False)
+    try:
+        assert not np.array_equal(conv.conv2d_backward_kernel(x, dy, (3, 3), 1, padding), got)  # Winograd ran
+    finally:
+        conv._set_winograd(old)
 
 
 def test_kernel_gradient_same_bits_on_any_thread_count():
