@@ -650,7 +650,7 @@ cdef tuple _weight_grads(RecurrentCache cache, object dgates, object drec, objec
     n = dgates.shape[2]
     dg2 = dgates.reshape(T * B, n)
     dx = np.ascontiguousarray(_matmul(dg2, cache.kernel, False, True).reshape(T, B, F).transpose(1, 0, 2))
-    if drec is None and dU is None:
+    if drec is None and dU is None and F + cache.h_prev.shape[2] + 1 <= n:
         return (dx,) + _stacked_weight_grads(x, cache.h_prev, dg2, cache.has_bias)
     dkernel = _matmul(x.reshape(T * B, F), dg2, True)
     rec2 = dg2 if drec is None else drec.reshape(T * B, n)
@@ -667,7 +667,9 @@ cdef tuple _weight_grads(RecurrentCache cache, object dgates, object drec, objec
 cdef tuple _stacked_weight_grads(object x, object h_prev, object dg2, bint has_bias):
     """(dkernel, drecurrent_kernel, dbias or None) where both kernels see the same gate gradients: one product
     [x | h_prev | 1]^T @ dgates over every step, so that dgates (the largest operand) is packed for BLAS once
-    rather than once per weight, and the bias's column sums ride along as the row of ones."""
+    rather than once per weight, and the bias's column sums ride along as the row of ones.  The caller takes
+    this path only when the stacked copy is no wider than dgates, so it at most doubles what the backward
+    already holds for dgates."""
     T, B, F = x.shape
     u = h_prev.shape[2]
     stacked = np.empty((T * B, F + u + has_bias), x.dtype)
