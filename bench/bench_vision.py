@@ -20,9 +20,9 @@ which start on a cache line, as each library's own activations do (PyTorch's CPU
 workspace pool both align to 64 bytes; a bare numpy array of this size starts 16 bytes past one).
 The libraries take turns: each round times every implementation once (the best of 3 calls), so a burst of
 load from other processes hits both alike; the table gives the median over the rounds and the ratio
-minigraph / torch (below 1: minigraph is faster), in wall time and in process CPU time (all threads; it
-does not count the time the process waits for a core, so it is the steadier figure on a shared machine,
-but it does count threads spinning at a barrier).
+minigraph / torch (below 1: minigraph is faster), in wall time and in process CPU time per call (all
+threads, read over at least 50 ms of calls; it does not count the time the process waits for a core, so it
+is the steadier figure on a shared machine, but it does count threads spinning at a barrier).
 """
 import os
 import sys
@@ -146,15 +146,24 @@ def application_case(name, batch, size=224):
     return f"{name} {size}x{size} predict batch {batch}", "predict", impls
 
 
+CPU_WINDOW = 0.05  # seconds of calls per CPU-time reading
+
+
 def best_of_calls(fn, calls=3):
-    """(wall, cpu) seconds: the fastest of `calls` calls by each clock."""
-    wall, cpu = [], []
+    """(wall, cpu) seconds: the fastest of `calls` calls by the wall clock, and the process CPU time per call
+    over at least CPU_WINDOW of further calls.  (Linux adds a worker thread's running time to the process
+    clock only at its next scheduler tick, so a single call of a millisecond or two shows little more than
+    the calling thread's own time.)"""
+    wall = []
     for _ in range(calls):
-        w0, c0 = time.perf_counter(), time.process_time()
+        w0 = time.perf_counter()
         fn()
         wall.append(time.perf_counter() - w0)
-        cpu.append(time.process_time() - c0)
-    return min(wall), min(cpu)
+    count, w0, c0 = 0, time.perf_counter(), time.process_time()
+    while count < calls or time.perf_counter() - w0 < CPU_WINDOW:
+        fn()
+        count += 1
+    return min(wall), (time.process_time() - c0) / count
 
 
 def interleaved(impls, rounds, calls=3):
