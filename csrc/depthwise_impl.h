@@ -18,7 +18,8 @@ typedef MG_DW_T MG_DW(vu) __attribute__((vector_size(sizeof(MG_DW_V)), aligned(s
  * its tap (ky, kx) at rows[ky] + (p * sw + kx * dw) * c.  rows[ky] is NULL for taps above or below the image.
  * y: the first pixel's output; bias may be NULL.  kh, kw: the kernel's size (g->kh, g->kw); step, tap: sw * c
  * and dw * c.  They are arguments so that a call with constants (3x3, unit stride and dilation) unrolls its
- * tap loops and loads each input vector once for the pixels that share it. */
+ * tap loops; a 3x3 row whose taps lie one pixel apart then loads each input vector once for the three
+ * pixels that read it. */
 static inline __attribute__((always_inline))
 void MG_DW(fwd_pixels)(const MG_DW_T* const* rows, const mg_dw_geom* g, const MG_DW_T* w, const MG_DW_T* bias,
                        int relu, MG_DW_T* y, int P, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t kx0, ptrdiff_t kx1,
@@ -35,6 +36,32 @@ void MG_DW(fwd_pixels)(const MG_DW_T* const* rows, const mg_dw_geom* g, const MG
         for (ky = 0; ky < kh; ky++) {
             if (!rows[ky])
                 continue;
+            if (kw == 3 && kx0 == 0 && kx1 == 3 && step == tap) {
+                /* pixel p's tap kx is input pixel p + kx: load each of the P + 2 input vectors once and give
+                 * it to the three pixels that read it, each pixel's taps still in kx order */
+                const MG_DW_T* wp = w + ky * 3 * c + c0;
+                const MG_DW_V w00 = MG_DW_LD(wp), w01 = MG_DW_LD(wp + MG_DW_L);
+                const MG_DW_V w10 = MG_DW_LD(wp + c), w11 = MG_DW_LD(wp + c + MG_DW_L);
+                const MG_DW_V w20 = MG_DW_LD(wp + 2 * c), w21 = MG_DW_LD(wp + 2 * c + MG_DW_L);
+                int q;
+                for (q = 0; q < P + 2; q++) {
+                    const MG_DW_T* xp = rows[ky] + q * step + c0;
+                    const MG_DW_V x0 = MG_DW_LD(xp), x1 = MG_DW_LD(xp + MG_DW_L);
+                    if (q < P) {
+                        a0[q] += x0 * w00;
+                        a1[q] += x1 * w01;
+                    }
+                    if (q >= 1 && q - 1 < P) {
+                        a0[q - 1] += x0 * w10;
+                        a1[q - 1] += x1 * w11;
+                    }
+                    if (q >= 2) {
+                        a0[q - 2] += x0 * w20;
+                        a1[q - 2] += x1 * w21;
+                    }
+                }
+                continue;
+            }
             for (kx = kx0; kx < kx1; kx++) {
                 const MG_DW_T* wp = w + (ky * kw + kx) * c + c0;
                 const MG_DW_T* xp = rows[ky] + kx * tap + c0;
