@@ -5,7 +5,7 @@ loops (csrc/depthwise_impl.h) handle multiplier 1 over any number of channels, v
 larger multiplier runs them on the input with each channel repeated `multiplier` times, so that the
 expanded channel c * multiplier + m meets kernel[:, :, c, m] (the input gradient then sums each channel's
 copies back).
-  forward          one task per output row, up to 4 interior pixels per register tile (+ bias, ReLU)
+  forward          one task per output row, its interior pixels in register tiles (+ bias, ReLU)
   input gradient   stride 1: the forward of dy with the kernel flipped; otherwise a gather per input row
   kernel gradient  the output rows cut into a fixed number of slots, each with its own partial sum, added
                    in slot order: the same bits on any thread count
