@@ -16,8 +16,9 @@ Rows, float32, NHWC:
 The torch models are bench/vision_torch_models.py's, built from the minigraph model's layers and weights;
 each row first checks that both give the same outputs.  The kernel rows run without autograd, on tensors
 made outside the timed region, with the same thread count in both libraries; both read the same input bytes,
-which start on a cache line, as each library's own activations do (PyTorch's CPU allocator and minigraph's
-workspace pool both align to 64 bytes; a bare numpy array of this size starts 16 bytes past one).
+which start on a cache line, as each library's own activations do (they come from minigraph's workspace
+pool, which aligns to 64 bytes as PyTorch's CPU allocator does; a bare numpy array of this size starts 16
+bytes past one).
 The libraries take turns: each round times every implementation once (the best of 3 calls), so a burst of
 load from other processes hits both alike; the table gives the median over the rounds and the ratio
 minigraph / torch (below 1: minigraph is faster), in wall time and in process CPU time per call (all
@@ -34,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # vision_torch_models
 import minigraph as keras  # noqa: E402
 import minigraph.kernels as K  # noqa: E402
+from minigraph.kernels import workspace  # noqa: E402
 
 try:
     import torch
@@ -44,13 +46,10 @@ RNG = np.random.default_rng(0)
 
 
 def rand(*shape):
-    """Standard normal float32 values in a C-contiguous array that starts on a cache line."""
-    values = RNG.standard_normal(shape).astype(np.float32)
-    raw = np.empty(values.nbytes + 64, np.uint8)
-    start = (-raw.ctypes.data) % 64
-    aligned = raw[start:start + values.nbytes].view(np.float32).reshape(shape)
-    aligned[...] = values
-    return aligned
+    """Standard normal float32 values, allocated as the training loops allocate activations: from the
+    workspace pool, whose blocks (64 KiB and up) start on a cache line."""
+    with workspace.pooled():
+        return RNG.standard_normal(shape).astype(np.float32)
 
 
 def nchw_channels_last(a):

@@ -643,8 +643,9 @@ cdef RecurrentCache _cache_of(str fn, object cache, str cell):
 
 cdef tuple _weight_grads(RecurrentCache cache, object dgates, object drec, object dU):
     """(dx, dkernel, drecurrent_kernel, dbias) from the per-step gate gradients: products over every step (one
-    for all three weight gradients unless the recurrent one differs).  drec: the recurrent products' pre-activation gradients when they differ from dgates (GRU
-    reset_after), else None; dU: the recurrent kernel's gradient when the caller computed it."""
+    for all three weight gradients unless the recurrent one differs).  drec: the recurrent products'
+    pre-activation gradients when they differ from dgates (GRU reset_after), else None; dU: the recurrent
+    kernel's gradient when the caller computed it."""
     x = cache.x
     T, B, F = x.shape
     n = dgates.shape[2]
