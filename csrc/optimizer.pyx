@@ -5,13 +5,17 @@ small variables of a dense model, the numpy sequence's per-call overhead was a q
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.stdlib cimport free, malloc
 
 import numpy as np
+cimport numpy as cnp
+
+cnp.import_array()
 
 from _kernel_common cimport threads_for
 
 
-__all__ = ["adam_update"]
+__all__ = ["adam_update", "adam_update_all"]
 
 
 cdef extern from "adam.h" nogil:
@@ -38,6 +42,52 @@ cdef void _adam_run(floating[::1] w, const floating[::1] g, floating[::1] m, flo
             else:
                 mg_adam_f64(&w[i0], &g[i0], &m[i0], &v[i0], &vhat[i0] if amsgrad else NULL, cn, alpha,
                             one_minus_beta_1, one_minus_beta_2, epsilon)
+
+
+cdef int _adam_run_all(list group, floating alpha, floating one_minus_beta_1, floating one_minus_beta_2,
+                       floating epsilon) except -1:
+    """The chunks of every (w, g, m, v) of `group` (all updatable in place, of this dtype) in one parallel
+    loop: the small variables of a layer stack then share one team instead of a region each."""
+    cdef Py_ssize_t count = len(group), chunks = 0, total = 0, i, j, t, c, i0, cn
+    cdef floating** ptrs = <floating**>malloc(4 * count * sizeof(floating*))
+    cdef Py_ssize_t* first = <Py_ssize_t*>malloc((count + 1) * sizeof(Py_ssize_t))  # each variable's first chunk
+    cdef Py_ssize_t* sizes = <Py_ssize_t*>malloc(count * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* owner = NULL  # the variable of each chunk
+    try:
+        if ptrs == NULL or first == NULL or sizes == NULL:
+            raise MemoryError("adam_update_all: out of memory")
+        for i in range(count):
+            for j in range(4):
+                ptrs[4 * i + j] = <floating*>cnp.PyArray_DATA(<cnp.ndarray>group[i][j])
+            sizes[i] = (<cnp.ndarray>group[i][0]).size
+            first[i] = chunks
+            chunks += (sizes[i] + _CHUNK - 1) // _CHUNK
+            total += sizes[i]
+        first[count] = chunks
+        owner = <Py_ssize_t*>malloc(chunks * sizeof(Py_ssize_t))
+        if owner == NULL:
+            raise MemoryError("adam_update_all: out of memory")
+        for i in range(count):
+            for c in range(first[i], first[i + 1]):
+                owner[c] = i
+        with nogil:
+            # round robin: a large variable's chunks alternate between the threads whatever stands beside it
+            for t in prange(chunks, num_threads=threads_for(chunks, total), schedule="static", chunksize=1):
+                i = owner[t]
+                i0 = (t - first[i]) * _CHUNK
+                cn = min(_CHUNK, sizes[i] - i0)
+                if floating is float:
+                    mg_adam_f32(ptrs[4 * i] + i0, ptrs[4 * i + 1] + i0, ptrs[4 * i + 2] + i0, ptrs[4 * i + 3] + i0,
+                                NULL, cn, alpha, one_minus_beta_1, one_minus_beta_2, epsilon)
+                else:
+                    mg_adam_f64(ptrs[4 * i] + i0, ptrs[4 * i + 1] + i0, ptrs[4 * i + 2] + i0, ptrs[4 * i + 3] + i0,
+                                NULL, cn, alpha, one_minus_beta_1, one_minus_beta_2, epsilon)
+    finally:
+        free(ptrs)
+        free(first)
+        free(sizes)
+        free(owner)
+    return 0
 
 
 def _adam_kernel(floating[::1] w, const floating[::1] g, floating[::1] m, floating[::1] v, floating[::1] vhat,
@@ -104,3 +154,27 @@ def adam_update(w, g, m, v, alpha, beta_1, beta_2, epsilon, vhat=None):
     for name, a in state.items():
         if work[name] is not a:
             a[...] = work[name]
+
+
+def adam_update_all(ws, gs, ms, vs, alpha, beta_1, beta_2, epsilon):
+    """adam_update (without AMSGrad) over several variables that share alpha, in one pass: the variables the
+    kernel updates in place run as one parallel loop per dtype; any other goes through adam_update on its
+    own.  ws, gs, ms, vs: sequences of one length, item i of each belonging to variable i.  Each element
+    gets the same bits as from adam_update."""
+    fn = "adam_update_all"
+    ws, gs, ms, vs = list(ws), list(gs), list(ms), list(vs)
+    if not len(ws) == len(gs) == len(ms) == len(vs):
+        raise ValueError(f"{fn}: ws, gs, ms and vs must have one length, got {len(ws)}, {len(gs)}, {len(ms)} and "
+                         f"{len(vs)}")
+    single, double = [], []
+    for w, g, m, v in zip(ws, gs, ms, vs):
+        if not _in_place(w, g, m, v):
+            adam_update(w, g, m, v, alpha, beta_1, beta_2, epsilon)
+        elif w.dtype == np.float32:
+            single.append((w, g, m, v))
+        else:
+            double.append((w, g, m, v))
+    if single:
+        _adam_run_all[float](single, alpha, 1 - beta_1, 1 - beta_2, epsilon)
+    if double:
+        _adam_run_all[double](double, alpha, 1 - beta_1, 1 - beta_2, epsilon)

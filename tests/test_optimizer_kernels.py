@@ -72,3 +72,32 @@ def test_float16_and_non_contiguous_state_are_updated_through_copies():
 def test_bad_arguments_raise(args, message):
     with pytest.raises(ValueError, match=message):
         optimizer.adam_update(*args(np.zeros(3)), 1e-3, 0.9, 0.999, 1e-7)
+
+
+def test_adam_update_all_gives_each_variable_the_bits_of_its_own_update():
+    """One pass over variables of both dtypes, sizes across chunk boundaries, a Fortran-ordered one (updated
+    through adam_update's copy) and an empty one: the same bits as a call per variable, for both threads."""
+    shapes = [((784, 64), np.float32), ((64,), np.float32), ((40000,), np.float32), ((3, 5), np.float64),
+              ((0,), np.float32), ((16385,), np.float64), ((6, 4), np.float32)]
+    def state():
+        rng = np.random.default_rng(5)
+        arrays = [[rng.standard_normal(s).astype(t), rng.standard_normal(s).astype(t),
+                   (rng.standard_normal(s) * 0.1).astype(t), rng.random(s).astype(t)] for s, t in shapes]
+        arrays[-1][0] = np.asfortranarray(arrays[-1][0])
+        return arrays
+    each, together = state(), state()
+    for w, g, m, v in each:
+        optimizer.adam_update(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7)
+    optimizer.adam_update_all(*zip(*together), 1e-3, 0.9, 0.999, 1e-7)
+    for (w, g, m, v), (w2, g2, m2, v2), (shape, dtype) in zip(each, together, shapes):
+        assert w2.dtype == dtype and w2.shape == shape
+        for a, b in ((w, w2), (m, m2), (v, v2)):
+            np.testing.assert_array_equal(a, b)
+    ref = reference(*state()[2], 1e-3, 0.9, 0.999, 1e-7)
+    np.testing.assert_allclose(together[2][0], ref[0], rtol=1e-6, atol=1e-6)
+
+
+def test_adam_update_all_refuses_sequences_of_different_lengths():
+    w = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match="adam_update_all: ws, gs, ms and vs must have one length, got 2, 1, 2 and 2"):
+        optimizer.adam_update_all([w, w], [w], [w, w], [w, w], 1e-3, 0.9, 0.999, 1e-7)

@@ -258,6 +258,32 @@ def test_unknown_variable_after_build_raises():
         opt.apply_gradients([(np.ones(3), Variable(np.zeros(3), name="b:0"))])
 
 
+def test_adam_steps_all_variables_at_once_unless_a_subclass_overrides_update_step():
+    """Adam updates its variables in one kernel pass; the bits are those of a step per variable, and a
+    subclass's own update_step is still called for every variable."""
+    rng = np.random.default_rng(3)
+    values = [rng.standard_normal(s).astype(dt) for s, dt in (((30, 20), np.float32), ((20,), np.float32),
+                                                               ((5,), np.float64))]
+    grads = [[rng.standard_normal(v.shape).astype(v.dtype) for v in values] for _ in range(3)]
+    calls = []
+
+    class OneByOne(optimizers.Adam):
+        def update_step(self, g, w, slots):
+            calls.append(w.name)
+            super().update_step(g, w, slots)
+
+    results = []
+    for opt in (optimizers.Adam(0.01), OneByOne(0.01)):
+        variables = [Variable(v.copy(), name=f"v{i}:0") for i, v in enumerate(values)]
+        for step in grads:
+            opt.apply_gradients(zip(step, variables))
+        results.append([v.value for v in variables])
+    assert calls == ["v0:0", "v1:0", "v2:0"] * 3
+    for fused, each in zip(*results):
+        np.testing.assert_array_equal(fused, each)
+    assert not np.array_equal(results[0][0], values[0])
+
+
 def test_none_gradients_are_skipped_but_count_an_iteration():
     a, b = Variable(np.zeros(2), name="a:0"), Variable(np.zeros(2), name="b:0")
     opt = optimizers.SGD(0.5)

@@ -2,7 +2,7 @@
 import numpy as np
 
 from minigraph.autodiff import Variable
-from minigraph.kernels.optimizer import adam_update
+from minigraph.kernels.optimizer import adam_update, adam_update_all
 from minigraph.optimizers.base import Optimizer
 
 
@@ -20,15 +20,31 @@ class Adam(Optimizer):
     def _slot_groups(self):
         return [("m", "v")] + ([("vhat",)] if self.amsgrad else [])
 
-    def update_step(self, g, w, slots):
-        t = w.dtype.type
+    def _alpha(self, t):
+        """lr sqrt(1 - b2^t) / (1 - b1^t) in dtype t, the same for every variable of the step."""
         alpha = self._step_constants.get(t)
-        if alpha is None:  # the same for every variable of the step
+        if alpha is None:
             step = t(self.iterations + 1)
             alpha = self._step_constants[t] = (t(self._lr) * np.sqrt(t(1) - np.power(t(self.beta_2), step))
                                                / (t(1) - np.power(t(self.beta_1), step)))
-        adam_update(w.value, g, slots["m"].value, slots["v"].value, alpha, self.beta_1, self.beta_2, self.epsilon,
-                    slots["vhat"].value if self.amsgrad else None)
+        return alpha
+
+    def update_step(self, g, w, slots):
+        adam_update(w.value, g, slots["m"].value, slots["v"].value, self._alpha(w.dtype.type), self.beta_1,
+                    self.beta_2, self.epsilon, slots["vhat"].value if self.amsgrad else None)
+
+    def _update_all(self, grads, variables, slots):
+        """All variables of a dtype in one kernel pass (the small ones of a layer stack then share one
+        OpenMP region), unless AMSGrad or a subclass's own update_step is in play."""
+        if self.amsgrad or type(self).update_step is not Adam.update_step:
+            return super()._update_all(grads, variables, slots)
+        by_dtype = {}
+        for g, var, var_slots in zip(grads, variables, slots):
+            group = by_dtype.setdefault(var.dtype.type, ([], [], [], []))
+            for items, value in zip(group, (var.value, g, var_slots["m"].value, var_slots["v"].value)):
+                items.append(value)
+        for t, (ws, gs, ms, vs) in by_dtype.items():
+            adam_update_all(ws, gs, ms, vs, self._alpha(t), self.beta_1, self.beta_2, self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,

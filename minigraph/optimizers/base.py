@@ -253,8 +253,7 @@ class Optimizer:
                 if self._use_weight_decay(var):
                     t = var.dtype.type
                     var.value -= var.value * t(self.weight_decay) * t(self._lr)
-        for g, var, var_slots in zip(grads, variables, slots):
-            self.update_step(g, var, var_slots)
+        self._update_all(grads, variables, slots)
         if self.use_ema:
             self._update_moving_averages(variables, slots)
         self._iterations.value += 1
@@ -263,6 +262,11 @@ class Optimizer:
             if constraint is not None:
                 var.assign(constraint(var.value))
         return self.iterations
+
+    def _update_all(self, grads, variables, slots):
+        """One step for every variable: update_step on each in turn (a subclass may run them together)."""
+        for g, var, var_slots in zip(grads, variables, slots):
+            self.update_step(g, var, var_slots)
 
     def _update_moving_averages(self, variables, slots):
         """average = m * average + (1 - m) * w; every ema_overwrite_frequency steps w takes the average."""
