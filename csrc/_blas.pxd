@@ -76,7 +76,7 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
         else:
             gemv(False, m, k, alpha, a, lda, b, 1 if trans_b else ldb, beta, c, ldc)
     else:
-        _split_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        _split_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, False)
 
 
 cdef inline void _one_gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha, const floating* a,
@@ -90,19 +90,67 @@ cdef inline void _one_gemm(bint trans_a, bint trans_b, int m, int n, int k, floa
         scipy_cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 
 
+cdef inline void gemm_bias_relu(bint trans_a, bint trans_b, int m, int n, int k, const floating* a, int lda,
+                                const floating* b, int ldb, floating* c, int ldc, const floating* bias,
+                                bint relu) noexcept nogil:
+    """Row-major C[m, n] = act(op(A) @ op(B) + bias): bias (n,) on every row, or NULL; act ReLU when relu
+    (NaN stays NaN, as np.maximum).  Each slab of C gets its bias rows, its product and its ReLU on the
+    thread that computes it, while the slab is in that core's cache."""
+    cdef int i, j
+    if m <= 0 or n <= 0:
+        return
+    if k > 0 and m > 1 and n > 1:
+        _split_gemm(trans_a, trans_b, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, bias, relu)
+        return
+    if bias != NULL:
+        for i in range(m):
+            for j in range(n):
+                c[i * ldc + j] = bias[j]
+    gemm(trans_a, trans_b, m, n, k, 1, a, lda, b, ldb, <floating>(0 if bias == NULL else 1), c, ldc)
+    if relu:
+        _relu_block(c, ldc, m, n)
+
+
+cdef inline void _relu_block(floating* c, int ldc, int rows, int cols) noexcept nogil:
+    cdef int i, j
+    cdef floating* row
+    for i in range(rows):
+        row = c + <long>i * ldc
+        for j in range(cols):  # an unconditional store, so that the loop vectorises; NaN < 0 is false
+            row[j] = 0 if row[j] < 0 else row[j]
+
+
+cdef inline void _slab_gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha, const floating* a,
+                            int lda, const floating* b, int ldb, floating beta, floating* c, int ldc,
+                            const floating* bias, bint relu) noexcept nogil:
+    """One slab: its bias rows (bias: C starts as the bias, beta 1), its product, its ReLU."""
+    cdef int i, j
+    cdef floating* row
+    if bias != NULL:
+        for i in range(m):
+            row = c + <long>i * ldc
+            for j in range(n):
+                row[j] = bias[j]
+        beta = 1
+    _one_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    if relu:
+        _relu_block(c, ldc, m, n)
+
+
 cdef inline void _split_gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
                              const floating* a, int lda, const floating* b, int ldb, floating beta,
-                             floating* c, int ldc) noexcept nogil:
+                             floating* c, int ldc, const floating* bias, bint relu) noexcept nogil:
     """gemm on the OpenMP team: the longer of C's two sides cut into one slab per thread (slabs a multiple
     of 16 long, each a single-threaded gemm on its rows of op(A) or columns of op(B)); a product under
-    2**20 multiply-adds stays on the calling thread, where a parallel region would cost more than it saves."""
+    2**20 multiply-adds stays on the calling thread, where a parallel region would cost more than it saves.
+    bias (NULL: none) and relu: the epilogue of gemm_bias_relu, run per slab."""
     cdef long work = <long>m * n * k
     cdef int by_rows = m >= n
     cdef int side = m if by_rows else n
     cdef int parts = parallel_threads((side + 15) // 16) if work >= (1 << 20) else 1
     cdef int chunk, p, start, length
     if parts <= 1:
-        _one_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        _slab_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu)
         return
     chunk = ((side + parts - 1) // parts + 15) // 16 * 16
     for p in prange(parts, num_threads=parts, schedule="static"):
@@ -111,8 +159,9 @@ cdef inline void _split_gemm(bint trans_a, bint trans_b, int m, int n, int k, fl
         if length <= 0:
             continue
         if by_rows:  # rows of op(A): A stored (k, m) when transposed, else (m, k)
-            _one_gemm(trans_a, trans_b, length, n, k, alpha, a + (start if trans_a else <long>start * lda), lda,
-                      b, ldb, beta, c + <long>start * ldc, ldc)
+            _slab_gemm(trans_a, trans_b, length, n, k, alpha, a + (start if trans_a else <long>start * lda), lda,
+                       b, ldb, beta, c + <long>start * ldc, ldc, bias, relu)
         else:  # columns of op(B): B stored (n, k) when transposed, else (k, n)
-            _one_gemm(trans_a, trans_b, m, length, k, alpha, a, lda,
-                      b + (<long>start * ldb if trans_b else start), ldb, beta, c + start, ldc)
+            _slab_gemm(trans_a, trans_b, m, length, k, alpha, a, lda,
+                       b + (<long>start * ldb if trans_b else start), ldb, beta, c + start, ldc,
+                       bias + start if bias != NULL else NULL, relu)

@@ -15,7 +15,7 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-from _blas cimport gemm
+from _blas cimport gemm_bias_relu
 from _kernel_common cimport float_array, threads_for
 from softmax_rows cimport mg_softmax_rows_f32, mg_softmax_rows_f64
 from conv_direct cimport MG_CONV_OK, MG_CONV_NOMEM, MG_CONV_UNSUPPORTED, mg_geom, mg_conv_fwd
@@ -83,30 +83,6 @@ cdef object _direct_product(object a, object b, object bias, bint relu):
     return out if status == MG_CONV_OK else None
 
 
-cdef void _relu_in_place(floating* c, Py_ssize_t size) noexcept nogil:
-    """max(c, 0) in place; NaN stays NaN (as np.maximum)."""
-    cdef Py_ssize_t i
-    for i in range(size):
-        if c[i] < 0:
-            c[i] = 0
-
-
-cdef void _gemm_bias_relu(bint trans_a, bint trans_b, int m, int n, int k, const floating* pa, int lda,
-                          const floating* pb, int ldb, floating* c, const floating* bias, bint relu) noexcept nogil:
-    """c (m, n, C-contiguous) = act(op(a) @ op(b) + bias), the bias (None: NULL) on every row as beta = 1
-    over a bias-filled c.  BLAS threads itself: no prange."""
-    cdef int i, j
-    if m == 0 or n == 0:
-        return
-    if bias != NULL:
-        for i in range(m):
-            for j in range(n):
-                c[i * n + j] = bias[j]
-    gemm(trans_a, trans_b, m, n, k, 1, pa, lda, pb, ldb, <floating>(0 if bias == NULL else 1), c, n)
-    if relu:
-        _relu_in_place(c, <Py_ssize_t>m * n)
-
-
 cdef void _gemm_typed(bint trans_a, bint trans_b, const floating[:, ::1] a, const floating[:, ::1] b,
                       floating[:, ::1] c, const floating[::1] bias, bint relu) noexcept:
     # c = act(op(a) @ op(b) + bias) on typed views, shapes checked by the caller
@@ -122,7 +98,7 @@ cdef void _gemm_typed(bint trans_a, bint trans_b, const floating[:, ::1] a, cons
     if bias is not None:
         pbias = &bias[0]
     with nogil:
-        _gemm_bias_relu(trans_a, trans_b, m, n, k, pa, <int>a.shape[1], pb, <int>b.shape[1], &c[0, 0], pbias, relu)
+        gemm_bias_relu(trans_a, trans_b, m, n, k, pa, <int>a.shape[1], pb, <int>b.shape[1], &c[0, 0], n, pbias, relu)
 
 
 cdef int _forward_rows(const floating* a, Py_ssize_t m, Py_ssize_t k, const floating* w, Py_ssize_t n,
@@ -135,7 +111,7 @@ cdef int _forward_rows(const floating* a, Py_ssize_t m, Py_ssize_t k, const floa
             status = _direct_forward(a, m, k, w, n, bias, relu, c)
             if status != MG_CONV_UNSUPPORTED:
                 return status
-    _gemm_bias_relu(False, False, <int>m, <int>n, <int>k, a, <int>k, w, <int>n, c, bias, relu)
+    gemm_bias_relu(False, False, <int>m, <int>n, <int>k, a, <int>k, w, <int>n, c, <int>n, bias, relu)
     return MG_CONV_OK
 
 
