@@ -148,6 +148,36 @@ def test_float32_products_match_float64_blas(rows, cin, cout):
         dense._set_direct(old)
 
 
+@pytest.mark.parametrize("rows,cin,cout", [(300, 200, 40), (40, 200, 300), (1, 50, 40), (30, 0, 20)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blas_bias_and_relu_run_per_slab(rows, cin, cout, dtype):
+    """On the BLAS path the bias and the ReLU run on each thread's slab of the output (rows when the output
+    is tall, columns when wide): every slab gets its own bias columns, NaN passes the ReLU, and in float32
+    1 and 2 threads give the same bits (OpenBLAS's float64 kernels round a narrower slab differently)."""
+    from minigraph import kernels
+    x, kernel, bias = rand(rows, cin, dtype=dtype), rand(cin, cout, dtype=dtype), rand(cout, dtype=dtype)
+    if rows > 1 and cin:
+        x[1, 0] = np.nan
+    want = x.astype(np.float64) @ kernel + bias
+    old, threads = dense._set_direct(False), kernels.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2):
+            kernels.set_num_threads(n)
+            results.append([dense.dense_forward(x, kernel, bias, activation=act) for act in (None, "relu")])
+    finally:
+        dense._set_direct(old)
+        kernels.set_num_threads(threads)
+    if dtype == np.float32:
+        for one, two in zip(*results):
+            np.testing.assert_array_equal(one, two)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(results[0][0], want, rtol=tol, atol=tol)
+    np.testing.assert_allclose(results[0][1], np.where(np.isnan(want), np.nan, np.maximum(want, 0)), rtol=tol,
+                               atol=tol)
+    assert (np.isnan(results[0][1][1]).all() if rows > 1 and cin else not np.isnan(results[0][1]).any())
+
+
 def test_float32_products_from_any_layout():
     """Fortran-ordered operands are read as transposes without a copy: every combination still lands on
     the right direct product (or on BLAS where the direct kernels take no bias)."""
