@@ -26,7 +26,7 @@ from cython.parallel cimport prange
 
 import numpy as np
 
-from _blas cimport gemm
+from _blas cimport gemm, gemm_bias_relu
 from _kernel_common cimport float_array
 from _openmp_helpers cimport mg_omp_max_threads, parallel_threads
 
@@ -164,6 +164,18 @@ def _gemm_into(bint trans_a, bint trans_b, const floating[:, ::1] a, const float
     with nogil:
         gemm(trans_a, trans_b, m, n, k, 1, &a[0, 0] if k else NULL, <int>a.shape[1], &b[0, 0] if k else NULL,
              <int>b.shape[1], beta, &c[0, 0], n)
+
+
+def _gemm_bias_into(const floating[:, ::1] a, const floating[:, ::1] b, const floating[::1] bias,
+                    floating[:, ::1] c):
+    """c = a @ b + bias (on every row), the bias written per slab by the thread that computes it (shapes
+    checked by the callers)."""
+    cdef int m = c.shape[0], n = c.shape[1], k = a.shape[1]
+    if m == 0 or n == 0:
+        return
+    with nogil:
+        gemm_bias_relu(False, False, m, n, k, &a[0, 0] if k else NULL, k, &b[0, 0] if k else NULL, n, &c[0, 0], n,
+                       &bias[0], False)
 
 
 cdef object _matmul(object a, object b, bint trans_a=False, bint trans_b=False):
@@ -615,8 +627,8 @@ cdef tuple _forward_buffers(object x, object kernel, object input_bias, Py_ssize
     B, T, F = x.shape
     x_tm = np.ascontiguousarray(x.transpose(1, 0, 2))
     gates = np.empty((T, B, kernel.shape[1]), x.dtype)
-    gates[...] = input_bias
-    _gemm_into(False, False, x_tm.reshape(T * B, F), kernel, gates.reshape(T * B, kernel.shape[1]), 1)
+    _gemm_bias_into(x_tm.reshape(T * B, F), kernel, np.ascontiguousarray(input_bias),
+                    gates.reshape(T * B, kernel.shape[1]))
     h_prev = np.empty((T, B, u), x.dtype)
     if T:
         h_prev[0] = h0
