@@ -51,6 +51,20 @@ def _gather(const Py_ssize_t[::1] ids, const floating[:, ::1] table, floating[:,
             memcpy(&out[i, 0], &table[ids[i], 0], dim * sizeof(floating))
 
 
+def _counting_order(const Py_ssize_t[::1] ids, const Py_ssize_t[::1] starts):
+    """The positions grouped by id, each group in position order: group r fills [starts[r], starts[r + 1])
+    (starts: the running counts of the ids).  One pass, where a general sort would take n log n."""
+    cdef Py_ssize_t n = ids.shape[0], p
+    next_slot = np.array(starts[:starts.shape[0] - 1], np.intp)
+    order = np.empty(n, np.intp)
+    cdef Py_ssize_t[::1] slot = next_slot, out = order
+    with nogil:
+        for p in range(n):
+            out[slot[ids[p]]] = p
+            slot[ids[p]] += 1
+    return order
+
+
 def _scatter_add(const Py_ssize_t[::1] order, const Py_ssize_t[::1] starts, const floating[:, ::1] d_out,
                  floating[:, ::1] d_table):
     """d_table[r] = sum of d_out[order[p]] for p in [starts[r], starts[r + 1]), in that order, every row
@@ -102,6 +116,6 @@ def embedding_backward(ids, d_out, input_dim):
         return d_table
     starts = np.zeros(input_dim + 1, np.intp)
     np.cumsum(np.bincount(flat, minlength=input_dim), out=starts[1:])
-    order = np.argsort(flat, kind="stable").astype(np.intp)
+    order = _counting_order(flat, starts)
     _scatter_add(order, starts, d_out.reshape(flat.shape[0], dim), d_table)
     return d_table
