@@ -336,3 +336,25 @@ def test_from_config_finds_custom_objects_and_names_the_layer_on_unknown_classes
     named = layers.Dense.from_config({"name": "fn_reg", "units": 2, "bias_regularizer": "tiny"},
                                      custom_objects={"tiny": tiny})
     assert named.bias_regularizer is tiny
+
+
+def test_a_training_step_projects_each_constrained_weight_once():
+    """Keras's optimizer applies a variable's constraint once, after its update; the training step does not
+    apply it again (a MaxNorm applied twice moves the weight a second time, by its epsilon)."""
+    seen = []
+
+    class Halve(constraints.Constraint):
+        def __call__(self, w):
+            seen.append(1)
+            return np.asarray(w) * 0.5
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, layers.Dense(2, kernel_constraint=Halve(), kernel_initializer="ones",
+                                             bias_initializer="zeros")(inputs))
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    model.train_on_batch(np.ones((4, 3), np.float32), np.ones((4, 2), np.float32))
+    assert len(seen) == 1
+    np.testing.assert_array_equal(model.layers[1].kernel.numpy(), np.full((3, 2), 0.5, np.float32))
+    model.fit(np.ones((8, 3), np.float32), np.ones((8, 2), np.float32), batch_size=4, epochs=1, verbose=0)
+    assert len(seen) == 3
+    np.testing.assert_array_equal(model.layers[1].kernel.numpy(), np.full((3, 2), 0.125, np.float32))

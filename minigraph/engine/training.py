@@ -238,10 +238,7 @@ class Model(Network):
             total, per_output = self._compute_loss(ys, outs, loss_ws, layers)
         variables = self.trainable_weights
         grads = tape.gradient(total, variables)
-        self.optimizer.apply_gradients(zip(grads, variables))
-        for var in variables:
-            if var.constraint is not None:
-                var.assign(var.constraint(var.value))
+        self.optimizer.apply_gradients(zip(grads, variables))  # which applies the constraints, as Keras's
         return self._batch_logs(total, per_output, ys, outs, metric_ws, weighted_ws, layers)
 
     def _test_batch(self, xs, ys, ws=None):
