@@ -118,7 +118,7 @@ class Layer:
     _UNTRACKED = frozenset(("_inbound_nodes", "_outbound_nodes", "_own_variables", "_tracked_attributes",
                             "_losses", "_loss_callables", "_regularized", "_metric_values", "_initial_weights",
                             "_trainable", "_call_signature", "_build_input_shape",
-                            "_sublayer_cache"))
+                            "_sublayer_cache", "_flat_cache"))
     supports_masking = False
     # integer inputs reach `call` as float32 (Keras casts them for float layers); Embedding keeps them
     _casts_integer_inputs = True
@@ -204,16 +204,21 @@ class Layer:
         return list(found)
 
     def _flatten_layers(self, include_self=True):
-        """This layer and every layer inside it, depth first, each once."""
-        out, stack, seen = [], [self], set()
-        while stack:
-            layer = stack.pop()
-            if id(layer) in seen:
-                continue
-            seen.add(id(layer))
-            out.append(layer)
-            stack.extend(reversed(layer._sublayers()))
-        return out if include_self else out[1:]
+        """This layer and every layer inside it, depth first, each once; cached, as the sublayer walk it is
+        made of, until structure_version() moves."""
+        version = _structure_changes[0]
+        cached = self.__dict__.get("_flat_cache")
+        if cached is None or cached[0] != version:
+            out, stack, seen = [], [self], set()
+            while stack:
+                layer = stack.pop()
+                if id(layer) in seen:
+                    continue
+                seen.add(id(layer))
+                out.append(layer)
+                stack.extend(reversed(layer._sublayers()))
+            cached = self.__dict__["_flat_cache"] = (version, out)
+        return list(cached[1]) if include_self else cached[1][1:]
 
     @property
     def submodules(self):
