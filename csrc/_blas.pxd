@@ -96,19 +96,25 @@ cdef inline void gemm_bias_relu(bint trans_a, bint trans_b, int m, int n, int k,
     """Row-major C[m, n] = act(op(A) @ op(B) + bias): bias (n,) on every row, or NULL; act ReLU when relu
     (NaN stays NaN, as np.maximum).  Each slab of C gets its bias rows, its product and its ReLU on the
     thread that computes it, while the slab is in that core's cache."""
-    cdef int i, j
     if m <= 0 or n <= 0:
         return
     if k > 0 and m > 1 and n > 1:
         _split_gemm(trans_a, trans_b, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, bias, relu)
         return
-    if bias != NULL:
-        for i in range(m):
-            for j in range(n):
-                c[i * ldc + j] = bias[j]
+    if bias != NULL:  # one row or column (gemv), or k = 0
+        _bias_rows(c, ldc, m, n, bias)
     gemm(trans_a, trans_b, m, n, k, 1, a, lda, b, ldb, <floating>(0 if bias == NULL else 1), c, ldc)
     if relu:
         _relu_block(c, ldc, m, n)
+
+
+cdef inline void _bias_rows(floating* c, int ldc, int rows, int cols, const floating* bias) noexcept nogil:
+    cdef int i, j
+    cdef floating* row
+    for i in range(rows):
+        row = c + <long>i * ldc
+        for j in range(cols):
+            row[j] = bias[j]
 
 
 cdef inline void _relu_block(floating* c, int ldc, int rows, int cols) noexcept nogil:
@@ -124,13 +130,8 @@ cdef inline void _slab_gemm(bint trans_a, bint trans_b, int m, int n, int k, flo
                             int lda, const floating* b, int ldb, floating beta, floating* c, int ldc,
                             const floating* bias, bint relu) noexcept nogil:
     """One slab: its bias rows (bias: C starts as the bias, beta 1), its product, its ReLU."""
-    cdef int i, j
-    cdef floating* row
     if bias != NULL:
-        for i in range(m):
-            row = c + <long>i * ldc
-            for j in range(n):
-                row[j] = bias[j]
+        _bias_rows(c, ldc, m, n, bias)
         beta = 1
     _one_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     if relu:
