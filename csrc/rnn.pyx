@@ -154,34 +154,23 @@ cdef inline void _masked_grad(floating* dgates, Py_ssize_t width, floating* dh, 
 
 
 def _gemm_into(bint trans_a, bint trans_b, const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] c,
-               floating beta):
-    """c = op(a) @ op(b) + beta * c on the shared BLAS gemm (shapes checked by the callers).  The sequence
-    products are tall and thin (batch * time rows): BLAS's blocking suits them better than the dense
-    kernels' direct tiles."""
+               const floating[::1] bias=None):
+    """c = op(a) @ op(b) (+ bias on every row, written per slab by the thread that computes it) on the shared
+    BLAS gemm (shapes checked by the callers).  The sequence products are tall and thin (batch * time rows):
+    BLAS's blocking suits them better than the dense kernels' direct tiles."""
     cdef int m = c.shape[0], n = c.shape[1], k = a.shape[0] if trans_a else a.shape[1]
     if m == 0 or n == 0:
         return
     with nogil:
-        gemm(trans_a, trans_b, m, n, k, 1, &a[0, 0] if k else NULL, <int>a.shape[1], &b[0, 0] if k else NULL,
-             <int>b.shape[1], beta, &c[0, 0], n)
-
-
-def _gemm_bias_into(const floating[:, ::1] a, const floating[:, ::1] b, const floating[::1] bias,
-                    floating[:, ::1] c):
-    """c = a @ b + bias (on every row), the bias written per slab by the thread that computes it (shapes
-    checked by the callers)."""
-    cdef int m = c.shape[0], n = c.shape[1], k = a.shape[1]
-    if m == 0 or n == 0:
-        return
-    with nogil:
-        gemm_bias_relu(False, False, m, n, k, &a[0, 0] if k else NULL, k, &b[0, 0] if k else NULL, n, &c[0, 0], n,
-                       &bias[0], False)
+        gemm_bias_relu(trans_a, trans_b, m, n, k, &a[0, 0] if k else NULL, <int>a.shape[1],
+                       &b[0, 0] if k else NULL, <int>b.shape[1], &c[0, 0], n, &bias[0] if bias is not None else NULL,
+                       False)
 
 
 cdef object _matmul(object a, object b, bint trans_a=False, bint trans_b=False):
     """op(a) @ op(b) for C-contiguous matrices of one float dtype."""
     c = np.empty((a.shape[1] if trans_a else a.shape[0], b.shape[0] if trans_b else b.shape[1]), a.dtype)
-    _gemm_into(trans_a, trans_b, a, b, c, 0)
+    _gemm_into(trans_a, trans_b, a, b, c)
     return c
 
 
@@ -627,8 +616,7 @@ cdef tuple _forward_buffers(object x, object kernel, object input_bias, Py_ssize
     B, T, F = x.shape
     x_tm = np.ascontiguousarray(x.transpose(1, 0, 2))
     gates = np.empty((T, B, kernel.shape[1]), x.dtype)
-    _gemm_bias_into(x_tm.reshape(T * B, F), kernel, np.ascontiguousarray(input_bias),
-                    gates.reshape(T * B, kernel.shape[1]))
+    _gemm_into(False, False, x_tm.reshape(T * B, F), kernel, gates.reshape(T * B, kernel.shape[1]), input_bias)
     h_prev = np.empty((T, B, u), x.dtype)
     if T:
         h_prev[0] = h0

@@ -139,6 +139,21 @@ class Holder(layers.Layer):
         self.pairs = ([layers.Dense(3)],)
 
 
+def test_a_sequential_models_adds_and_pops_reach_the_cached_layer_walk():
+    """Sequential keeps its layers in a list of its own: before the model is built (no graph to rebuild) and
+    after it, add and pop must still move the cached walk."""
+    model = keras.Sequential()
+    walk = lambda: [type(layer).__name__ for layer in model._flatten_layers(include_self=False)]
+    assert walk() == []
+    model.add(layers.Dense(3))
+    assert walk() == ["Dense"]
+    model.build((None, 4))
+    model.add(layers.Dropout(0.5))
+    assert walk() == ["Dense", "Dropout"]
+    model.pop()
+    assert walk() == ["Dense"] and len(model.trainable_weights) == 2
+
+
 def test_changes_to_held_lists_and_dicts_reach_the_cached_sublayer_walk():
     import copy
     import pickle

@@ -13,6 +13,7 @@ from minigraph import registry
 from minigraph.layers.base import (KerasTensor, Layer, Node, _call_state, call_context, flatten, map_structure,
                                    pack_as, shape_str, to_snake_case, unique_name)
 from minigraph.layers.input_layer import InputLayer
+from minigraph.layers.tracking import structure_changed
 
 
 def _nodes_from_inputs_to_outputs(outputs):
@@ -247,6 +248,7 @@ class Network(Layer):
                 raise ValueError(f"Model '{self.name}': input tensors must come from keras.Input, got {what}")
         check_endpoints(self.name, self.inputs, self.outputs)
         self._network_nodes, self._nodes_by_depth, self._layers = map_graph(self.inputs, self.outputs)
+        structure_changed()  # _layers is what _sublayers returns now
         self._input_layers = [t.node.layer for t in self.inputs]
         self._output_coordinates = [t._keras_history for t in self.outputs]
         self._input_coordinates = [t._keras_history for t in self.inputs]

@@ -5,6 +5,7 @@ from minigraph import registry
 from minigraph.engine.training import Functional
 from minigraph.layers.base import KerasTensor, Layer, unique_name
 from minigraph.layers.input_layer import Input, InputLayer
+from minigraph.layers.tracking import TrackedList
 
 
 @registry.register
@@ -13,7 +14,7 @@ class Sequential(Functional):
 
     def __init__(self, layers=None, name=None, trainable=True):
         super().__init__(name=name or unique_name("sequential"), trainable=trainable)
-        self._stack = []  # the layers, in order, without the input layer
+        self._stack = TrackedList()  # the layers, in order, without the input layer (add/pop move the version)
         self._input_shape_given = None
         self._input_name = None  # an InputLayer added first keeps its name (Keras does; configs round-trip)
         self._graph_nodes = []

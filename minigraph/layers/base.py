@@ -16,7 +16,7 @@ import numpy as np
 
 from minigraph import initializers
 from minigraph.autodiff import Traced, Variable
-from minigraph.layers.tracking import _structure_changes, structure_version, tracked  # noqa: F401
+from minigraph.layers.tracking import structure_changed, structure_version, tracked  # noqa: F401
 from minigraph.layers.symbolic import (DType, KerasTensor, Node, flatten, map_structure, pack_as,  # noqa: F401
                                        shape_str)
 
@@ -174,7 +174,7 @@ class Layer:
             return
         value = tracked(value)  # its lists and dicts report in-place changes (the sublayer cache relies on it)
         object.__setattr__(self, name, value)
-        _structure_changes[0] += 1
+        structure_changed()
         state = self.__dict__
         if name not in state["_tracked_attributes"]:
             state["_tracked_attributes"].append(name)
@@ -186,39 +186,43 @@ class Layer:
         object.__delattr__(self, name)
         if name in self._tracked_attributes:
             self._tracked_attributes.remove(name)
-            _structure_changes[0] += 1
+            structure_changed()
+
+    def _structure_cached(self, key, build):
+        """build()'s result, kept in the instance under `key` until structure_version() moves."""
+        version = structure_version()
+        cached = self.__dict__.get(key)
+        if cached is None or cached[0] != version:
+            cached = self.__dict__[key] = (version, build())
+        return cached[1]
 
     def _sublayers(self):
         """The layers this one holds directly (attributes, and lists/dicts of them), first assigned first;
-        the walk is cached until structure_version() moves."""
-        state = self.__dict__
-        version = _structure_changes[0]
-        cached = state.get("_sublayer_cache")
-        if cached is not None and cached[0] == version:
-            return list(cached[1])
-        found = []
+        cached until structure_version() moves."""
+        return list(self._structure_cached("_sublayer_cache", self._find_sublayers))
+
+    def _find_sublayers(self):
+        state, found = self.__dict__, []
         for name in self._tracked_attributes:
             found.extend(item for item in _walk(state.get(name)) if isinstance(item, Layer))
-        found = [layer for layer in _dedup(found) if layer is not self]
-        state["_sublayer_cache"] = (version, found)
-        return list(found)
+        return [layer for layer in _dedup(found) if layer is not self]
 
     def _flatten_layers(self, include_self=True):
-        """This layer and every layer inside it, depth first, each once; cached, as the sublayer walk it is
-        made of, until structure_version() moves."""
-        version = _structure_changes[0]
-        cached = self.__dict__.get("_flat_cache")
-        if cached is None or cached[0] != version:
-            out, stack, seen = [], [self], set()
-            while stack:
-                layer = stack.pop()
-                if id(layer) in seen:
-                    continue
-                seen.add(id(layer))
-                out.append(layer)
-                stack.extend(reversed(layer._sublayers()))
-            cached = self.__dict__["_flat_cache"] = (version, out)
-        return list(cached[1]) if include_self else cached[1][1:]
+        """This layer and every layer inside it, depth first, each once; cached like the sublayer walk it is
+        made of."""
+        flat = self._structure_cached("_flat_cache", self._walk_layers)
+        return list(flat) if include_self else flat[1:]
+
+    def _walk_layers(self):
+        out, stack, seen = [], [self], set()
+        while stack:
+            layer = stack.pop()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            out.append(layer)
+            stack.extend(reversed(layer._sublayers()))
+        return out
 
     @property
     def submodules(self):

@@ -16,13 +16,14 @@ def structure_version():
     return _structure_changes[0]
 
 
-def _changed():
+def structure_changed():
+    """Move structure_version(): the layers some layer holds (or what its `_sublayers` returns) changed."""
     _structure_changes[0] += 1
 
 
 def _mutator(base_method):
     def method(self, *args, **kwargs):
-        _changed()
+        structure_changed()
         return base_method(self, *args, **kwargs)
     method.__name__ = base_method.__name__
     method.__doc__ = base_method.__doc__

@@ -36,24 +36,11 @@ def sublayers(obj):
     return list(inner()) if callable(inner) else []
 
 
-def _owners(layer):
-    """layer and every layer inside it, each once, depth first in `layers` order."""
-    seen, order, stack = set(), [], [layer]
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        order.append(obj)
-        stack.extend(reversed(sublayers(obj)))
-    return order
-
-
 def legacy_variables(layer):
     """The weights of layer's Keras 2 group: its own and its sublayers' (through their hooks), each once,
     trainable ones first (Keras' _legacy_weights)."""
     collected, seen = [], set()
-    for owner in _owners(layer):
+    for owner in layer._flatten_layers():
         for var in own_variables(owner):
             if id(var) not in seen:
                 seen.add(id(var))
@@ -66,7 +53,7 @@ def load_through_hooks(model, pairs):
     """Assign [(variable, value)] (already checked) by calling each owner's load_own_variables once, with
     the owner's current values for the keys not being loaded."""
     values = {id(var): value for var, value in pairs}
-    for owner in _owners(model):
+    for owner in model._flatten_layers():
         variables = own_variables(owner)
         if any(id(var) in values for var in variables):
             owner.load_own_variables({str(i): values.get(id(var), var.value) for i, var in enumerate(variables)})
