@@ -32,6 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # the checkout's in-place build
 sys.path.insert(0, os.path.join(ROOT, "examples"))  # guide_models: the guide's models, shared with the tests
 import guide_models  # noqa: E402
+from allocator import minor_faults  # noqa: E402
 import minigraph as keras  # noqa: E402
 from minigraph.kernels import get_num_threads  # noqa: E402
 
@@ -128,22 +129,28 @@ def median_seconds(fn, repeats):
     return float(np.median(times))
 
 
-def interleaved(candidates, rounds, repeats, warmup=0.3):
+def interleaved(candidates, rounds, repeats, warmup=0.3, faults=None):
     """{name: median seconds of one call} over `rounds` rounds of `repeats` calls of each candidate;
-    the order of the candidates flips every round."""
+    the order of the candidates flips every round.  faults: a dict to receive each candidate's minor page
+    faults per timed call."""
     for fn in candidates.values():
         start = time.perf_counter()
         while time.perf_counter() - start < warmup:
             fn()
     times = {name: [] for name in candidates}
+    faulted = dict.fromkeys(candidates, 0)
     names = list(candidates)
     for r in range(rounds):
         for name in (names if r % 2 == 0 else names[::-1]):
             fn = candidates[name]
+            before = minor_faults()
             for _ in range(repeats):
                 start = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - start)
+            faulted[name] += minor_faults() - before
+    if faults is not None:
+        faults.update({name: count / (rounds * repeats) for name, count in faulted.items()})
     return {name: float(np.median(t)) for name, t in times.items()}
 
 

@@ -5,6 +5,7 @@ time per sample over a sweep of batch sizes.
     python bench/bench_scale.py --part workloads  (or: roof, sweep)
     python bench/bench_scale.py --only resnet     (workloads whose name contains 'resnet')
     python bench/bench_scale.py --same-process    (the workloads in this process, not each in a fresh one)
+    python bench/bench_scale.py --keep-freed-memory   (glibc keeps freed blocks: no page faults either side)
     python bench/bench_scale.py --plot bench/scale_sweep.png   (the sweep, drawn with matplotlib)
 
 Workloads (float32): the seed's autoencoder and MLP; the keras-io functional guide's toy ResNet (32x32x3,
@@ -20,6 +21,10 @@ strict roof). Each line prints the kernel's throughput as a share of numpy's. Th
 
 Method as bench_models.py: the same process and threads, minigraph and torch alternating round by round,
 medians, the ratio minigraph / torch beside each figure; each workload in a fresh process. PyTorch is optional.
+Each row gives both libraries' minor page faults per call. minigraph's steps run in its workspace pool and
+fault no pages; PyTorch's CPU tensors come from glibc's malloc, which unmaps large freed blocks, so its
+steps fault thousands of fresh pages in as glibc comes. `--keep-freed-memory` (bench/allocator.py) tells
+glibc to keep them: the comparison of the two libraries' own work, without the allocator.
 OpenBLAS: where the machine sets OPENBLAS_CORETYPE (this workplace pins Haswell on some processors), run the
 bench with it unset, `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_scale.py`; the BLAS
 line prints the core in use.
@@ -34,6 +39,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_blas  # noqa: E402
+from allocator import keep_freed_memory  # noqa: E402
 import bench_models  # noqa: E402
 import bench_sequence  # noqa: E402
 from bench_models import guide_models, interleaved, keras  # noqa: E402
@@ -264,25 +270,26 @@ def _mlp_predict_pair():
     return (lambda: model.predict(one, verbose=0)), run
 
 
-def time_pair(mg, torch_fn, rounds, budget=0.25):
-    """Median seconds of each, in interleaved rounds sized so that one round takes about `budget`."""
+def time_pair(mg, torch_fn, rounds, budget=0.25, faults=None):
+    """Median seconds of each, in interleaved rounds sized so that one round takes about `budget` (faults: as
+    bench_models.interleaved)."""
     start = time.perf_counter()
     mg()
     once = max(time.perf_counter() - start, 1e-6)
     repeats = max(1, min(200, int(budget / once)))
     candidates = {"mg": mg} if torch_fn is None else {"mg": mg, "torch": torch_fn}
-    return interleaved(candidates, rounds, repeats, warmup=min(0.3, 3 * once))
+    return interleaved(candidates, rounds, repeats, warmup=min(0.3, 3 * once), faults=faults)
 
 
 def fmt_time(seconds):
     return f"{seconds * 1e3:9.3f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:9.1f} us"
 
 
-def run_workloads(only, rounds, same_process):
+def run_workloads(only, rounds, same_process, keep_freed):
     """Each workload in a fresh process of its own unless same_process: what ran before changes the
     allocator's state (glibc's mmap threshold moves with the blocks freed), and PyTorch's LSTM step was seen
     at 16 ms after the wide MLP against 26-30 ms in a process of its own (bench/RESULTS.md)."""
-    header = f"{'workload':<42} {'minigraph':>12} {'torch':>12} {'mg/torch':>9}"
+    header = f"{'workload':<42} {'minigraph':>12} {'faults':>7} {'torch':>12} {'faults':>7} {'mg/torch':>9}"
     print(header)
     print("-" * len(header))
     for index, (name, _) in enumerate(workloads()):
@@ -292,16 +299,18 @@ def run_workloads(only, rounds, same_process):
             run_workload(index, rounds)
         else:
             subprocess.run([sys.executable, os.path.abspath(__file__), "--workload", str(index), "--rounds",
-                            str(rounds)], check=True)
+                            str(rounds)] + (["--keep-freed-memory"] if keep_freed else []), check=True)
 
 
 def run_workload(index, rounds):
     name, factory = workloads()[index]
     mg, torch_fn = factory()
-    medians = time_pair(mg, torch_fn, rounds)
-    line = f"{name:<42} {fmt_time(medians['mg']):>12}"
+    faults = {}
+    medians = time_pair(mg, torch_fn, rounds, faults=faults)
+    line = f"{name:<42} {fmt_time(medians['mg']):>12} {faults['mg']:7.0f}"
     if torch_fn is not None:
-        line += f" {fmt_time(medians['torch']):>12} {medians['mg'] / medians['torch']:>9.2f}"
+        line += (f" {fmt_time(medians['torch']):>12} {faults['torch']:7.0f}"
+                 f" {medians['mg'] / medians['torch']:>9.2f}")
     print(line, flush=True)
 
 
@@ -413,10 +422,13 @@ def main():
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--same-process", action="store_true", help="run the workloads one after another in this "
                         "process rather than each in a fresh one")
+    parser.add_argument("--keep-freed-memory", action="store_true", help="glibc keeps freed blocks (bench/"
+                        "allocator.py): no page faults in either library's steps")
     parser.add_argument("--workload", type=int, default=-1, help=argparse.SUPPRESS)  # one workload, the row only
     parser.add_argument("--plot", default="", help="write the sweep's PNG here")
     parser.add_argument("--batches", default=",".join(map(str, SWEEP_BATCHES)), help="the sweep's batch sizes")
     args = parser.parse_args()
+    kept = keep_freed_memory() if args.keep_freed_memory else False
     bench_models.import_torch()
     torch = bench_models.torch
     threads = kernels.get_num_threads()
@@ -427,11 +439,12 @@ def main():
         return
     from minigraph.kernels import _blas_library
     print(f"threads: minigraph {threads}, torch {torch.get_num_threads() if torch else '-'}; "
-          f"load average {os.getloadavg()[0]:.2f}; {bench_models.build_description()}")
+          f"load average {os.getloadavg()[0]:.2f}; {bench_models.build_description()}; freed memory kept: "
+          f"{kept if args.keep_freed_memory else 'no (glibc as it comes)'}")
     print(f"BLAS: {_blas_library.config()}; numpy {np.__version__}"
           + (f"; torch {torch.__version__}" if torch else ""))
     if args.part in ("workloads", "all"):
-        run_workloads(args.only, args.rounds, args.same_process)
+        run_workloads(args.only, args.rounds, args.same_process, args.keep_freed_memory)
     if args.part in ("roof", "all"):
         run_roof(args.rounds)
     if args.part in ("sweep", "all"):

@@ -24,6 +24,12 @@ load from other processes hits both alike; the table gives the median over the r
 minigraph / torch (below 1: minigraph is faster), in wall time and in process CPU time per call (all
 threads, read over at least 50 ms of calls; it does not count the time the process waits for a core, so it
 is the steadier figure on a shared machine, but it does count threads spinning at a barrier).
+Page faults: both libraries take their outputs from glibc's malloc (minigraph's kernels outside the
+workspace pool, PyTorch's CPU allocator always).  glibc hands blocks this large back to the system when they
+are freed, by munmap or by trimming the heap, depending on what was freed before; the next call then faults
+every page in again, which cost either library up to 3x its kernel time (and moved the depthwise row from
+0.8 to 1.4 between runs).  So every row runs with glibc told to keep freed memory (bench/allocator.py), and
+the table gives the minor page faults per call of each library, which should read 0.
 """
 import os
 import sys
@@ -32,7 +38,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout's in-place build
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # vision_torch_models
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # vision_torch_models, allocator
+from allocator import keep_freed_memory, minor_faults  # noqa: E402
 import minigraph as keras  # noqa: E402
 import minigraph.kernels as K  # noqa: E402
 from minigraph.kernels import workspace  # noqa: E402
@@ -149,8 +156,8 @@ CPU_WINDOW = 0.05  # seconds of calls per CPU-time reading
 
 
 def best_of_calls(fn, calls=3):
-    """(wall, cpu) seconds: the fastest of `calls` calls by the wall clock, and the process CPU time per call
-    over at least CPU_WINDOW of further calls.  (Linux adds a worker thread's running time to the process
+    """(wall, cpu, faults): the fastest of `calls` calls by the wall clock in seconds, and the process CPU
+    time and minor page faults per call over at least CPU_WINDOW of further calls.  (Linux adds a worker thread's running time to the process
     clock only at its next scheduler tick, so a single call of a millisecond or two shows little more than
     the calling thread's own time.)"""
     wall = []
@@ -158,15 +165,15 @@ def best_of_calls(fn, calls=3):
         w0 = time.perf_counter()
         fn()
         wall.append(time.perf_counter() - w0)
-    count, w0, c0 = 0, time.perf_counter(), time.process_time()
+    count, w0, c0, f0 = 0, time.perf_counter(), time.process_time(), minor_faults()
     while count < calls or time.perf_counter() - w0 < CPU_WINDOW:
         fn()
         count += 1
-    return min(wall), (time.process_time() - c0) / count
+    return min(wall), (time.process_time() - c0) / count, (minor_faults() - f0) / count
 
 
 def interleaved(impls, rounds, calls=3):
-    """{impl: (wall ms, cpu ms)}, medians over `rounds` rounds, every impl timed once per round (the best of
+    """{impl: (wall ms, cpu ms, faults per call)}, medians over `rounds` rounds, every impl timed once per round (the best of
     `calls` calls)."""
     for fn in impls.values():  # warm-up: thread pools up, caches and allocator primed
         for _ in range(2):
@@ -175,7 +182,7 @@ def interleaved(impls, rounds, calls=3):
     for _ in range(rounds):
         for name, fn in impls.items():
             samples[name].append(best_of_calls(fn, calls))
-    return {name: tuple(1e3 * np.median(np.array(t), axis=0)) for name, t in samples.items()}
+    return {name: tuple(np.median(np.array(t), axis=0) * (1e3, 1e3, 1)) for name, t in samples.items()}
 
 
 def kernel_rows():
@@ -201,11 +208,13 @@ def main():
         K.set_num_threads(int(args[1]))
     if torch is not None:
         torch.set_num_threads(K.get_num_threads())
+    kept = keep_freed_memory()
     print(f"threads: minigraph {K.get_num_threads()}" + (f", torch {torch.get_num_threads()} "
           f"(torch {torch.__version__})" if torch else " (torch not importable: minigraph only)")
-          + f"; load average {os.getloadavg()[0]:.2f}; {rounds} rounds")
-    header = (f"{'workload (float32)':44} {'pass':8} {'mg ms':>8} {'mg cpu':>8}"
-              + (f" {'torch ms':>9} {'torch cpu':>9} {'mg/torch':>9} {'cpu ratio':>9}" if torch else ""))
+          + f"; load average {os.getloadavg()[0]:.2f}; {rounds} rounds; freed memory kept: {kept}")
+    header = (f"{'workload (float32)':44} {'pass':8} {'mg ms':>8} {'mg cpu':>8} {'faults':>6}"
+              + (f" {'torch ms':>9} {'torch cpu':>9} {'faults':>6} {'mg/torch':>9} {'cpu ratio':>9}"
+                 if torch else ""))
     print(header)
     print("-" * len(header))
     groups = []
@@ -217,11 +226,11 @@ def main():
         for rows, group_rounds, calls in groups:
             for name, label, impls in rows():
                 t = interleaved(impls, group_rounds, calls)
-                (mg, mg_cpu) = t["minigraph"]
-                row = f"{name:44} {label:8} {mg:8.3f} {mg_cpu:8.3f}"
+                mg, mg_cpu, mg_faults = t["minigraph"]
+                row = f"{name:44} {label:8} {mg:8.3f} {mg_cpu:8.3f} {mg_faults:6.0f}"
                 if "torch" in t:
-                    tw, tc = t["torch"]
-                    row += f" {tw:9.3f} {tc:9.3f} {mg / tw:9.2f} {mg_cpu / tc:9.2f}"
+                    tw, tc, t_faults = t["torch"]
+                    row += f" {tw:9.3f} {tc:9.3f} {t_faults:6.0f} {mg / tw:9.2f} {mg_cpu / tc:9.2f}"
                 print(row, flush=True)
 
 
