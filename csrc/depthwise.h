@@ -18,7 +18,9 @@
  * padding (ph, pw) before. */
 typedef struct {
     ptrdiff_t n, h, w, c, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow;
-    int wide;  /* 1: run the 16-lane float instance */
+    int wide;      /* 1: run the 16-lane float instance */
+    int prefetch;  /* 1: the forward rows prefetch the next row's new input and its output (operands that
+                      come from L3 or memory; for data the caches hold, the extra instructions only cost) */
 } mg_dw_geom;
 
 typedef double mg_v4d __attribute__((vector_size(32)));

@@ -5,7 +5,9 @@ loops (csrc/depthwise_impl.h) handle multiplier 1 over any number of channels, v
 larger multiplier runs them on the input with each channel repeated `multiplier` times, so that the
 expanded channel c * multiplier + m meets kernel[:, :, c, m] (the input gradient then sums each channel's
 copies back).
-  forward          one task per output row, its interior pixels in register tiles (+ bias, ReLU)
+  forward          one task per output row, its interior pixels in register tiles (+ bias, ReLU); each
+                   thread takes runs of consecutive rows, so that the rows a row's window shares with the
+                   row before are in its own cache, and on large arrays prefetches a row ahead
   input gradient   stride 1: the forward of dy with the kernel flipped; otherwise a gather per input row
   kernel gradient  the output rows cut into a fixed number of slots, each with its own partial sum, added
                    in slot order: the same bits on any thread count
@@ -29,7 +31,7 @@ cdef extern from "depthwise.h" nogil:
         MG_DW_MAX_KH
     ctypedef struct mg_dw_geom:
         Py_ssize_t n, h, w, c, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow
-        int wide
+        int wide, prefetch
     int mg_cpu_has_v4()
     void mg_dw_fwd_row_f32(const float* x, const mg_dw_geom* g, const float* w, const float* bias, int relu,
                            float* y, Py_ssize_t r)
@@ -52,22 +54,33 @@ cdef Py_ssize_t DW_SLOT_PIXELS = 256
 # The CPU runs the 16-lane float loops (AVX-512), asked once.
 cdef int CPU_WIDE = mg_cpu_has_v4()
 
+# Input and output bytes from which the forward rows prefetch a row ahead: about half a shared L3, where
+# they stop staying in cache between calls (bench/RESULTS.md has the sizes measured either side).
+cdef Py_ssize_t DW_PREFETCH_BYTES = 16 << 20
+PREFETCH_BYTES = DW_PREFETCH_BYTES
 
-cdef mg_dw_geom _geom(tuple geom):
+# Runs of rows per thread in a forward call: enough for the dynamic schedule to even out a thread that
+# the OS holds up, few enough that a run's rows share their window rows in that thread's cache.
+cdef Py_ssize_t DW_RUNS_PER_THREAD = 4
+
+
+cdef mg_dw_geom _geom(tuple geom, Py_ssize_t itemsize):
     cdef mg_dw_geom g
     g.n, g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, g.oh, g.ow = geom
     g.wide = CPU_WIDE and g.c % 16 == 0
+    g.prefetch = g.n * g.c * (g.h * g.w + g.oh * g.ow) * itemsize >= DW_PREFETCH_BYTES
     return g
 
 
 def _forward_kernel(const floating[::1] x, const floating[::1] w, const floating[::1] bias, bint relu,
                     floating[::1] y, tuple geom):
-    cdef mg_dw_geom g = _geom(geom)
+    cdef mg_dw_geom g = _geom(geom, sizeof(floating))
     cdef Py_ssize_t rows = g.n * g.oh, r
+    cdef int threads = threads_for(rows, rows * g.ow * g.c * g.kh * g.kw)
+    cdef Py_ssize_t run = max(1, rows // (DW_RUNS_PER_THREAD * threads))
     cdef const floating* bp = &bias[0] if bias is not None else NULL
     with nogil:
-        for r in prange(rows, num_threads=threads_for(rows, rows * g.ow * g.c * g.kh * g.kw),
-                        schedule="dynamic", chunksize=2):
+        for r in prange(rows, num_threads=threads, schedule="dynamic", chunksize=run):
             if floating is float:
                 mg_dw_fwd_row_f32(&x[0], &g, &w[0], bp, relu, &y[0], r)
             else:
@@ -75,7 +88,7 @@ def _forward_kernel(const floating[::1] x, const floating[::1] w, const floating
 
 
 def _backward_input_kernel(const floating[::1] dy, const floating[::1] w, floating[::1] dx, tuple geom):
-    cdef mg_dw_geom g = _geom(geom)
+    cdef mg_dw_geom g = _geom(geom, sizeof(floating))
     cdef Py_ssize_t rows = g.n * g.h, r
     with nogil:
         for r in prange(rows, num_threads=threads_for(rows, rows * g.w * g.c * g.kh * g.kw),
@@ -88,7 +101,7 @@ def _backward_input_kernel(const floating[::1] dy, const floating[::1] w, floati
 
 def _backward_kernel_kernel(const floating[::1] x, const floating[::1] dy, floating[:, ::1] parts, tuple geom):
     """parts[s] = the kernel gradient over slot s's output rows (an even split of the n * oh rows)."""
-    cdef mg_dw_geom g = _geom(geom)
+    cdef mg_dw_geom g = _geom(geom, sizeof(floating))
     cdef Py_ssize_t rows = g.n * g.oh, slots = parts.shape[0], s
     with nogil:
         for s in prange(slots, num_threads=threads_for(slots, rows * g.ow * g.c * g.kh * g.kw),
@@ -104,7 +117,7 @@ def _backward_both_kernel(const floating[::1] x, const floating[::1] dy, const f
     """parts[s] as _backward_kernel_kernel, and dx (stride 1: the forward of dy with the flipped kernel, under
     dx_geom), slot s also computing dx's rows in the same share of dx's rows, each after the kernel-gradient
     row that reads the same rows of dy."""
-    cdef mg_dw_geom g = _geom(geom), gx = _geom(dx_geom)
+    cdef mg_dw_geom g = _geom(geom, sizeof(floating)), gx = _geom(dx_geom, sizeof(floating))
     cdef Py_ssize_t rows = g.n * g.oh, dx_rows = gx.n * gx.oh, slots = parts.shape[0], s, r, r0, r1, a, a1, due
     with nogil:
         for s in prange(slots, num_threads=threads_for(slots, 2 * rows * g.ow * g.c * g.kh * g.kw),

@@ -126,6 +126,33 @@ void MG_DW(fwd_edge)(const MG_DW_T* const* origin, const mg_dw_geom* g, const MG
                       g->dw * g->c);
 }
 
+/* Under g->prefetch, before the interior tile of P pixels from ox of output row (img, oy): ask for the same
+ * pixels of the next output row, its new input rows (those below the last row this row's window reads)
+ * and its output, so that the tile a row on finds them in cache.  A thread runs its rows in order (the
+ * callers hand out runs of rows), so the next row is usually its own. */
+static inline __attribute__((always_inline))
+void MG_DW(prefetch_next_row)(const MG_DW_T* x, const mg_dw_geom* g, MG_DW_T* yrow, ptrdiff_t img, ptrdiff_t oy,
+                              ptrdiff_t ox, ptrdiff_t P) {
+    const ptrdiff_t c = g->c, last = oy * g->sh - g->ph + (g->kh - 1) * g->dh;
+    const char *p, *end;
+    ptrdiff_t ky, iy;
+    if (oy + 1 >= g->oh)
+        return;
+    for (ky = g->kh - 1; ky >= 0 && (iy = (oy + 1) * g->sh - g->ph + ky * g->dh) > last; ky--) {
+        if (iy < 0 || iy >= g->h)
+            continue;
+        const MG_DW_T* row = x + (img * g->h + iy) * g->w * c;
+        const ptrdiff_t from = ox * g->sw - g->pw, to = from + P * g->sw;
+        p = (const char*)(row + from * c);
+        /* into L2 only: a row of many channels would push the rows in use out of L1 */
+        for (end = (const char*)(row + (to < g->w ? to : g->w) * c); p < end; p += 64)
+            __builtin_prefetch(p, 0, 2);
+    }
+    p = (const char*)(yrow + (g->ow + ox) * c);
+    for (end = p + P * c * sizeof(MG_DW_T); p < end; p += 64)
+        __builtin_prefetch(p, 1, 3);
+}
+
 /* Output row r (= image * oh + oy) of y = depthwise(x, w) (+ bias, ReLU): x (n, h, w, c), w (kh, kw, c).
  * The pixels whose windows stick out left or right take clipped taps one at a time, the interior ones
  * [lo, hi) go in tiles of 8 and 4. */
@@ -152,6 +179,8 @@ static void MG_DW(fwd_row)(const MG_DW_T* x, const mg_dw_geom* g, const MG_DW_T*
         /* tiles of 8, then one of 4, then single pixels; constant P (and for 3x3 kernels constant taps) per
          * call: the loops unroll */
         P = hi - ox >= 8 ? 8 : hi - ox >= 4 ? 4 : 1;
+        if (g->prefetch)
+            MG_DW(prefetch_next_row)(x, g, yrow, img, oy, ox, P);
         for (ky = 0; ky < g->kh; ky++)
             rows[ky] = origin[ky] ? origin[ky] + (ox * g->sw - g->pw) * c : NULL;
         if (P == 8 && unit3)

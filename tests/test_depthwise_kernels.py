@@ -170,6 +170,35 @@ def test_same_bits_on_one_and_two_threads(strides, dtype, channels):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("strides", [1, 2])
+def test_arrays_past_the_prefetch_size(strides):
+    """Arrays large enough that the forward rows prefetch a row ahead (input and output over
+    dw.PREFETCH_BYTES): the same values as the reference and the same bits on one and two threads, the
+    stride-1 input gradient (a forward) included."""
+    x = RNG.standard_normal((2, 230, 230, 32)).astype(np.float32)
+    k = RNG.standard_normal((3, 3, 32, 1)).astype(np.float32)
+    bias = RNG.standard_normal(32).astype(np.float32)
+    old = kernels.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2):
+            kernels.set_num_threads(threads)
+            y = dw.depthwise_conv2d_forward(x, k, bias, strides, "same", 1, "relu")
+            assert x.nbytes + y.nbytes >= dw.PREFETCH_BYTES
+            dy = np.ascontiguousarray(y[..., ::-1])
+            runs.append((y, dw.depthwise_conv2d_backward(x, dy, k, strides, "same")[0]))
+    finally:
+        kernels.set_num_threads(old)
+    x64, k64 = x.astype(np.float64), k.astype(np.float64)
+    np.testing.assert_allclose(runs[0][0], ref_forward(x64, k64, (strides,) * 2, "same", (1, 1), bias, True),
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(runs[0][1], ref_backward_input(runs[0][0][..., ::-1].astype(np.float64), k64,
+                                                              (230, 230), (strides,) * 2, "same", (1, 1)),
+                               rtol=1e-4, atol=1e-4)
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_any_layout_and_integer_input():
     x = RNG.standard_normal((2, 5, 6, 4))
     k = RNG.standard_normal((3, 3, 4, 2))
