@@ -295,10 +295,13 @@ ptrdiff_t MG_DW(dw_taps3)(const MG_DW_T* const* rows, const mg_dw_geom* g, ptrdi
 }
 
 /* part (3, 3, c) += the kernel gradient of output row (img, oy), channels [c0, c0 + kb * lanes): the 9 * kb
- * tap sums stay in registers along the row (one dy load for 9 products), pixels in order. */
+ * tap sums stay in registers along the row (one dy load for 9 products), pixels in order.  dynext, xnext
+ * (NULL: none): the next row's dy and the last input row of its window, whose interior pixels' block is
+ * prefetched into L2 a row ahead (g->prefetch, as the forward). */
 static inline __attribute__((always_inline))
 void MG_DW(dw_row3_block)(const MG_DW_T* const* rows, const MG_DW_T* dyrow, const mg_dw_geom* g, MG_DW_T* part,
-                          ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t c0, int kb) {
+                          ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t c0, int kb, const MG_DW_T* xnext,
+                          const MG_DW_T* dynext) {
     const ptrdiff_t c = g->c, tap = g->dw * c, step = g->sw * c;
     const MG_DW_T* xs[3];
     MG_DW_V acc[9 * MG_DW_KB];
@@ -314,6 +317,14 @@ void MG_DW(dw_row3_block)(const MG_DW_T* const* rows, const MG_DW_T* dyrow, cons
     if (lo < hi) {
         MG_DW(dw_taps3)(rows, g, lo, c0, xs, &kx1);
         for (ox = lo; ox < hi; ox++) {
+            if (dynext) {
+                int q;
+                for (q = 0; q < kb * MG_DW_L; q += 64 / (int)sizeof(MG_DW_T)) {
+                    __builtin_prefetch(dynext + ox * c + c0 + q, 0, 2);
+                    if (xnext)
+                        __builtin_prefetch(xnext + (ox * g->sw - g->pw) * c + c0 + q, 0, 2);
+                }
+            }
             MG_DW(dw_pixel3)(acc, xs, dyrow + ox * c + c0, tap, kb, 0, 3);
             for (ky = 0; ky < 3; ky++)
                 if (xs[ky])
@@ -344,10 +355,16 @@ void MG_DW(dw_row3)(const MG_DW_T* x, const MG_DW_T* dyrow, const mg_dw_geom* g,
         const ptrdiff_t iy = oy * g->sh - g->ph + ky * g->dh;
         rows[ky] = iy >= 0 && iy < g->h ? x + (img * g->h + iy) * g->w * g->c : NULL;
     }
+    const MG_DW_T *xnext = NULL, *dynext = NULL;
+    if (g->prefetch && oy + 1 < g->oh) {  /* the next row's dy and the last input row of its window */
+        const ptrdiff_t iy = (oy + 1) * g->sh - g->ph + 2 * g->dh;
+        dynext = dyrow + g->ow * g->c;
+        xnext = iy >= 0 && iy < g->h ? x + (img * g->h + iy) * g->w * g->c : NULL;
+    }
     for (; MG_DW_KB > 1 && c0 + MG_DW_KB * MG_DW_L <= cv; c0 += MG_DW_KB * MG_DW_L)
-        MG_DW(dw_row3_block)(rows, dyrow, g, part, lo, hi, c0, MG_DW_KB);
+        MG_DW(dw_row3_block)(rows, dyrow, g, part, lo, hi, c0, MG_DW_KB, xnext, dynext);
     for (; c0 < cv; c0 += MG_DW_L)
-        MG_DW(dw_row3_block)(rows, dyrow, g, part, lo, hi, c0, 1);
+        MG_DW(dw_row3_block)(rows, dyrow, g, part, lo, hi, c0, 1, xnext, dynext);
 }
 
 /* part (kh, kw, c) += the kernel gradient over output rows [r0, r1), rows in order (the caller zeroes part).  A 3x3 kernel takes its

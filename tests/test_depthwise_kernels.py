@@ -172,9 +172,9 @@ def test_same_bits_on_one_and_two_threads(strides, dtype, channels):
 
 @pytest.mark.parametrize("strides", [1, 2])
 def test_arrays_past_the_prefetch_size(strides):
-    """Arrays large enough that the forward rows prefetch a row ahead (input and output over
-    dw.PREFETCH_BYTES): the same values as the reference and the same bits on one and two threads, the
-    stride-1 input gradient (a forward) included."""
+    """Arrays large enough that the forward and kernel-gradient rows prefetch a row ahead (input and output
+    over dw.PREFETCH_BYTES): the same values as the reference and the same bits on one and two threads, for
+    the forward and both gradients."""
     x = RNG.standard_normal((2, 230, 230, 32)).astype(np.float32)
     k = RNG.standard_normal((3, 3, 32, 1)).astype(np.float32)
     bias = RNG.standard_normal(32).astype(np.float32)
@@ -186,7 +186,7 @@ def test_arrays_past_the_prefetch_size(strides):
             y = dw.depthwise_conv2d_forward(x, k, bias, strides, "same", 1, "relu")
             assert x.nbytes + y.nbytes >= dw.PREFETCH_BYTES
             dy = np.ascontiguousarray(y[..., ::-1])
-            runs.append((y, dw.depthwise_conv2d_backward(x, dy, k, strides, "same")[0]))
+            runs.append((y,) + dw.depthwise_conv2d_backward(x, dy, k, strides, "same"))
     finally:
         kernels.set_num_threads(old)
     x64, k64 = x.astype(np.float64), k.astype(np.float64)
@@ -195,6 +195,9 @@ def test_arrays_past_the_prefetch_size(strides):
     np.testing.assert_allclose(runs[0][1], ref_backward_input(runs[0][0][..., ::-1].astype(np.float64), k64,
                                                               (230, 230), (strides,) * 2, "same", (1, 1)),
                                rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(runs[0][2], ref_backward_kernel(x64, runs[0][0][..., ::-1].astype(np.float64),
+                                                               (3, 3), 1, (strides,) * 2, "same", (1, 1)),
+                               rtol=1e-3, atol=1e-2)
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
 
