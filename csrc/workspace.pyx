@@ -67,6 +67,7 @@ ctypedef struct Bucket:
     size_t size        # 0: empty slot
     void* head         # cached blocks of this size; the next pointer sits in a block's first 8 data bytes
     size_t count
+    unsigned long long used  # _clock when a block of this size was last asked for or cached
 
 
 # Pool state, guarded by _lock. The callbacks never call Python while holding it (so never wait for the
@@ -83,6 +84,7 @@ cdef size_t _cap = 512 * 1024 * 1024
 cdef unsigned long long _hits = 0
 cdef unsigned long long _misses = 0
 cdef unsigned long long _foreign = 0
+cdef unsigned long long _clock = 0
 memset(_table, 0, sizeof(_table))
 
 
@@ -114,6 +116,7 @@ cdef Bucket* _find(size_t size, bint create) noexcept nogil:
     _table[i].size = size
     _table[i].head = NULL
     _table[i].count = 0
+    _table[i].used = 0
     _used += 1
     return &_table[i]
 
@@ -136,11 +139,14 @@ cdef void _compact() noexcept nogil:
 
 cdef void* _pop(size_t size) noexcept nogil:
     """A cached block of exactly this size, or NULL; counts the hit or miss."""
-    global _hits, _misses, _cached_bytes, _cached_blocks
+    global _hits, _misses, _cached_bytes, _cached_blocks, _clock
     cdef void* data = NULL
     cdef Bucket* b
     PyThread_acquire_lock(_lock, WAIT_LOCK)
     b = _find(size, False)
+    if b != NULL:
+        _clock += 1
+        b.used = _clock
     if b != NULL and b.head != NULL:
         data = b.head
         b.head = (<void**>data)[0]
@@ -154,22 +160,57 @@ cdef void* _pop(size_t size) noexcept nogil:
     return data
 
 
-cdef bint _push(void* data, size_t size) noexcept nogil:
-    """Cache the block if the cap allows it; False: the caller frees it."""
+cdef void* _evict_for(size_t size) noexcept nogil:
+    """Take cached blocks of other sizes out of the cache, those least recently asked for first, until a
+    block of `size` bytes fits under the cap (lock held); returns them chained, for the caller to free once
+    the lock is released.  Without this, the sizes of a model that ran before would hold the cap forever and
+    every block of the next model would go back to the system (and be faulted in again) at each step."""
     global _cached_bytes, _cached_blocks
+    cdef void* chain = NULL
+    cdef void* data
+    cdef Bucket* oldest
+    cdef size_t i
+    while _cached_bytes > _cap - size:
+        oldest = NULL
+        for i in range(<size_t>_NSLOTS):
+            if (_table[i].head != NULL and _table[i].size != size
+                    and (oldest == NULL or _table[i].used < oldest.used)):
+                oldest = &_table[i]
+        if oldest == NULL:
+            break
+        data = oldest.head
+        oldest.head = (<void**>data)[0]
+        oldest.count -= 1
+        _cached_bytes -= oldest.size
+        _cached_blocks -= 1
+        (<void**>data)[0] = chain
+        chain = data
+    return chain
+
+
+cdef bint _push(void* data, size_t size) noexcept nogil:
+    """Cache the block, making room under the cap from the least recently used other sizes if need be;
+    False: the caller frees it."""
+    global _cached_bytes, _cached_blocks, _clock
     cdef Bucket* b
     cdef bint kept = False
+    cdef void* evicted = NULL
     PyThread_acquire_lock(_lock, WAIT_LOCK)
-    if size <= _cap and _cached_bytes <= _cap - size:
-        b = _find(size, True)
+    if size <= _cap:
+        if _cached_bytes > _cap - size:
+            evicted = _evict_for(size)
+        b = _find(size, True) if _cached_bytes <= _cap - size else NULL
         if b != NULL:
             (<void**>data)[0] = b.head
             b.head = data
             b.count += 1
+            _clock += 1
+            b.used = _clock
             _cached_bytes += size
             _cached_blocks += 1
             kept = True
     PyThread_release_lock(_lock)
+    _free_chain(evicted)
     return kept
 
 

@@ -151,6 +151,29 @@ def test_the_cap_is_honoured():
         ws.set_cap(-1)
 
 
+def test_a_full_cache_makes_room_for_a_new_size_from_the_least_recently_used():
+    """A process that runs one model and then another: the first model's sizes must not hold the cap and
+    send every block of the second back to the system at each step."""
+    a, b, c = BIG, BIG + 16, BIG + 32  # float32 elements: three sizes of about 3 x THRESHOLD bytes
+    ws.set_cap(3 * (c * 4))  # room for three of these blocks, not four
+    with ws.pooled():
+        first = [np.empty(a, dtype=np.float32) for _ in range(2)]
+    del first  # two blocks of size a, asked for first
+    with ws.pooled():
+        np.empty(c, dtype=np.float32)  # one of size c, more recent
+        s0 = ws.stats()
+        np.empty(b, dtype=np.float32)  # a new size: the oldest block (a) makes room for it
+        assert ws.stats()["cached_blocks"] == 3 and ws.stats()["cached_bytes"] <= ws.stats()["cap"]
+        for n in (b, c, a):  # b and c are served from the cache, one a is left
+            np.empty(n, dtype=np.float32)
+    assert delta(s0, "hits") == 3 and delta(s0, "misses") == 1
+    with ws.pooled():
+        s1 = ws.stats()
+        held = [np.empty(a, dtype=np.float32) for _ in range(2)]  # the evicted a is gone: one hit, one miss
+    assert delta(s1, "hits") == 1 and delta(s1, "misses") == 1
+    del held
+
+
 def test_release_empties_the_cache():
     with ws.pooled():
         arrays = [np.empty(BIG + i, dtype=np.float32) for i in range(5)]
