@@ -67,7 +67,7 @@ ctypedef struct Bucket:
     size_t size        # 0: empty slot
     void* head         # cached blocks of this size; the next pointer sits in a block's first 8 data bytes
     size_t count
-    unsigned long long used  # _clock when a block of this size was last asked for or cached
+    unsigned long long used  # the pooled() scope (_scope) in which this size was last asked for or cached
 
 
 # Pool state, guarded by _lock. The callbacks never call Python while holding it (so never wait for the
@@ -84,7 +84,7 @@ cdef size_t _cap = 512 * 1024 * 1024
 cdef unsigned long long _hits = 0
 cdef unsigned long long _misses = 0
 cdef unsigned long long _foreign = 0
-cdef unsigned long long _clock = 0
+cdef unsigned long long _scope = 0  # pooled() scopes entered so far
 memset(_table, 0, sizeof(_table))
 
 
@@ -139,14 +139,13 @@ cdef void _compact() noexcept nogil:
 
 cdef void* _pop(size_t size) noexcept nogil:
     """A cached block of exactly this size, or NULL; counts the hit or miss."""
-    global _hits, _misses, _cached_bytes, _cached_blocks, _clock
+    global _hits, _misses, _cached_bytes, _cached_blocks
     cdef void* data = NULL
     cdef Bucket* b
     PyThread_acquire_lock(_lock, WAIT_LOCK)
     b = _find(size, False)
     if b != NULL:
-        _clock += 1
-        b.used = _clock
+        b.used = _scope
     if b != NULL and b.head != NULL:
         data = b.head
         b.head = (<void**>data)[0]
@@ -161,10 +160,13 @@ cdef void* _pop(size_t size) noexcept nogil:
 
 
 cdef void* _evict_for(size_t size) noexcept nogil:
-    """Take cached blocks of other sizes out of the cache, those least recently asked for first, until a
-    block of `size` bytes fits under the cap (lock held); returns them chained, for the caller to free once
-    the lock is released.  Without this, the sizes of a model that ran before would hold the cap forever and
-    every block of the next model would go back to the system (and be faulted in again) at each step."""
+    """Take cached blocks of stale sizes out of the cache, the longest unused first, until a block of
+    `size` bytes fits under the cap (lock held); returns them chained, for the caller to free once the lock
+    is released.  Stale: not asked for in this pooled() scope or the one before.  Without this, the sizes of
+    a model that ran before would hold the cap forever and every block of the next model would go back to
+    the system (and be faulted in again) at each step.  Sizes in use are never evicted for one another: when
+    one step's blocks exceed the cap, evicting the least recently used would evict, at the end of each step,
+    the blocks the next step asks for first."""
     global _cached_bytes, _cached_blocks
     cdef void* chain = NULL
     cdef void* data
@@ -173,7 +175,7 @@ cdef void* _evict_for(size_t size) noexcept nogil:
     while _cached_bytes > _cap - size:
         oldest = NULL
         for i in range(<size_t>_NSLOTS):
-            if (_table[i].head != NULL and _table[i].size != size
+            if (_table[i].head != NULL and _table[i].size != size and _table[i].used + 1 < _scope
                     and (oldest == NULL or _table[i].used < oldest.used)):
                 oldest = &_table[i]
         if oldest == NULL:
@@ -189,9 +191,9 @@ cdef void* _evict_for(size_t size) noexcept nogil:
 
 
 cdef bint _push(void* data, size_t size) noexcept nogil:
-    """Cache the block, making room under the cap from the least recently used other sizes if need be;
-    False: the caller frees it."""
-    global _cached_bytes, _cached_blocks, _clock
+    """Cache the block, making room under the cap from stale sizes if need be; False: the caller frees
+    it."""
+    global _cached_bytes, _cached_blocks
     cdef Bucket* b
     cdef bint kept = False
     cdef void* evicted = NULL
@@ -204,8 +206,7 @@ cdef bint _push(void* data, size_t size) noexcept nogil:
             (<void**>data)[0] = b.head
             b.head = data
             b.count += 1
-            _clock += 1
-            b.used = _clock
+            b.used = _scope
             _cached_bytes += size
             _cached_blocks += 1
             kept = True
@@ -341,6 +342,10 @@ cdef class pooled:
     cdef int _depth
 
     def __enter__(self):
+        global _scope
+        PyThread_acquire_lock(_lock, WAIT_LOCK)
+        _scope += 1
+        PyThread_release_lock(_lock)
         prev = PyDataMem_SetHandler(_capsule)
         if self._depth == 0:
             self._prev = prev

@@ -151,27 +151,43 @@ def test_the_cap_is_honoured():
         ws.set_cap(-1)
 
 
-def test_a_full_cache_makes_room_for_a_new_size_from_the_least_recently_used():
+def test_a_full_cache_makes_room_for_a_new_size_from_stale_ones():
     """A process that runs one model and then another: the first model's sizes must not hold the cap and
-    send every block of the second back to the system at each step."""
+    send every block of the second back to the system at each step.  Stale: not asked for in the current
+    pooled() scope or the one before."""
     a, b, c = BIG, BIG + 16, BIG + 32  # float32 elements: three sizes of about 3 x THRESHOLD bytes
     ws.set_cap(3 * (c * 4))  # room for three of these blocks, not four
     with ws.pooled():
         first = [np.empty(a, dtype=np.float32) for _ in range(2)]
-    del first  # two blocks of size a, asked for first
+    del first  # two blocks of size a, in scope 1
     with ws.pooled():
-        np.empty(c, dtype=np.float32)  # one of size c, more recent
+        np.empty(c, dtype=np.float32)  # one of size c, in scope 2
+    with ws.pooled():  # scope 3: a is stale, c is not
         s0 = ws.stats()
-        np.empty(b, dtype=np.float32)  # a new size: the oldest block (a) makes room for it
+        np.empty(b, dtype=np.float32)  # a new size: one block of a makes room for it
         assert ws.stats()["cached_blocks"] == 3 and ws.stats()["cached_bytes"] <= ws.stats()["cap"]
         for n in (b, c, a):  # b and c are served from the cache, one a is left
             np.empty(n, dtype=np.float32)
-    assert delta(s0, "hits") == 3 and delta(s0, "misses") == 1
-    with ws.pooled():
+        assert delta(s0, "hits") == 3 and delta(s0, "misses") == 1
         s1 = ws.stats()
         held = [np.empty(a, dtype=np.float32) for _ in range(2)]  # the evicted a is gone: one hit, one miss
-    assert delta(s1, "hits") == 1 and delta(s1, "misses") == 1
-    del held
+        assert delta(s1, "hits") == 1 and delta(s1, "misses") == 1
+        del held
+
+
+def test_sizes_in_use_are_not_evicted_for_one_another():
+    """Steps whose blocks exceed the cap keep the blocks that fitted first, step after step: evicting the
+    least recently used instead would throw out, at each step's end, what the next step asks for first."""
+    a, b, c = BIG, BIG + 16, BIG + 32
+    ws.set_cap(2 * (c * 4))  # two of the three sizes fit
+    for step in range(4):
+        with ws.pooled():
+            s0 = ws.stats()
+            held = [np.empty(n, dtype=np.float32) for n in (a, b, c)]
+            del held
+            if step:
+                assert delta(s0, "hits") == 2 and delta(s0, "misses") == 1, f"step {step}"
+    assert ws.stats()["cached_blocks"] == 2
 
 
 def test_release_empties_the_cache():
