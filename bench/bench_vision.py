@@ -27,9 +27,9 @@ is the steadier figure on a shared machine, but it does count threads spinning a
 Page faults: both libraries take their outputs from glibc's malloc (minigraph's kernels outside the
 workspace pool, PyTorch's CPU allocator always).  glibc hands blocks this large back to the system when they
 are freed, by munmap or by trimming the heap, depending on what was freed before; the next call then faults
-every page in again, which cost either library up to 3x its kernel time (and moved the depthwise row from
-0.8 to 1.4 between runs).  So every row runs with glibc told to keep freed memory (bench/allocator.py), and
-the table gives the minor page faults per call of each library, which should read 0.
+every page in again, at a cost that can pass the kernel's own and that changes from run to run
+(bench/RESULTS.md).  So every row runs with glibc told to keep freed memory (bench/allocator.py), and the
+table gives the minor page faults per call of each library, which should read 0.
 """
 import os
 import sys
@@ -157,9 +157,9 @@ CPU_WINDOW = 0.05  # seconds of calls per CPU-time reading
 
 def best_of_calls(fn, calls=3):
     """(wall, cpu, faults): the fastest of `calls` calls by the wall clock in seconds, and the process CPU
-    time and minor page faults per call over at least CPU_WINDOW of further calls.  (Linux adds a worker thread's running time to the process
-    clock only at its next scheduler tick, so a single call of a millisecond or two shows little more than
-    the calling thread's own time.)"""
+    time and minor page faults per call over at least CPU_WINDOW of further calls.  (Linux adds a worker
+    thread's running time to the process clock only at its next scheduler tick, so a single call of a
+    millisecond or two shows little more than the calling thread's own time.)"""
     wall = []
     for _ in range(calls):
         w0 = time.perf_counter()
@@ -173,8 +173,8 @@ def best_of_calls(fn, calls=3):
 
 
 def interleaved(impls, rounds, calls=3):
-    """{impl: (wall ms, cpu ms, faults per call)}, medians over `rounds` rounds, every impl timed once per round (the best of
-    `calls` calls)."""
+    """{impl: (wall ms, cpu ms, faults per call)}, medians over `rounds` rounds, every impl timed once per
+    round (the best of `calls` calls)."""
     for fn in impls.values():  # warm-up: thread pools up, caches and allocator primed
         for _ in range(2):
             fn()
